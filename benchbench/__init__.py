@@ -1,0 +1,25 @@
+"""benchbench: benchmark the training objectives of generative models, with plugins.
+
+The public API: the contracts plugins implement, the hook markers, config helpers, the runner.
+"""
+
+from .dataset import Dataset, Modes
+from .errors import BenchbenchError, ConfigError, PluginError
+from .hookspecs import hookimpl
+from .metric import Evaluation, Metric
+from .objective import Critic, CriticConfig, Objective, ObjectiveConfig
+from .outputs import Output
+from .params import NoConfig, param
+from .registry import Registry, default_registry, registry_with
+from .reporter import Reporter, RunReport
+from .runner import RunOutcome, run, run_suite
+from .suite import Suite, load_suite, parse_suite
+from .summary import format_interval, interval, markdown, summarize, tables
+from .timing import Timing
+
+__all__ = [
+    "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "Dataset", "Evaluation", "Metric", "Modes",
+    "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
+    "RunReport", "Suite", "Timing", "default_registry", "format_interval", "hookimpl", "interval", "load_suite",
+    "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "summarize", "tables",
+]

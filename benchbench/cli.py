@@ -1,0 +1,98 @@
+"""The ``benchbench`` command. Every user error is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import params
+from .errors import BenchbenchError
+from .registry import KINDS, default_registry
+from .runner import DEFAULT_RESULTS, run
+from .summary import markdown, tables
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="benchbench")
+def cli() -> None:
+    """Benchmark the training objectives of generative models."""
+
+
+@cli.command("run")
+@click.argument("suite", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: results/<suite>/<time>). "
+              "Cells already in it are not run again.")
+@click.option("--seeds", type=int, help="Number of seeds (seeds 0..N-1), overriding the suite.")
+@click.option("--steps", type=int, help="Training steps, overriding the suite.")
+@click.option("--device", help="auto, cpu, cuda or cuda:N, overriding the suite.")
+@click.option("--workers", type=int, help="Worker processes (0: automatic), overriding the suite.")
+@click.option("--results", "results_root", type=click.Path(file_okay=False), default=str(DEFAULT_RESULTS),
+              show_default=True, help="Root of the run directories.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no tables; print the run directory.")
+def run_command(suite, out, seeds, steps, device, workers, results_root, quiet) -> None:
+    """Train every objective on every dataset of SUITE for every seed, and report."""
+    bar = None
+
+    def on_start(total: int, jobs: int) -> None:
+        nonlocal bar
+        if not quiet and total:
+            bar = click.progressbar(length=total, label=f"training {jobs} jobs", file=sys.stderr,
+                                    show_eta=True, show_percent=True)
+            bar.__enter__()
+
+    try:
+        outcome = run(suite, out=out, seeds=seeds, steps=steps, device=device, workers=workers,
+                      results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n))
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if not quiet:
+        for dataset, group, table in tables(outcome.summary, outcome.report.outputs):
+            if group != "training":
+                click.echo(f"\n{dataset} - {group} (mean ± 95% CI over seeds)\n{markdown(table)}")
+        if outcome.skipped_cells:
+            click.echo(f"\n{outcome.skipped_cells} cells were already in {outcome.directory} and not run again")
+    for problem in outcome.problems:
+        click.echo(f"warning: {problem}", err=True)
+    for failure in outcome.failed_jobs:
+        click.echo(f"error: job failed: {failure}", err=True)
+    click.echo(f"\nresults: {outcome.directory}" if not quiet else str(outcome.directory))
+    if outcome.failed_jobs:
+        sys.exit(1)
+
+
+@cli.command("plugins")
+@click.option("--params", "show_params", is_flag=True, help="Also list every setting with its default.")
+def plugins_command(show_params: bool) -> None:
+    """List installed plugins, their distribution and version, and what they provide."""
+    registry = default_registry()
+    for name, info in sorted(registry.plugins.items()):
+        dist = f"{info.distribution} {info.version}" if info.distribution else "not installed"
+        click.echo(f"{name}  ({dist}; {info.module})")
+        for kind, names in registry.provided_by(name).items():
+            for component in names:
+                click.echo(f"  {kind}: {component}")
+                if show_params:
+                    for row in params.describe(registry.entries[kind][component].cls.Config):
+                        click.echo(f"      {row['name']} = {row['default']!r}  ({row['type']}) {row['doc']}")
+    for failure in registry.failures:
+        click.echo(f"failed: {failure}")
+    assert set(KINDS) == set(registry.entries)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turn user errors (ours and click's) into one line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="benchbench", standalone_mode=False)
+    except BenchbenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()} (see benchbench --help)", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("aborted; finished cells are saved in the run directory", err=True)
+        sys.exit(130)

@@ -1,0 +1,56 @@
+"""The contract of a dataset. Plugins subclass :class:`Dataset`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from .params import NoConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Modes:
+    """The components of a mixture: what mode-coverage metrics count."""
+
+    centers: Tensor  # [K, *shape]
+    stds: Tensor  # [K], isotropic std of each component
+    weights: Tensor  # [K], sums to 1
+
+
+class Dataset:
+    """A data distribution to sample from, with its exact density where known.
+
+    Subclasses set ``name``, ``Config`` and ``shape`` (per-sample shape, e.g. ``(2,)``), and
+    implement :meth:`sample`; they implement :meth:`log_prob` when the density is known and
+    :meth:`modes` when the data is a mixture whose modes can be counted.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+    shape: tuple[int, ...]
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` samples ``[n, *shape]`` (float32) on ``generator.device``, drawn with ``generator`` only."""
+        raise NotImplementedError
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Exact log-density of ``x`` ``[n, *shape]`` under the data distribution, ``[n]``."""
+        raise NotImplementedError(f"{self.name} has no known density")
+
+    def modes(self) -> Modes | None:
+        """The mixture components, or None when the data has no countable modes."""
+        return None
+
+    @property
+    def has_log_prob(self) -> bool:
+        return type(self).log_prob is not Dataset.log_prob
+
+    @property
+    def dim(self) -> int:
+        return int(torch.Size(self.shape).numel())

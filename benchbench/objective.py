@@ -1,0 +1,79 @@
+"""The contract of a training objective. Plugins subclass :class:`Objective`.
+
+The core builds the networks and runs the loop (:mod:`benchbench.trainer`); an objective says
+whether it needs a critic and turns samples into losses. Seeds are trained together as one
+stacked model: every tensor carries a leading member dimension ``M`` and every loss returns one
+value per member, shape ``[M]`` (the core sums them, which keeps members independent under Adam).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import ClassVar, Literal
+
+from torch import Tensor
+
+from .outputs import Output
+from .params import param
+
+Critic = Callable[[Tensor], Tensor]
+"""``critic(x)`` maps samples ``[M, B, *shape]`` to logits ``[M, B, 1]``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """Settings every objective has: the generator, its noise and its optimizer."""
+
+    batch_size: int = param(256, "real and generated samples per step (m in Algorithm 1)", gt=1)
+    noise_dim: int = param(2, "dimension of the noise z fed to the generator", gt=0)
+    noise: Literal["normal", "uniform"] = param("normal", "prior on z: N(0, I) or U[-1, 1]^d")
+    hidden: tuple[int, ...] = param((128, 128, 128), "generator hidden widths (ReLU MLP)", gt=0)
+    optimizer: Literal["adam", "sgd", "rmsprop"] = param("adam", "optimizer of every network")
+    lr: float = param(1e-3, "generator learning rate", gt=0)
+    betas: tuple[float, float] = param((0.5, 0.999), "Adam betas", ge=0, le=0.9999)
+    momentum: float = param(0.0, "SGD / RMSprop momentum", ge=0, le=0.9999)
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticConfig(ObjectiveConfig):
+    """Settings of objectives that train a critic (discriminator) beside the generator."""
+
+    critic_steps: int = param(1, "k: critic updates per generator update (Algorithm 1)", ge=1)
+    critic_hidden: tuple[int, ...] = param((128, 128, 128), "critic hidden widths (ReLU MLP)", gt=0)
+    critic_lr: float = param(1e-3, "critic learning rate", gt=0)
+
+
+class Objective:
+    """A generator training objective.
+
+    Subclasses set ``name`` and ``Config`` (a dataclass deriving from :class:`ObjectiveConfig`,
+    or from :class:`CriticConfig` to get a critic), and implement :meth:`generator_loss` (and
+    :meth:`critic_loss` when they use a critic).
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
+    diagnostics: ClassVar[tuple[Output, ...]] = ()
+    """Outputs of :meth:`diagnose`, recorded beside the metrics."""
+
+    def __init__(self, config: ObjectiveConfig, data: Tensor):
+        """``data`` is a batch of real samples ``[n, *shape]`` for settings scaled to the data."""
+        self.config = config
+
+    @classmethod
+    def uses_critic(cls) -> bool:
+        return issubclass(cls.Config, CriticConfig)
+
+    def critic_loss(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
+        """Loss the critic descends, shape ``[M]``. ``fake`` is detached from the generator."""
+        raise NotImplementedError(f"{type(self).__name__} has no critic")
+
+    def generator_loss(self, critic: Critic | None, real: Tensor, fake: Tensor) -> Tensor:
+        """Loss the generator descends, shape ``[M]``; ``critic`` is None without a critic."""
+        raise NotImplementedError
+
+    def diagnose(self, critic: Critic | None, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """Numbers about the trained model on held-out samples, each of shape ``[M]``,
+        keyed by the names in :attr:`diagnostics`. Called under ``torch.no_grad()``."""
+        return {}

@@ -1,0 +1,29 @@
+"""Declarations of the numbers a metric or an objective reports (names are the record keys)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Literal
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """One named number a metric (or an objective's diagnostics) reports.
+
+    ``group`` puts it in a table (``quality``, ``divergence``, ``theory``, ``throughput``...);
+    ``better`` says which direction is good, for reports; ``scope`` is ``"job"`` for measurements
+    shared by the seeds trained together in one stacked job (throughput), counted once per job
+    when averaging over seeds.
+    """
+
+    name: str
+    group: str
+    better: Literal["higher", "lower", "none"] = "none"
+    doc: str = ""
+    scope: Literal["cell", "job"] = "cell"
+
+    def __post_init__(self):
+        assert NAME.match(self.name), f"output name {self.name!r} must match {NAME.pattern}"

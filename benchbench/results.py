@@ -1,0 +1,103 @@
+"""The run directory. Each finished cell is written at once to ``cells/<key>.json`` (+ ``.npy``
+samples): the add-only source of truth. Tables are derived from those files, so an interrupted
+run loses nothing and a re-run into the same directory skips the cells it finds.
+
+Layout of ``results/<suite>/<run-id>/``: ``suite.yaml`` (resolved), ``environment.json``,
+``cells/``, ``records.csv``, ``curves.csv``, ``summary.csv``, then the reporters' files
+(``summary.md``, ``plots/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from .cells import SCHEMA_VERSION, Cell
+
+RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value"]
+CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "step", "metric", "value"]
+
+
+@dataclasses.dataclass
+class CellResult:
+    cell: Cell
+    job: str
+    scores: dict[str, float]
+    curves: list[tuple[int, str, float]]
+    problems: list[str]
+
+
+class RunDirectory:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.cells = self.path / "cells"
+
+    @classmethod
+    def new(cls, root: Path, suite: str) -> RunDirectory:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path, n = Path(root) / suite / stamp, 1
+        while path.exists():
+            n += 1
+            path = Path(root) / suite / f"{stamp}-{n}"
+        return cls(path)
+
+    def prepare(self) -> None:
+        self.cells.mkdir(parents=True, exist_ok=True)
+
+    def has(self, cell: Cell) -> bool:
+        return (self.cells / f"{cell.key}.json").exists()
+
+    def save(self, result: CellResult, samples: torch.Tensor) -> None:
+        """Write one cell atomically (a crash never leaves half a file)."""
+        cell = result.cell
+        document = {"schema": SCHEMA_VERSION, "cell": cell.key, "job": result.job, "dataset": cell.dataset,
+                    "objective": cell.objective, "seed": cell.seed, "scores": result.scores,
+                    "curves": [list(c) for c in result.curves], "problems": result.problems, "config": cell.config}
+        np.save(self.cells / f"{cell.key}.npy", samples.numpy())
+        _write_atomic(self.cells / f"{cell.key}.json", json.dumps(document, indent=1, allow_nan=True))
+
+    def load(self, cells: list[Cell]) -> list[dict[str, Any]]:
+        return [json.loads((self.cells / f"{c.key}.json").read_text()) for c in cells if self.has(c)]
+
+    def samples(self, key: str) -> torch.Tensor:
+        return torch.from_numpy(np.load(self.cells / f"{key}.npy"))
+
+    def write_yaml(self, name: str, value: Any) -> Path:
+        return _write_atomic(self.path / name, yaml.safe_dump(value, sort_keys=False))
+
+    def write_json(self, name: str, value: Any) -> Path:
+        return _write_atomic(self.path / name, json.dumps(value, indent=2, default=str))
+
+    def write_csv(self, name: str, frame: pd.DataFrame) -> Path:
+        path = self.path / name
+        frame.to_csv(path.with_suffix(".tmp"), index=False)
+        os.replace(path.with_suffix(".tmp"), path)
+        return path
+
+
+def records_frame(documents: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [(d["cell"], d["job"], d["dataset"], d["objective"], d["seed"], metric, value)
+            for d in documents for metric, value in d["scores"].items()]
+    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+
+
+def curves_frame(documents: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [(d["cell"], d["dataset"], d["objective"], d["seed"], step, metric, value)
+            for d in documents for step, metric, value in d["curves"]]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

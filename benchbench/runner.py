@@ -1,0 +1,116 @@
+"""Run a suite end to end: validate, plan, train, save each cell as it finishes, summarise, report."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from .cells import Job, make_job, plan
+from .environment import environment
+from .evaluation import TRAINING_OUTPUTS
+from .executor import default_workers, execute
+from .registry import Registry, default_registry
+from .reporter import RunReport
+from .results import CellResult, RunDirectory, curves_frame, records_frame
+from .suite import Suite, load_suite
+from .summary import summarize
+from .trainer import JobOutcome, build
+
+DEFAULT_RESULTS = Path("results")
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    directory: Path
+    suite: Suite
+    summary: pd.DataFrame
+    records: pd.DataFrame
+    curves: pd.DataFrame
+    report: RunReport
+    problems: list[str]  # named plugin failures and metric errors; the run went on
+    failed_jobs: list[str]  # jobs that raised; their cells are missing
+    skipped_cells: int  # cells found already done in the run directory
+
+
+def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
+    """Run ``suite`` (a path or a :class:`Suite`) and return its summary as a DataFrame.
+
+    Options as for :func:`run`: ``out``, ``seeds``, ``steps``, ``device``, ``workers``, ``registry``.
+    """
+    return run(suite, **options).summary
+
+
+def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | None = None,
+        steps: int | None = None, device: str | None = None, workers: int | None = None,
+        registry: Registry | None = None, results_root: str | Path = DEFAULT_RESULTS,
+        on_start: Callable[[int, int], None] | None = None,
+        progress: Callable[[int], None] | None = None) -> RunOutcome:
+    """Run a suite. ``on_start(total_steps, jobs)`` is called once planning is done, ``progress(n)``
+    as training advances by ``n`` member-steps. Bad input raises :class:`~benchbench.ConfigError`
+    before anything trains."""
+    registry = registry or default_registry()
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite, registry)
+    suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
+    jobs = plan(suite, registry)
+    directory = RunDirectory(Path(out)) if out is not None else RunDirectory.new(Path(results_root), suite.name)
+    directory.prepare()
+    directory.write_yaml("suite.yaml", suite.resolved())
+    directory.write_json("environment.json", environment(registry, suite.device))
+
+    todo, skipped = _remaining(jobs, directory)
+    problems = [str(f) for f in registry.failures]
+    failed: list[str] = []
+
+    def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            failed.append(f"{job.label} (seeds {', '.join(map(str, job.seeds))}): "
+                          f"{type(outcome).__name__}: {outcome}")
+            return
+        problems.extend(f"{job.label}: {p}" for p in outcome.problems)
+        for i, cell in enumerate(job.cells):
+            result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems)
+            directory.save(result, outcome.samples[i])
+
+    if on_start is not None:
+        on_start(sum(suite.steps * len(j.cells) for j in todo if j.objective is not None), len(todo))
+    workers = suite.execution.workers or default_workers(suite.device, len(todo))
+    execute(todo, registry, workers, on_done, progress)
+
+    cells = [cell for job in jobs for cell in job.cells]
+    documents = directory.load(cells)
+    outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
+    records, curves = records_frame(documents), curves_frame(documents)
+    summary = summarize(records, outputs)
+    directory.write_csv("records.csv", records)
+    directory.write_csv("curves.csv", curves)
+    directory.write_csv("summary.csv", summary)
+
+    report = RunReport(
+        suite=suite.name, directory=directory.path, records=records, curves=curves, summary=summary,
+        outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
+        samples={(d["dataset"], d["objective"], d["seed"]): directory.samples(d["cell"]) for d in documents})
+    for spec in suite.reporters:
+        plugin = registry.get("reporter", spec.type, spec.label).plugin.name
+        try:
+            build(registry, spec).report(report, directory.path)
+        except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
+            problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
+    return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
+                      skipped)
+
+
+def _remaining(jobs: list[Job], directory: RunDirectory) -> tuple[list[Job], int]:
+    """Jobs reduced to the cells not yet in ``directory`` (re-runs are idempotent)."""
+    todo, skipped = [], 0
+    for job in jobs:
+        missing = [c for c in job.cells if not directory.has(c)]
+        skipped += len(job.cells) - len(missing)
+        if len(missing) == len(job.cells):
+            todo.append(job)
+        elif missing:
+            todo.append(make_job(job.suite, job.dataset, job.objective, missing))
+    return todo, skipped

@@ -1,0 +1,192 @@
+"""Suite files: YAML in, a validated :class:`Suite` out, or one :class:`ConfigError` naming file and key.
+
+Everything is checked before any training starts: unknown keys, wrong types, impossible values,
+and names of datasets, objectives, metrics and reporters that no installed plugin provides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from . import params
+from .errors import ConfigError
+from .params import param
+from .registry import COMPONENT_NAME, Registry
+
+TOP_LEVEL = ("name", "description", "seeds", "steps", "device", "eval", "execution",
+             "datasets", "objectives", "metrics", "reporters")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    samples: int = param(2500, "held-out generated (and real) samples per cell for the final metrics", ge=10)
+    every: int = param(0, "evaluate metric curves every N training steps (0: only before and after)", ge=0)
+    curve_samples: int = param(500, "samples per curve point (smaller than `samples`: curves show trends)", ge=10)
+    plot_samples: int = param(1000, "generated samples kept per cell for the sample plots", ge=0)
+    reference: bool = param(True, "also score fresh data samples as a `(data)` row: what a perfect generator gets")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionSettings:
+    workers: int = param(0, "worker processes; 0: one per CPU core on the CPU, 1 on CUDA", ge=0)
+    stack_seeds: bool = param(True, "train the seeds of a (dataset, objective) pair as one stacked model")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentSpec:
+    """A dataset, objective, metric or reporter as the suite configures it."""
+
+    kind: str
+    label: str  # key in the suite; names the rows of the tables
+    type: str  # the plugin component's ``name``
+    config: Any  # instance of the component's Config dataclass
+
+    def resolved(self) -> dict[str, Any]:
+        return {"type": self.type, **params.as_dict(self.config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    steps: int
+    device: str  # resolved: "cpu", "cuda" or "cuda:N"
+    eval: EvalSettings
+    execution: ExecutionSettings
+    datasets: tuple[ComponentSpec, ...]
+    objectives: tuple[ComponentSpec, ...]
+    metrics: tuple[ComponentSpec, ...]
+    reporters: tuple[ComponentSpec, ...]
+    source: str = "<suite>"
+
+    def resolved(self) -> dict[str, Any]:
+        """The suite with every default filled in (saved beside the results)."""
+        return {
+            "name": self.name, "description": self.description, "seeds": list(self.seeds),
+            "steps": self.steps, "device": self.device,
+            "eval": params.as_dict(self.eval), "execution": params.as_dict(self.execution),
+            **{section: {s.label: s.resolved() for s in getattr(self, section)}
+               for section in ("datasets", "objectives", "metrics", "reporters")},
+        }
+
+    def with_overrides(self, seeds: int | None = None, steps: int | None = None,
+                       device: str | None = None, workers: int | None = None) -> Suite:
+        """Apply command-line overrides (``--seeds N`` means seeds 0..N-1)."""
+        changes: dict[str, Any] = {}
+        if seeds is not None:
+            changes["seeds"] = _seeds(seeds, "--seeds")
+        if steps is not None:
+            changes["steps"] = params.check(steps, int, {"ge": 1}, "--steps")
+        if device is not None:
+            changes["device"] = resolve_device(device, "--device")
+        if workers is not None:
+            changes["execution"] = dataclasses.replace(
+                self.execution, workers=params.check(workers, int, {"ge": 0}, "--workers"))
+        return dataclasses.replace(self, **changes)
+
+
+def load_suite(path: str | Path, registry: Registry) -> Suite:
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(where, "no such suite file") from None
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark else "YAML"
+        raise ConfigError(f"{where}: {at}", f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    return parse_suite(raw, registry, source=where, default_name=path.stem)
+
+
+def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_name: str = "suite") -> Suite:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, "a suite must be a mapping with keys " + ", ".join(TOP_LEVEL))
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"{source}: {key}", f"unknown key; allowed: {', '.join(TOP_LEVEL)}")
+    at = lambda key: f"{source}: {key}"  # noqa: E731
+
+    name = params.check(raw.get("name", default_name), str, {}, at("name"))
+    if not COMPONENT_NAME.match(name):
+        raise ConfigError(at("name"), f"{name!r} must be lower-case letters, digits, '-', '_' or '.'")
+    for section in ("datasets", "objectives"):
+        if section not in raw:
+            raise ConfigError(source, f"missing key {section!r}: name at least one")
+    return Suite(
+        name=name,
+        description=params.check(raw.get("description", ""), str, {}, at("description")),
+        seeds=_seeds(raw.get("seeds", 3), at("seeds")),
+        steps=params.check(raw.get("steps", 1000), int, {"ge": 1}, at("steps")),
+        device=resolve_device(raw.get("device", "auto"), at("device")),
+        eval=params.build(EvalSettings, raw.get("eval"), at("eval")),
+        execution=params.build(ExecutionSettings, raw.get("execution"), at("execution")),
+        datasets=_components(raw["datasets"], "dataset", registry, at("datasets"), required=True),
+        objectives=_components(raw["objectives"], "objective", registry, at("objectives"), required=True),
+        metrics=_components(raw.get("metrics", "all"), "metric", registry, at("metrics")),
+        reporters=_components(raw.get("reporters", "all"), "reporter", registry, at("reporters")),
+        source=source,
+    )
+
+
+def resolve_device(value: Any, where: str) -> str:
+    value = params.check(value, str, {}, where)
+    if value == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if value == "cpu":
+        return value
+    if value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ConfigError(where, f"{value!r} asked for, but torch sees no CUDA device; use auto or cpu")
+        if ":" in value and int(value[5:]) >= torch.cuda.device_count():
+            raise ConfigError(where, f"{value!r}: only {torch.cuda.device_count()} CUDA device(s)")
+        return value
+    raise ConfigError(where, f"got {value!r}; allowed: auto, cpu, cuda, cuda:N")
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ConfigError(where, f"must be >= 1 (a number of seeds) or a list of seeds, got {value}")
+        return tuple(range(value))
+    seeds = params.check(value, tuple[int, ...], {"ge": 0}, where)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(where, f"expected a number of seeds or a list of distinct seeds, got {value!r}")
+    return seeds
+
+
+def _components(value: Any, kind: str, registry: Registry, where: str, required: bool = False
+                ) -> tuple[ComponentSpec, ...]:
+    """``all``, a list of names, or a mapping label -> settings (with optional ``type``)."""
+    if value == "all" and not required:
+        value = {name: None for name in registry.available(kind)}
+    elif isinstance(value, list):
+        value = {item: None for item in value} if all(isinstance(i, str) for i in value) else value
+    if not isinstance(value, Mapping) or (required and not value):
+        allowed = "a mapping of label: settings" + ("" if required else ", a list of names, or all")
+        raise ConfigError(where, f"expected {allowed}; available {kind}s: "
+                                 f"{', '.join(registry.available(kind)) or 'none'}")
+    specs = []
+    for label, settings in value.items():
+        at = f"{where}.{label}"
+        if not isinstance(label, str) or not COMPONENT_NAME.match(label):
+            raise ConfigError(at, "labels must be lower-case letters, digits, '-', '_' or '.'")
+        settings = {} if settings is None else settings
+        if not isinstance(settings, Mapping):
+            raise ConfigError(at, f"expected a mapping of settings, got {settings!r}")
+        settings = dict(settings)
+        type_name = params.check(settings.pop("type", label), str, {}, f"{at}.type")
+        entry = registry.get(kind, type_name, f"{at}.type" if type_name != label else at)
+        specs.append(ComponentSpec(kind, label, type_name, params.build(entry.cls.Config, settings, at)))
+    return tuple(specs)

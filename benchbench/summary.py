@@ -1,0 +1,93 @@
+"""Mean, standard deviation and 95% confidence interval over seeds, and tables of them."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from scipy import stats
+
+from .outputs import Output
+
+SUMMARY_COLUMNS = ["dataset", "objective", "metric", "mean", "std", "ci95_low", "ci95_high", "n"]
+GROUP_ORDER = ("quality", "divergence", "theory", "throughput")
+
+
+def summarize(records: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
+    """One row per (dataset, objective, metric): Student-t 95% interval of the mean over seeds.
+
+    Non-finite values (a diverged seed) are left out and ``n`` says how many counted. Job-scoped
+    outputs (throughput shared by seeds trained together) count once per job.
+    """
+    if records.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    job_scoped = [name for name, o in outputs.items() if o.scope == "job"]
+    records = records[pd.to_numeric(records["value"], errors="coerce").map(math.isfinite)]
+    is_job = records["metric"].isin(job_scoped)
+    records = pd.concat([records[~is_job], records[is_job].drop_duplicates(["job", "metric"])])
+    order = {(d, o): i for i, (d, o) in enumerate(dict.fromkeys(zip(records["dataset"], records["objective"])))}
+    rows = []
+    for (dataset, objective, metric), group in records.groupby(["dataset", "objective", "metric"], sort=False):
+        rows.append((dataset, objective, metric, *interval(group["value"].astype(float).tolist())))
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    frame["_order"] = [order[d, o] for d, o in zip(frame["dataset"], frame["objective"])]
+    metric_rank = {name: i for i, name in enumerate(outputs)}
+    frame["_metric"] = frame["metric"].map(lambda m: metric_rank.get(m, len(metric_rank)))
+    return frame.sort_values(["_order", "_metric"]).drop(columns=["_order", "_metric"]).reset_index(drop=True)
+
+
+def interval(values: list[float], level: float = 0.95) -> tuple[float, float, float, float, int]:
+    """(mean, std, low, high, n) with the Student-t interval; std and bounds are NaN for n < 2."""
+    n = len(values)
+    if n == 0:
+        return (math.nan,) * 4 + (0,)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan, n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half, n
+
+
+def tables(summary: pd.DataFrame, outputs: dict[str, Output]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(dataset, group, table) with objectives as rows and metrics as columns, cells "mean ± ci"."""
+    found = []
+    for dataset, by_dataset in summary.groupby("dataset", sort=False):
+        groups = {outputs[m].group if m in outputs else "other" for m in by_dataset["metric"]}
+        for group in [g for g in GROUP_ORDER if g in groups] + sorted(groups - set(GROUP_ORDER)):
+            rows = by_dataset[by_dataset["metric"].map(lambda m: (outputs[m].group if m in outputs else "other")
+                                                       == group)]
+            cells = rows.assign(text=[format_interval(r.mean, r.ci95_low, r.ci95_high) for r in rows.itertuples()])
+            table = cells.pivot(index="objective", columns="metric", values="text")
+            table = table.reindex(index=list(dict.fromkeys(rows["objective"])),
+                                  columns=list(dict.fromkeys(rows["metric"]))).fillna("–")
+            found.append((dataset, group, table))
+    return found
+
+
+def format_interval(mean: float, low: float, high: float) -> str:
+    if math.isnan(mean):
+        return "–"
+    if math.isnan(low):
+        return format_number(mean)
+    return f"{format_number(mean)} ± {format_number((high - low) / 2)}"
+
+
+def format_number(x: float) -> str:
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    magnitude = abs(x)
+    if magnitude >= 1000:
+        return f"{x:,.0f}"
+    if magnitude >= 100:
+        return f"{x:.1f}"
+    if magnitude == 0 or magnitude >= 1e-3:
+        return f"{x:.3g}" if magnitude < 1 else f"{x:.3g}"
+    return f"{x:.2e}"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    header = ["objective", *map(str, table.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join([str(index), *map(str, row)]) + " |" for index, row in table.iterrows()]
+    return "\n".join(lines)

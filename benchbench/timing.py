@@ -1,0 +1,80 @@
+"""Throughput measurement: wall clocks that wait for the device, and per-job peak memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """How a training job ran. Evaluation time is not in ``train_seconds``."""
+
+    device: str  # e.g. "cpu" or "cuda:0 NVIDIA H100 80GB HBM3"
+    members: int  # seeds trained together as one stacked model
+    steps: int  # generator steps (each after k critic steps)
+    train_seconds: float  # wall time of the training loop of the whole job
+    samples: int  # samples generated per member for the sampling measurement
+    sample_seconds: float  # wall time to generate ``samples`` samples for every member
+    peak_memory_bytes: int | None  # CUDA: peak allocated by torch; CPU: peak RSS of the process
+    memory_kind: str  # "cuda_allocated" or "process_rss"
+
+
+class Stopwatch:
+    """Accumulates wall time over several start/stop intervals, synchronising CUDA first."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.seconds = 0.0
+        self._start: float | None = None
+
+    def start(self) -> None:
+        self._sync()
+        self._start = time.perf_counter()
+
+    def stop(self) -> None:
+        assert self._start is not None, "stop() without start()"
+        self._sync()
+        self.seconds += time.perf_counter() - self._start
+        self._start = None
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a fresh peak-memory window for a job."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM)
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # elsewhere the peak stays the process's lifetime peak
+
+
+def peak_memory(device: torch.device) -> tuple[int | None, str]:
+    """(bytes, kind) of the peak memory since :func:`reset_peak_memory`."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device)), "cuda_allocated"
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024, "process_rss"
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024), "process_rss"
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} {torch.cuda.get_device_name(index)}"
+    return device.type

@@ -1,0 +1,54 @@
+"""Kernel math shared by the GMMN objective and the MMD metric: pure functions on tensors.
+
+All functions take an optional leading batch dimension (the stacked members): ``x`` is
+``[..., n, d]`` and ``y`` is ``[..., m, d]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def squared_distances(x: Tensor, y: Tensor) -> Tensor:
+    """|x_i - y_j|^2, ``[..., n, m]``, via the expansion |x|^2 + |y|^2 - 2 x.y (clamped at 0)."""
+    xx = (x * x).sum(-1, keepdim=True)
+    yy = (y * y).sum(-1, keepdim=True).transpose(-1, -2)
+    return (xx + yy - 2 * x @ y.transpose(-1, -2)).clamp_min_(0)
+
+
+def gaussian_kernel(d2: Tensor, sigmas: Sequence[float]) -> Tensor:
+    """Sum over bandwidths of exp(-d2 / (2 sigma^2)) for squared distances ``d2``."""
+    return sum(torch.exp(d2 * (-0.5 / (s * s))) for s in sigmas)
+
+
+def mmd2_from_kernels(kxx: Tensor, kxy: Tensor, kyy: Tensor, unbiased: bool = True) -> Tensor:
+    """MMD^2 from kernel matrices ``[..., n, n]``, ``[..., n, m]``, ``[..., m, m]``.
+
+    Unbiased: the within-sample means leave out the diagonal (k(x_i, x_i)); it can be slightly
+    negative. Biased: plain means including the diagonal.
+    """
+    n, m = kxx.shape[-1], kyy.shape[-1]
+    if unbiased:
+        xx = (kxx.sum((-1, -2)) - kxx.diagonal(dim1=-2, dim2=-1).sum(-1)) / (n * (n - 1))
+        yy = (kyy.sum((-1, -2)) - kyy.diagonal(dim1=-2, dim2=-1).sum(-1)) / (m * (m - 1))
+    else:
+        xx, yy = kxx.mean((-1, -2)), kyy.mean((-1, -2))
+    return xx + yy - 2 * kxy.mean((-1, -2))
+
+
+def mmd2_gaussian(x: Tensor, y: Tensor, sigmas: Sequence[float], unbiased: bool = True) -> Tensor:
+    """MMD^2 between samples ``x`` and ``y`` under a sum of Gaussian kernels (one matrix product)."""
+    n = x.shape[-2]
+    z = torch.cat([x, y], dim=-2)
+    k = gaussian_kernel(squared_distances(z, z), sigmas)
+    return mmd2_from_kernels(k[..., :n, :n], k[..., :n, n:], k[..., n:, n:], unbiased)
+
+
+def median_distance(x: Tensor) -> float:
+    """Median pairwise Euclidean distance between distinct rows of ``x`` ``[n, d]``."""
+    d2 = squared_distances(x, x)
+    upper = torch.triu_indices(len(x), len(x), offset=1, device=x.device)
+    return float(d2[upper[0], upper[1]].median().sqrt())
