@@ -68,7 +68,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     curve_real = stacked_data(dataset, streams("curve-data"), settings.curve_samples)
     curve_rng = lambda: streams("curve-noise")  # noqa: E731  (the same noise at every curve point)
     curves: list[list[tuple[int, str, float]]] = [[] for _ in seeds]
-    losses = torch.zeros(2, device=device)  # running sums of generator and critic losses
+    losses = torch.zeros(2, members, device=device)  # running sums of each member's generator and critic loss
     problems: list[str] = []
 
     def record_curve(step: int, steps_since: int) -> None:
@@ -76,12 +76,12 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
             fake = generate(curve_rng(), settings.curve_samples)
         found, issues = score(metrics, dataset, seeds, curve_real, fake, objective, critic, step=step)
         problems.extend(issues)
-        mean_losses = (losses / max(steps_since, 1)).tolist()
+        generator_loss, critic_loss = (losses / max(steps_since, 1)).tolist()
         for i, values in enumerate(found):
             if steps_since:
-                values = {**values, "generator_loss": mean_losses[0] / members}
+                values = {**values, "generator_loss": generator_loss[i]}
                 if critic is not None:
-                    values["critic_loss"] = mean_losses[1] / (members * cfg.critic_steps)
+                    values["critic_loss"] = critic_loss[i] / cfg.critic_steps
             curves[i].extend((step, k, v) for k, v in values.items())
         losses.zero_()
 
@@ -103,7 +103,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
                 opt_critic.zero_grad(set_to_none=True)
                 loss.sum().backward()  # summed, not averaged: members train independently
                 opt_critic.step()
-                losses[1] += loss.detach().sum()
+                losses[1] += loss.detach()
             critic.requires_grad_(False)  # the generator step needs gradients w.r.t. inputs only
 
         real = stacked_data(dataset, train_rng, cfg.batch_size)
@@ -112,7 +112,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
         opt_generator.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt_generator.step()
-        losses[0] += loss.detach().sum()
+        losses[0] += loss.detach()
 
         unreported += 1
         if progress is not None and (unreported == report_every or step == steps):

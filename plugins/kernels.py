@@ -12,8 +12,17 @@ import torch
 from torch import Tensor
 
 
+DIRECT_MAX_DIM = 4  # up to this dimension, differences are formed directly
+
+
 def squared_distances(x: Tensor, y: Tensor) -> Tensor:
-    """|x_i - y_j|^2, ``[..., n, m]``, via the expansion |x|^2 + |y|^2 - 2 x.y (clamped at 0)."""
+    """|x_i - y_j|^2, ``[..., n, m]``.
+
+    In low dimension from the differences themselves: exact, and free of the matrix-vector kernel
+    whose rounding depends on the stack size. Otherwise via |x|^2 + |y|^2 - 2 x.y (clamped at 0).
+    """
+    if x.shape[-1] <= DIRECT_MAX_DIM:
+        return ((x.unsqueeze(-2) - y.unsqueeze(-3)) ** 2).sum(-1)
     xx = (x * x).sum(-1, keepdim=True)
     yy = (y * y).sum(-1, keepdim=True).transpose(-1, -2)
     return (xx + yy - 2 * x @ y.transpose(-1, -2)).clamp_min_(0)
