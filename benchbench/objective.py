@@ -25,10 +25,10 @@ Critic = Callable[[Tensor], Tensor]
 class ObjectiveConfig:
     """Settings every objective has: the generator, its noise and its optimizer."""
 
-    batch_size: int = param(256, "real and generated samples per step (m in Algorithm 1)", gt=1)
+    batch_size: int = param(128, "real and generated samples per step (m in Algorithm 1)", gt=1)
     noise_dim: int = param(2, "dimension of the noise z fed to the generator", gt=0)
     noise: Literal["normal", "uniform"] = param("normal", "prior on z: N(0, I) or U[-1, 1]^d")
-    hidden: tuple[int, ...] = param((128, 128, 128), "generator hidden widths (ReLU MLP)", gt=0)
+    hidden: tuple[int, ...] = param((128, 128), "generator hidden widths (ReLU MLP)", gt=0)
     optimizer: Literal["adam", "sgd", "rmsprop"] = param("adam", "optimizer of every network")
     lr: float = param(1e-3, "generator learning rate", gt=0)
     betas: tuple[float, float] = param((0.5, 0.999), "Adam betas", ge=0, le=0.9999)
@@ -40,7 +40,7 @@ class CriticConfig(ObjectiveConfig):
     """Settings of objectives that train a critic (discriminator) beside the generator."""
 
     critic_steps: int = param(1, "k: critic updates per generator update (Algorithm 1)", ge=1)
-    critic_hidden: tuple[int, ...] = param((128, 128, 128), "critic hidden widths (ReLU MLP)", gt=0)
+    critic_hidden: tuple[int, ...] = param((128, 128), "critic hidden widths (ReLU MLP)", gt=0)
     critic_lr: float = param(1e-3, "critic learning rate", gt=0)
 
 

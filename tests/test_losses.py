@@ -1,0 +1,77 @@
+import math
+
+import torch
+
+from benchbench_plugins.kernels import mmd2_gaussian
+from benchbench_plugins.objectives.gan import Minimax, NonSaturating, gan_value, non_saturating_loss, saturating_loss
+from benchbench_plugins.objectives.gmmn import GMMN
+
+LOG4 = math.log(4)
+
+
+def logits(*values):
+    return torch.tensor(values, dtype=torch.float64).reshape(1, -1, 1)  # one member
+
+
+def test_value_is_minus_log4_when_critic_says_half():
+    assert torch.allclose(gan_value(logits(0.0, 0.0), logits(0.0)), torch.tensor([-LOG4], dtype=torch.float64))
+
+
+def test_value_on_hand_computed_inputs():
+    # D(x) = 0.75 (logit log 3) on the real sample, D(G(z)) = 0.2 (logit log 0.25) on the fake one
+    v = gan_value(logits(math.log(3)), logits(math.log(0.25)))
+    assert math.isclose(v.item(), math.log(0.75) + math.log(0.8), rel_tol=1e-12)
+
+
+def test_generator_losses_match_their_formulas():
+    l = logits(-2.0, 0.5, 3.0)
+    d = torch.sigmoid(l)
+    assert torch.allclose(saturating_loss(l), torch.log(1 - d).mean().reshape(1))
+    assert torch.allclose(non_saturating_loss(l), -torch.log(d).mean().reshape(1))
+
+
+def test_losses_are_stable_for_confident_critics():
+    l = logits(-100.0, 100.0)
+    assert torch.isfinite(saturating_loss(l)).all() and torch.isfinite(non_saturating_loss(l)).all()
+    assert math.isclose(saturating_loss(logits(100.0)).item(), -100.0)  # log(1 - sigmoid(100)) = -100
+    assert math.isclose(non_saturating_loss(logits(-100.0)).item(), 100.0)
+
+
+def test_saturating_gradient_vanishes_where_critic_rejects_fakes():
+    for loss, vanishes in ((saturating_loss, True), (non_saturating_loss, False)):
+        l = logits(-20.0).requires_grad_()  # D(G(z)) = 2e-9: the critic confidently rejects
+        loss(l).sum().backward()
+        grad = l.grad.abs().item()
+        assert (grad < 1e-8) if vanishes else (grad > 0.99)
+
+
+def test_objectives_use_the_critic_and_return_one_loss_per_member():
+    critic = lambda x: x.sum(-1, keepdim=True)  # noqa: E731  logits = x1 + x2
+    fake = torch.tensor([[[1.0, -3.0], [0.5, 0.5]], [[0.0, 0.0], [2.0, 2.0]]])  # two members
+    real = torch.zeros_like(fake)
+    config = Minimax.Config()
+    mm, ns = Minimax(config, real[0]), NonSaturating(config, real[0])
+    l = critic(fake)
+    assert torch.allclose(mm.generator_loss(critic, real, fake), torch.log(1 - torch.sigmoid(l)).mean((1, 2)))
+    assert torch.allclose(ns.generator_loss(critic, real, fake), -torch.log(torch.sigmoid(l)).mean((1, 2)))
+    assert torch.allclose(mm.critic_loss(critic, real, fake), -gan_value(critic(real), l))
+    diagnosis = mm.diagnose(critic, real, fake)
+    assert torch.allclose(diagnosis["jsd_lower_bound"], (diagnosis["critic_value"] + LOG4) / 2)
+
+
+def test_gmmn_loss_is_sqrt_mmd_with_its_bandwidths():
+    x = torch.tensor([[[0.0], [1.0]]])
+    y = torch.tensor([[[0.5], [3.0]]])
+    gmmn = GMMN(GMMN.Config(bandwidths=(1.0,)), x[0])
+    k = lambda a, b: math.exp(-((a - b) ** 2) / 2)  # noqa: E731
+    xs, ys = [0.0, 1.0], [0.5, 3.0]
+    biased = (sum(k(a, b) for a in xs for b in xs) / 4 + sum(k(a, b) for a in ys for b in ys) / 4
+              - 2 * sum(k(a, b) for a in xs for b in ys) / 4)
+    assert math.isclose(gmmn.generator_loss(None, x, y).item(), math.sqrt(biased), rel_tol=1e-5)
+    assert math.isclose(mmd2_gaussian(x, y, (1.0,), unbiased=False).item(), biased, rel_tol=1e-5)
+
+
+def test_gmmn_default_bandwidths_scale_with_the_data():
+    data = torch.randn(500, 2)
+    small, large = GMMN(GMMN.Config(), data), GMMN(GMMN.Config(), 10 * data)
+    assert all(math.isclose(b, 10 * a, rel_tol=1e-4) for a, b in zip(small.sigmas, large.sigmas))
