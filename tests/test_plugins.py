@@ -1,0 +1,97 @@
+"""Plugin loading: entry points, and every way a plugin can be broken named, the others loading."""
+
+import sys
+import textwrap
+import types
+
+import pytest
+
+from benchbench import ConfigError, Objective, default_registry, hookimpl, registry_with
+from benchbench.plugin_manager import load_plugins
+from benchbench.registry import build_registry
+from benchbench_plugins.objectives.gan import NonSaturating
+
+
+def module(name, **attributes):
+    mod = types.ModuleType(name)
+    mod.__dict__.update(attributes)
+    return mod
+
+
+def test_builtins_register_through_entry_points():
+    registry = default_registry()
+    assert {"minimax", "nonsaturating", "gmmn"} <= set(registry.available("objective"))
+    assert {"ring", "grid", "gaussian-1d", "mixture-1d"} <= set(registry.available("dataset"))
+    gan = registry.plugins["gan"]
+    assert gan.distribution == "benchbench" and gan.module == "benchbench_plugins.objectives.gan"
+    assert registry.provided_by("gan")["objective"] == ["minimax", "nonsaturating"]
+    assert not [f for f in registry.failures if f.plugin in ("gan", "gmmn", "mixtures")]
+
+
+class Clash(NonSaturating):
+    name = "nonsaturating"
+
+
+def test_duplicate_name_names_both_plugins_and_is_withheld():
+    registry = registry_with([("copycat", module("copycat", benchbench_objectives=hookimpl(lambda: [Clash])))])
+    assert "nonsaturating" not in registry.available("objective")
+    assert any("'copycat'" in str(f) and "'gan'" in str(f) for f in registry.failures)
+    with pytest.raises(ConfigError, match="provided by both plugins 'copycat' and 'gan'; uninstall one"):
+        registry.get("objective", "nonsaturating", "s.yaml: objectives.nonsaturating")
+    assert "minimax" in registry.available("objective")  # the rest of both plugins still loads
+
+
+@pytest.mark.parametrize("returned, message", [
+    (lambda: Clash, "returned type, expected a list of Objective subclasses"),
+    (lambda: [int], "returned <class 'int'>, expected Objective subclasses"),
+    (lambda: [type("Bad", (Objective,), {"name": "Bad Name"})], "Bad.name is 'Bad Name'"),
+    (lambda: 1 / 0, "benchbench_objectives raised ZeroDivisionError"),
+])
+def test_bad_hook_returns_name_the_plugin(returned, message):
+    registry = registry_with([("broken", module("broken", benchbench_objectives=hookimpl(returned)))])
+    failures = [str(f) for f in registry.failures if f.plugin == "broken"]
+    assert failures and message in failures[0], failures
+    assert "minimax" in registry.available("objective")
+
+
+def test_misspelled_hook_is_named_by_check_pending():
+    registry = registry_with([("typo", module("typo", benchbench_objective=hookimpl(lambda: [])))])
+    failure = next(str(f) for f in registry.failures if f.plugin == "typo")
+    assert "benchbench_objective" in failure and "hookspecs" in failure
+    assert "typo" not in registry.plugins and "gan" in registry.plugins
+
+
+def test_plugin_that_fails_to_import_is_named_and_others_load(tmp_path, monkeypatch):
+    """A real third-party distribution on sys.path whose entry point cannot be imported."""
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[benchbench]\nbroken = broken_plugin_module\n")
+    (tmp_path / "broken_plugin_module.py").write_text("raise ImportError('needs libfoo')\n")
+    (tmp_path / "lsgan_plugin-2.0.dist-info").mkdir()
+    (tmp_path / "lsgan_plugin-2.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: lsgan-plugin\nVersion: 2.0\n")
+    (tmp_path / "lsgan_plugin-2.0.dist-info" / "entry_points.txt").write_text("[benchbench]\nlsgan = lsgan_plugin\n")
+    (tmp_path / "lsgan_plugin.py").write_text(textwrap.dedent("""
+        import torch
+        from benchbench import CriticConfig, Objective, hookimpl
+
+        class LeastSquares(Objective):
+            name = "lsgan"
+            Config = CriticConfig
+            def critic_loss(self, critic, real, fake):
+                return ((critic(real) - 1) ** 2).flatten(1).mean(1) + (critic(fake) ** 2).flatten(1).mean(1)
+            def generator_loss(self, critic, real, fake):
+                return ((critic(fake) - 1) ** 2).flatten(1).mean(1)
+
+        @hookimpl
+        def benchbench_objectives():
+            return [LeastSquares]
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = build_registry(load_plugins())
+    failure = next(str(f) for f in registry.failures if f.plugin == "broken")
+    assert "failed to load broken_plugin_module: ImportError: needs libfoo" in failure
+    assert registry.plugins["lsgan"].distribution == "lsgan-plugin" and registry.plugins["lsgan"].version == "2.0"
+    assert {"lsgan", "minimax", "gmmn"} <= set(registry.available("objective"))
+    sys.modules.pop("lsgan_plugin", None)
