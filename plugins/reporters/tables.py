@@ -1,0 +1,126 @@
+"""The ``markdown`` reporter: ``summary.md``, one table per dataset and metric group.
+
+Cells are "mean ± 95% CI half-width" over seeds; the best objective of each column is in bold
+(by the metric's ``better``), never the ``(data)`` reference row, which is listed first in italics.
+The ``training`` group (losses during training) is left to the curves.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from benchbench import Output, Reporter, RunReport, hookimpl, markdown, tables
+
+REFERENCE = "(data)"  # the objective label of fresh samples of the true data
+EXCLUDED_GROUPS = ("training",)
+ARROWS = {"higher": "↑", "lower": "↓"}
+
+
+def best_objectives(rows: pd.DataFrame, better: str) -> set[str]:
+    """The objectives with the best mean in ``rows`` (objective, mean) for one metric.
+
+    The reference row and non-finite means are ignored; ties all win; ``better == "none"`` has none.
+    """
+    if better not in ARROWS:
+        return set()
+    candidates = rows[(rows["objective"] != REFERENCE) & rows["mean"].map(_finite)]
+    if candidates.empty:
+        return set()
+    means = candidates["mean"].astype(float)
+    best = means.max() if better == "higher" else means.min()
+    return set(candidates.loc[means == best, "objective"])
+
+
+def emphasize(table: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
+    """``table`` (objectives x metrics of one dataset) with the best cells bold, the reference row
+    first and in italics, and ↑/↓ after each metric name saying which direction is better."""
+    table = table.copy()
+    for metric in table.columns:
+        better = outputs[metric].better if metric in outputs else "none"
+        for objective in best_objectives(summary[summary["metric"] == metric], better):
+            if objective in table.index and table.at[objective, metric] != "–":
+                table.at[objective, metric] = f"**{table.at[objective, metric]}**"
+    order = [o for o in table.index if o == REFERENCE] + [o for o in table.index if o != REFERENCE]
+    table = table.reindex(order)
+    table.index = [f"*{o}*" if o == REFERENCE else o for o in table.index]
+    table.columns = [_header(m, outputs) for m in table.columns]
+    return table
+
+
+def legend(metrics: list[str], outputs: dict[str, Output]) -> str:
+    """One line with the docs of ``metrics``, e.g. "*jsd*: Jensen-Shannon divergence · ..."."""
+    parts = [f"*{m}*: {outputs[m].doc}" for m in metrics if m in outputs and outputs[m].doc]
+    return " · ".join(parts)
+
+
+def seeds_phrase(summary: pd.DataFrame, outputs: dict[str, Output]) -> str:
+    """"n = 3 seeds", or "n = 2–3 seeds" when some cells lost seeds (non-finite values); metrics
+    measured once per stacked job (throughput) are counted apart."""
+    job_scoped = summary["metric"].map(lambda m: m in outputs and outputs[m].scope == "job")
+    counts = summary.loc[~job_scoped, "n"].astype(int)
+    if counts.empty:
+        counts = summary["n"].astype(int)
+    low, high = int(counts.min()), int(counts.max())
+    text = f"n = {high} seeds" if low == high else f"n = {low}–{high} seeds"
+    if job_scoped.any() and not job_scoped.all():
+        names = ", ".join(dict.fromkeys(summary.loc[job_scoped, "metric"]))
+        text += f"; {names}: once per job of seeds trained together"
+    return text
+
+
+def render(run: RunReport) -> str:
+    """The text of ``summary.md``."""
+    lines = [f"# {run.suite}", ""]
+    summary = run.summary[run.summary["metric"].map(lambda m: _group(m, run.outputs) not in EXCLUDED_GROUPS)]
+    if summary.empty:
+        return "\n".join([*lines, "No results.", ""])
+    lines += [f"Each cell: mean ± 95% CI half-width over seeds (Student t), {seeds_phrase(summary, run.outputs)}. "
+              f"**Bold**: the best objective per column (↑ higher is better, ↓ lower is better). "
+              f"*{REFERENCE}*: fresh samples of the true data, what a perfect generator scores.", ""]
+    current = None
+    for dataset, group, table in tables(summary, run.outputs):
+        if dataset != current:
+            lines += [f"## {dataset}", ""]
+            current = dataset
+        metrics = list(table.columns)
+        lines += [f"### {group}", "", markdown(emphasize(table, summary[summary["dataset"] == dataset],
+                                                          run.outputs)), ""]
+        text = legend(metrics, run.outputs)
+        if text:
+            lines += [text, ""]
+    return "\n".join(lines)
+
+
+class Markdown(Reporter):
+    """Writes ``summary.md``: per dataset, one table per metric group with the best values in bold."""
+
+    name = "markdown"
+
+    def report(self, run: RunReport, directory: Path) -> list[Path]:
+        path = Path(directory) / "summary.md"
+        path.write_text(render(run), encoding="utf-8")
+        return [path]
+
+
+def _group(metric: str, outputs: dict[str, Output]) -> str:
+    return outputs[metric].group if metric in outputs else "other"
+
+
+def _header(metric: str, outputs: dict[str, Output]) -> str:
+    arrow = ARROWS.get(outputs[metric].better, "") if metric in outputs else ""
+    return f"{metric} {arrow}" if arrow else metric
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+@hookimpl
+def benchbench_reporters():
+    return [Markdown]
