@@ -178,8 +178,8 @@ def sample_noise(rng: Sequence[torch.Generator], n: int, cfg: ObjectiveConfig) -
     """Noise ``[M, n, noise_dim]``, member ``i`` drawn from ``rng[i]`` alone."""
     device = rng[0].device
     if cfg.noise == "uniform":
-        return torch.stack([torch.rand(n, cfg.noise_dim, generator=g, device=device) for g in rng]).mul_(2).sub_(1)
-    return torch.stack([torch.randn(n, cfg.noise_dim, generator=g, device=device) for g in rng])
+        return stack([torch.rand(n, cfg.noise_dim, generator=g, device=device) for g in rng]).mul_(2).sub_(1)
+    return stack([torch.randn(n, cfg.noise_dim, generator=g, device=device) for g in rng])
 
 
 def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int) -> Tensor:
@@ -192,7 +192,12 @@ def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int) -> Te
             got = (tuple(batch.shape), batch.dtype, batch.device) if isinstance(batch, Tensor) else type(batch)
             raise PluginError(dataset.name, f"sample({n}) returned {got}; expected a float32 tensor of shape "
                                             f"{expected} on {rng[0].device}")
-    return torch.stack(batches)
+    return stack(batches)
+
+
+def stack(tensors: list[Tensor]) -> Tensor:
+    """``torch.stack``, without the copy for a stack of one."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
 
 
 def per_member(loss: Tensor, members: int, objective: Objective, what: str) -> Tensor:
