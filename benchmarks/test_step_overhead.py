@@ -3,7 +3,7 @@ the same model on the same batch (one seed, ring data, 2x128 MLPs, batch 128, Ad
 
 Each round trains STEPS (1,000) steps; the trainer's fixed costs (set-up, evaluation at the start and end,
 no metrics) are included, so the ratio is an upper bound of the per-step overhead. Run with
-``pytest benchmarks --benchmark-enable`` (they run once, untimed, in the test suite's default mode).
+``python -m pytest benchmarks`` (the test suite's ``testpaths`` leave them out).
 Target: benchbench at most 5% slower.
 """
 
