@@ -8,7 +8,7 @@ import click
 
 from . import params
 from .errors import BenchbenchError
-from .registry import KINDS, default_registry
+from .registry import default_registry
 from .runner import DEFAULT_RESULTS, run
 from .summary import markdown, tables
 
@@ -78,7 +78,6 @@ def plugins_command(show_params: bool) -> None:
                         click.echo(f"      {row['name']} = {row['default']!r}  ({row['type']}) {row['doc']}")
     for failure in registry.failures:
         click.echo(f"failed: {failure}")
-    assert set(KINDS) == set(registry.entries)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,6 +92,6 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()} (see benchbench --help)", err=True)
         sys.exit(2)
-    except click.Abort:
-        click.echo("aborted; finished cells are saved in the run directory", err=True)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted; finished cells are saved in the run directory (--out DIR resumes)", err=True)
         sys.exit(130)

@@ -82,7 +82,7 @@ def format_number(x: float) -> str:
     if magnitude >= 100:
         return f"{x:.1f}"
     if magnitude == 0 or magnitude >= 1e-3:
-        return f"{x:.3g}" if magnitude < 1 else f"{x:.3g}"
+        return f"{x:.3g}"
     return f"{x:.2e}"
 
 
