@@ -1,0 +1,66 @@
+"""Training and sampling throughput of a cell, from the job's :class:`benchbench.Timing`.
+
+The seeds of a job are trained together as ONE stacked model of ``members`` seeds: one wall
+clock and one memory peak cover them all. The numbers are therefore amortised per trained model:
+
+- ``train_time_s`` = train_seconds / members (the job's training time shared among its seeds);
+- ``steps_per_s`` = steps * members / train_seconds (training iterations per second per model,
+  i.e. every member advances ``steps`` in ``train_seconds``);
+- ``samples_per_s`` = members * samples / sample_seconds (generator samples per second, all
+  members together);
+- ``peak_memory_mb`` = peak_memory_bytes / 2^20 of the whole job (not divided; NaN if unknown).
+
+Every output has scope "job": the seeds of one job share them, so summaries count them once per
+job. Applies only to final evaluations of trained cells (timing is None for training curves and
+for the data reference row).
+"""
+
+from __future__ import annotations
+
+import math
+
+from benchbench import Evaluation, Metric, Output, Timing, hookimpl
+
+
+def throughput(timing: Timing) -> dict[str, float]:
+    """``train_time_s``, ``steps_per_s``, ``samples_per_s`` and ``peak_memory_mb`` amortised over
+    the ``members`` of a stacked job (see the module docstring for the formulas)."""
+    members = timing.members
+    memory = math.nan if timing.peak_memory_bytes is None else timing.peak_memory_bytes / 2**20
+    return {
+        "train_time_s": timing.train_seconds / members,
+        "steps_per_s": _ratio(timing.steps * members, timing.train_seconds),
+        "samples_per_s": _ratio(members * timing.samples, timing.sample_seconds),
+        "peak_memory_mb": float(memory),
+    }
+
+
+def _ratio(count: float, seconds: float) -> float:
+    return count / seconds if seconds > 0 else math.nan
+
+
+class Throughput(Metric):
+    """Per-model training time, training and sampling rates, and the job's peak memory."""
+
+    name = "throughput"
+    outputs = (
+        Output("train_time_s", "throughput", "lower", "training wall time of the job / members (s per trained model)",
+               "job"),
+        Output("steps_per_s", "throughput", "higher", "training iterations per second per model: steps x members / "
+                                                      "job training time", "job"),
+        Output("samples_per_s", "throughput", "higher", "generator samples per second: members x samples / sampling "
+                                                        "time", "job"),
+        Output("peak_memory_mb", "throughput", "lower", "peak memory of the whole stacked job (MiB; CUDA allocated or "
+                                                        "process RSS)", "job"),
+    )
+
+    def applies(self, evaluation: Evaluation) -> bool:
+        return evaluation.timing is not None
+
+    def compute(self, evaluation: Evaluation) -> dict[str, float]:
+        return throughput(evaluation.timing)
+
+
+@hookimpl
+def benchbench_metrics():
+    return [Throughput]
