@@ -12,28 +12,36 @@ import torch
 from torch import Tensor
 
 
-DIRECT_MAX_DIM = 4  # up to this dimension, differences are formed directly
+DIRECT_MAX_DIM = 16  # up to this dimension, distances come from coordinate differences
+# Kernel exponents are floored at -LOG_FLOOR (exp(-80) ~ 1.8e-35, a change below any tolerance):
+# exp() of arguments below about -87 underflows in float32 and takes a path several times slower.
+LOG_FLOOR = 80.0
 
 
 def squared_distances(x: Tensor, y: Tensor) -> Tensor:
     """|x_i - y_j|^2, ``[..., n, m]``.
 
-    In low dimension from the differences themselves: exact, and free of the matrix-vector kernel
-    whose rounding depends on the stack size. Otherwise via |x|^2 + |y|^2 - 2 x.y (clamped at 0).
+    Up to :data:`DIRECT_MAX_DIM` dimensions, summed coordinate by coordinate from the differences:
+    exact to rounding where points are close together but far from the origin (the ring's modes,
+    where |x|^2 + |y|^2 - 2 x.y loses half the float32 digits), never an [n, m, d] temporary, and
+    free of the matrix-vector kernel whose rounding depends on the stack size. Above it, via that
+    expansion (one matrix product), clamped at 0.
     """
     if x.shape[-1] <= DIRECT_MAX_DIM:
-        return ((x.unsqueeze(-2) - y.unsqueeze(-3)) ** 2).sum(-1)
+        d2 = None
+        for k in range(x.shape[-1]):
+            diff = x[..., :, None, k] - y[..., None, :, k]
+            d2 = diff.square() if d2 is None else d2.addcmul_(diff, diff)
+        return d2
     xx = (x * x).sum(-1, keepdim=True)
     yy = (y * y).sum(-1, keepdim=True).transpose(-1, -2)
     return (xx + yy - 2 * x @ y.transpose(-1, -2)).clamp_min_(0)
 
 
 def gaussian_kernel(d2: Tensor, sigmas: Sequence[float]) -> Tensor:
-    """Sum over bandwidths of exp(-d2 / (2 sigma^2)) for squared distances ``d2``.
-
-    Exponents are floored at -80 (a change below 2e-35): ``exp`` is several times slower where its
-    result underflows, which far pairs otherwise make it do."""
-    return sum(torch.exp((d2 * (-0.5 / (s * s))).clamp_min(-80.0)) for s in sigmas)
+    """Sum over bandwidths of exp(-d2 / (2 sigma^2)) for squared distances ``d2``, exponents
+    floored at -:data:`LOG_FLOOR`."""
+    return sum(torch.exp((d2 * (-0.5 / (s * s))).clamp_min(-LOG_FLOOR)) for s in sigmas)
 
 
 def mmd2_from_kernels(kxx: Tensor, kxy: Tensor, kyy: Tensor, unbiased: bool = True) -> Tensor:

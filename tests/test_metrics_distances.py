@@ -10,10 +10,10 @@ import torch
 import benchbench as bb
 from benchbench import Evaluation
 from benchbench_plugins.datasets.mixtures import Grid, Ring
-from benchbench_plugins.kernels import mmd2_gaussian
+from benchbench_plugins.kernels import mmd2_gaussian, squared_distances
 from benchbench_plugins.metrics.distances import (
     MMD, Energy, SlicedWasserstein, distance_blocks, energy_distance2, mean_distance, mmd2,
-    pairwise_squared_distances, quantiles, random_directions, row_blocks, sliced_wasserstein2)
+    quantiles, random_directions, row_blocks, sliced_wasserstein2)
 
 MY_PLUGINS = {"modes", "density", "distances", "manifold", "frechet", "throughput"}
 
@@ -33,14 +33,14 @@ def test_pairwise_squared_distances_match_direct_differences(d):
     x = torch.randn(30, d, generator=gen(0), dtype=torch.float64)
     y = torch.randn(20, d, generator=gen(1), dtype=torch.float64) + 3
     expected = ((x[:, None] - y[None]) ** 2).sum(-1)
-    torch.testing.assert_close(pairwise_squared_distances(x, y), expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(squared_distances(x, y), expected, rtol=1e-10, atol=1e-10)
 
 
 def test_pairwise_squared_distances_keep_float32_digits_on_the_ring():
     # close points far from the origin: the |x|^2 + |y|^2 - 2x.y expansion loses digits, we must not
     x = ring_samples(200, 0)
     exact = ((x.double()[:, None] - x.double()[None]) ** 2).sum(-1)
-    ours = pairwise_squared_distances(x, x).double()
+    ours = squared_distances(x, x).double()
     assert ((ours - exact).abs() <= 1e-6 * exact + 1e-12).all()
 
 
@@ -50,7 +50,7 @@ def test_distance_blocks_cover_the_matrix_with_zero_self_distances():
     assert len(blocks) > 1 and [r.start for r, _ in blocks] == [r.start for r in row_blocks(1000, 1000)]
     full = torch.cat([d2 for _, d2 in blocks])
     assert (full.diagonal() == 0).all()
-    torch.testing.assert_close(full, pairwise_squared_distances(x, x).fill_diagonal_(0))
+    torch.testing.assert_close(full, squared_distances(x, x).fill_diagonal_(0))
 
 
 # ---- MMD ------------------------------------------------------------------------------------

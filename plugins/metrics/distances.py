@@ -3,8 +3,8 @@ sum of Gaussian kernels, sliced Wasserstein-2 and the energy distance. All lower
 always applicable; images are flattened to vectors.
 
 Pure functions first (tensors in, tensors out), then the Metric classes that call them.
-:func:`pairwise_squared_distances` (accurate distance matrices) and :func:`distance_blocks` (the
-same by row blocks, never holding an [n, m] matrix) are reused by the other metric modules.
+:func:`distance_blocks` (distance matrices by row blocks, never holding an [n, m] matrix; from
+:func:`benchbench_plugins.kernels.squared_distances`) is reused by the other metric modules.
 """
 
 from __future__ import annotations
@@ -16,35 +16,10 @@ import torch
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.kernels import median_distance, squared_distances
+from benchbench_plugins.kernels import LOG_FLOOR, median_distance, squared_distances
 
-# Up to this dimension, distances come from coordinate differences (exact to rounding and fast);
-# above it, from the matrix product of kernels.squared_distances.
-DIRECT_MAX_DIM = 16
-# exp(-80) ~ 1.8e-35: kernel values below it are raised to it. The exact value changes nothing,
-# but exp() of arguments below about -87 (float32 underflow) takes a slow path 4-12x slower.
-LOG_FLOOR = 80.0
 MEDIAN_POINTS = 1_000
 BLOCK_ENTRIES = 1 << 19
-
-
-def pairwise_squared_distances(x: Tensor, y: Tensor) -> Tensor:
-    """|x_i - y_j|^2 for ``x`` ``[n, d]`` and ``y`` ``[m, d]``, ``[n, m]`` in their dtype.
-
-    For d <= 16 it sums squared coordinate differences: exact to rounding even where the points
-    are far from the origin and close to each other (the ring's modes, std 0.01 at radius 1,
-    where |x|^2 + |y|^2 - 2 x.y loses half the float32 digits). Above that it uses the expansion
-    of :func:`benchbench_plugins.kernels.squared_distances` (one matrix product).
-    """
-    if x.shape[1] > DIRECT_MAX_DIM:
-        return squared_distances(x, y)
-    xt, yt = x.T.contiguous(), y.T.contiguous()
-    d2 = torch.sub(xt[0, :, None], yt[0, None, :]).square_()
-    if len(xt) > 1:
-        diff = torch.empty_like(d2)
-        for k in range(1, len(xt)):
-            d2.addcmul_(torch.sub(xt[k, :, None], yt[k, None, :], out=diff), diff)
-    return d2
 
 
 def row_blocks(n: int, m: int) -> list[slice]:
@@ -60,7 +35,7 @@ def distance_blocks(x: Tensor, y: Tensor | None = None) -> Iterator[tuple[slice,
     distances within ``x``, with exactly zero self-distances."""
     other = x if y is None else y
     for rows in row_blocks(len(x), len(other)):
-        d2 = pairwise_squared_distances(x[rows], other)
+        d2 = squared_distances(x[rows], other)
         if y is None:
             d2.diagonal(offset=rows.start).zero_()
         yield rows, d2

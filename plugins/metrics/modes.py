@@ -17,14 +17,14 @@ import torch
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.metrics.distances import pairwise_squared_distances
+from benchbench_plugins.kernels import squared_distances
 
 
 def assign_modes(x: Tensor, centers: Tensor) -> tuple[Tensor, Tensor]:
     """(index ``[n]``, distance ``[n]``): the nearest of ``centers`` ``[K, *shape]`` to each sample of
     ``x`` ``[n, *shape]`` and the Euclidean distance to it."""
     centers = centers.to(device=x.device, dtype=x.dtype)
-    d2 = pairwise_squared_distances(x.flatten(1), centers.flatten(1))
+    d2 = squared_distances(x.flatten(1), centers.flatten(1))
     nearest = d2.min(dim=1)
     return nearest.indices, nearest.values.sqrt()
 
