@@ -3,10 +3,11 @@
 The public API: the contracts plugins implement, the hook markers, config helpers, the runner.
 """
 
-from .dataset import Dataset, Modes
+from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError, ConfigError, PluginError
 from .hookspecs import hookimpl
-from .metric import Evaluation, Metric
+from .cache import atomic_write, cache_dir, load_tensors, save_tensors
+from .metric import Evaluation, Metric, Unavailable
 from .objective import Critic, CriticConfig, Objective, ObjectiveConfig
 from .outputs import Output
 from .params import NoConfig, param
@@ -20,6 +21,6 @@ from .timing import Timing
 __all__ = [
     "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
-    "RunReport", "Suite", "Timing", "default_registry", "format_interval", "hookimpl", "interval", "load_suite",
-    "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "summarize", "tables",
+    "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
+    "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
 ]

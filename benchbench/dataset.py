@@ -20,17 +20,29 @@ class Modes:
     weights: Tensor  # [K], sums to 1
 
 
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """The real examples of one split of a finite dataset (e.g. images) with their class labels."""
+
+    x: Tensor  # [N, *shape] float32, values within the dataset's ``bounds``, on the CPU
+    labels: Tensor  # [N] int64; or [N, C]: one label per channel (stacked datasets, e.g. Stacked MNIST)
+    classes: int  # number of classes of each label
+
+
 class Dataset:
     """A data distribution to sample from, with its exact density where known.
 
     Subclasses set ``name``, ``Config`` and ``shape`` (per-sample shape, e.g. ``(2,)``), and
     implement :meth:`sample`; they implement :meth:`log_prob` when the density is known and
-    :meth:`modes` when the data is a mixture whose modes can be counted.
+    :meth:`modes` when the data is a mixture whose modes can be counted. Finite datasets (images)
+    implement :meth:`split` and :meth:`heldout`, and set ``bounds`` so generators squash their
+    output into the data's range.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
     shape: tuple[int, ...]
+    bounds: tuple[float, float] | None = None  # (low, high) of every value; None: unbounded
 
     def __init__(self, config: Any):
         self.config = config
@@ -38,6 +50,17 @@ class Dataset:
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` samples ``[n, *shape]`` (float32) on ``generator.device``, drawn with ``generator`` only."""
         raise NotImplementedError
+
+    def heldout(self, n: int, generator: torch.Generator) -> Tensor:
+        """Up to ``n`` held-out real samples ``[n', *shape]`` (n' <= n) that metrics compare against,
+        on ``generator.device``. Default: fresh samples. A dataset with a test split returns (a
+        subset of) it, which may hold fewer than ``n`` examples."""
+        return self.sample(n, generator)
+
+    def split(self, name: str) -> Split | None:
+        """The real examples of split ``name`` ("train", "validation" or "test"), or None when the
+        dataset has no finite splits (e.g. a mixture with a known density)."""
+        return None
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact log-density of ``x`` ``[n, *shape]`` under the data distribution, ``[n]``."""

@@ -35,6 +35,14 @@ class Evaluation:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
 
 
+@dataclasses.dataclass(frozen=True)
+class Unavailable:
+    """What a metric returns for an output it cannot compute honestly here, with the reason
+    shown in the tables instead of a number (e.g. ``Unavailable("n=500 < 64 feature dims")``)."""
+
+    reason: str
+
+
 class Metric:
     """Numbers computed from an :class:`Evaluation`. Subclasses set ``name``, ``outputs``
     (and ``Config`` if they have settings) and implement :meth:`compute`."""
@@ -50,5 +58,5 @@ class Metric:
         """Whether this metric can be computed here (e.g. needs a known density, or timing)."""
         return True
 
-    def compute(self, evaluation: Evaluation) -> dict[str, float]:
+    def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
         raise NotImplementedError

@@ -1,0 +1,69 @@
+"""The cache directory: downloaded datasets, trained feature extractors, anything worth keeping
+between runs. Files are written atomically (a temporary file, then a rename), so a crash or a
+full disk never leaves a half-written file under its final name, and a cached file that fails to
+load is treated as missing and rebuilt.
+
+Location: the ``root`` a suite gives, else ``$BENCHBENCH_CACHE``, else ``~/.cache/benchbench``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CACHE_ENV = "BENCHBENCH_CACHE"
+
+
+def cache_dir(*parts: str, root: str | Path | None = None) -> Path:
+    """The directory ``<cache root>/<parts...>``, created if missing."""
+    base = Path(root) if root else Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "benchbench")
+    path = base.expanduser().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either absent, the old file, or complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_tensors(path: Path, obj: Any) -> None:
+    """``torch.save`` ``obj`` (tensors, numbers, strings, lists, dicts) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_tensors(path: Path) -> Any | None:
+    """What :func:`save_tensors` wrote, loaded with ``weights_only=True`` (no code runs), or None
+    when the file is missing or corrupt (a corrupt file is removed so that it gets rebuilt)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable cache file is rebuilt, never trusted
+        path.unlink(missing_ok=True)
+        return None
