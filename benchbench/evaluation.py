@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .dataset import Dataset
-from .metric import Evaluation, Metric
+from .metric import Evaluation, Metric, Unavailable
 from .objective import Critic, Objective
 from .outputs import Output
 from .timing import Timing
@@ -21,6 +21,10 @@ from .timing import Timing
 TRAINING_OUTPUTS = (
     Output("generator_loss", "training", "none", "mean generator loss since the previous curve point"),
     Output("critic_loss", "training", "none", "mean critic loss since the previous curve point"),
+    Output("diverged", "stability", "lower", "seeds whose losses became NaN or infinite (their metrics are "
+                                            "missing); tables show the count", summary="sum"),
+    Output("eval_time_s", "throughput", "lower", "wall time of every evaluation of the job (curves and final "
+                                                 "metrics) / members (s per trained model)", "job"),
 )
 
 
@@ -33,24 +37,33 @@ class NamedMetric:
 
 def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int], real: Tensor, fake: Tensor,
           objective: Objective | None = None, critic: Critic | None = None, timing: Timing | None = None,
-          step: int | None = None) -> tuple[list[dict[str, float]], list[str]]:
-    """Scores of each member (``real``/``fake`` are ``[M, n, *shape]``) and the problems met."""
+          step: int | None = None, skip: set[int] = frozenset()
+          ) -> tuple[list[dict[str, float]], list[dict[str, str]], list[str]]:
+    """Scores of each member (``real``/``fake`` are ``[M, n, *shape]``), the reasons of outputs a
+    metric declared :class:`Unavailable` (their score is NaN), and the problems met. Members in
+    ``skip`` (diverged) get no metrics."""
     problems: list[str] = []
     scores: list[dict[str, float]] = [{} for _ in seeds]
+    notes: list[dict[str, str]] = [{} for _ in seeds]
     for i, seed in enumerate(seeds):
+        if i in skip:
+            continue
         evaluation = Evaluation(real[i], fake[i], dataset, seed, timing, step)
         for named in metrics:
             try:
                 if named.metric.applies(evaluation):
-                    scores[i].update(_checked(named, named.metric.compute(evaluation)))
+                    values, why = _checked(named, named.metric.compute(evaluation))
+                    scores[i].update(values)
+                    notes[i].update(why)
             except Exception as exc:  # noqa: BLE001 - a broken metric must not lose the others
                 problems.append(f"metric {named.label!r} (plugin {named.plugin!r}) failed: "
                                 f"{type(exc).__name__}: {exc}")
     if objective is not None and objective.diagnostics:
         for name, values in diagnose(objective, critic, real, fake, len(seeds)).items():
             for i, value in enumerate(values):
-                scores[i][name] = value
-    return scores, sorted(set(problems))
+                if i not in skip:
+                    scores[i][name] = value
+    return scores, notes, sorted(set(problems))
 
 
 def diagnose(objective: Objective, critic: Critic | None, real: Tensor, fake: Tensor, members: int
@@ -70,17 +83,20 @@ def diagnose(objective: Objective, critic: Critic | None, real: Tensor, fake: Te
     return out
 
 
-def _checked(named: NamedMetric, values: object) -> dict[str, float]:
+def _checked(named: NamedMetric, values: object) -> tuple[dict[str, float], dict[str, str]]:
     declared = {o.name for o in named.metric.outputs}
     if not isinstance(values, dict):
         raise TypeError(f"compute() returned {type(values).__name__}, expected a dict of numbers")
     unknown = set(values) - declared
     if unknown:
         raise ValueError(f"returned undeclared outputs {sorted(unknown)}; declared: {sorted(declared)}")
-    out = {}
+    out, notes = {}, {}
     for key, value in values.items():
+        if isinstance(value, Unavailable):
+            out[key], notes[key] = float("nan"), value.reason
+            continue
         try:
             out[key] = float(value)
         except (TypeError, ValueError):
-            raise TypeError(f"output {key!r} is {value!r}, expected a number") from None
-    return out
+            raise TypeError(f"output {key!r} is {value!r}, expected a number or Unavailable(reason)") from None
+    return out, notes

@@ -1,4 +1,5 @@
-"""Stacked MLPs: the networks of several seeds (members) in one module.
+"""Stacked networks: the networks of several seeds (members) in one module, built for an
+objective's settings and a dataset's shape (:func:`generator_network`, :func:`critic_network`).
 
 A stacked linear layer holds weights ``[M, in, out]`` and maps ``[M, B, in]`` to ``[M, B, out]``
 with one ``torch.baddbmm``. Members share no parameters and no randomness: member ``i`` is
@@ -13,6 +14,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from .convnets import DCGANCritic, DCGANGenerator
+from .dataset import Dataset
+from .objective import CriticConfig, ObjectiveConfig
 
 
 class StackedLinear(nn.Module):
@@ -53,3 +58,39 @@ class StackedMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``[M, B, *in_shape]`` -> ``[M, B, out]``."""
         return self.net(x.flatten(2))
+
+
+class Squash(nn.Module):
+    """Maps outputs into ``(low, high)`` with a scaled tanh: generators of bounded data (images)."""
+
+    def __init__(self, low: float, high: float):
+        super().__init__()
+        self.low, self.half = low, (high - low) / 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.low + self.half * (torch.tanh(x) + 1)
+
+
+def generator_network(cfg: ObjectiveConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
+    """``[M, B, noise_dim]`` -> ``[M, B, dataset.dim]``, squashed into ``dataset.bounds`` if any."""
+    if cfg.architecture == "dcgan":
+        _check_image(dataset)
+        net: nn.Module = DCGANGenerator(cfg.noise_dim, dataset.shape, cfg.channels, generators)
+    else:
+        net = StackedMLP([cfg.noise_dim, *cfg.hidden, dataset.dim], generators)
+    return nn.Sequential(net, Squash(*dataset.bounds)) if dataset.bounds is not None else net
+
+
+def critic_network(cfg: CriticConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
+    """``[M, B, *dataset.shape]`` -> logits ``[M, B, 1]``."""
+    if cfg.architecture == "dcgan":
+        _check_image(dataset)
+        return DCGANCritic(dataset.shape, cfg.channels, generators)
+    return StackedMLP([dataset.dim, *cfg.critic_hidden, 1], generators)
+
+
+def _check_image(dataset: Dataset) -> None:
+    if len(dataset.shape) != 3 or dataset.shape[1] != dataset.shape[2]:
+        from .errors import PluginError
+        raise PluginError(dataset.name, f"architecture dcgan needs square images (C, H, H); the data has shape "
+                                        f"{tuple(dataset.shape)}: use architecture mlp")

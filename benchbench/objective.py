@@ -28,7 +28,10 @@ class ObjectiveConfig:
     batch_size: int = param(128, "real and generated samples per step (m in Algorithm 1)", gt=1)
     noise_dim: int = param(2, "dimension of the noise z fed to the generator", gt=0)
     noise: Literal["normal", "uniform"] = param("normal", "prior on z: N(0, I) or U[-1, 1]^d")
-    hidden: tuple[int, ...] = param((128, 128), "generator hidden widths (ReLU MLP)", gt=0)
+    architecture: Literal["mlp", "dcgan"] = param(
+        "mlp", "networks: ReLU MLPs, or DCGAN-style convolutions sized from the data's shape (images)")
+    hidden: tuple[int, ...] = param((128, 128), "generator hidden widths (mlp)", gt=0)
+    channels: int = param(64, "dcgan: channels of the widest-resolution layer (doubling per halving)", gt=0, le=4096)
     optimizer: Literal["adam", "sgd", "rmsprop"] = param("adam", "optimizer of every network")
     lr: float = param(1e-3, "generator learning rate", gt=0)
     betas: tuple[float, float] = param((0.5, 0.999), "Adam betas", ge=0, le=0.9999)
@@ -40,7 +43,7 @@ class CriticConfig(ObjectiveConfig):
     """Settings of objectives that train a critic (discriminator) beside the generator."""
 
     critic_steps: int = param(1, "k: critic updates per generator update (Algorithm 1)", ge=1)
-    critic_hidden: tuple[int, ...] = param((128, 128), "critic hidden widths (ReLU MLP)", gt=0)
+    critic_hidden: tuple[int, ...] = param((128, 128), "critic hidden widths (mlp)", gt=0)
     critic_lr: float = param(1e-3, "critic learning rate", gt=0)
 
 
@@ -56,6 +59,10 @@ class Objective:
     Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
     diagnostics: ClassVar[tuple[Output, ...]] = ()
     """Outputs of :meth:`diagnose`, recorded beside the metrics."""
+    stackable: ClassVar[bool] = True
+    """Whether the losses treat the members of a stack independently (the core then trains the
+    seeds of a cell as one stacked model). Set False when a loss mixes members, e.g. through
+    statistics over the whole ``[M, B]`` batch; the seeds are then trained one at a time."""
 
     def __init__(self, config: ObjectiveConfig, data: Tensor):
         """``data`` is a batch of real samples ``[n, *shape]`` for settings scaled to the data."""

@@ -16,7 +16,8 @@ class Output:
     ``group`` puts it in a table (``quality``, ``divergence``, ``theory``, ``throughput``...);
     ``better`` says which direction is good, for reports; ``scope`` is ``"job"`` for measurements
     shared by the seeds trained together in one stacked job (throughput), counted once per job
-    when averaging over seeds.
+    when averaging over seeds. ``summary`` is how seeds are combined in tables: ``"mean"`` (with a
+    95% interval) or ``"sum"`` (a count, e.g. of diverged seeds).
     """
 
     name: str
@@ -24,6 +25,7 @@ class Output:
     better: Literal["higher", "lower", "none"] = "none"
     doc: str = ""
     scope: Literal["cell", "job"] = "cell"
+    summary: Literal["mean", "sum"] = "mean"
 
     def __post_init__(self):
         assert NAME.match(self.name), f"output name {self.name!r} must match {NAME.pattern}"

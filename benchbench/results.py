@@ -23,7 +23,7 @@ import yaml
 
 from .cells import SCHEMA_VERSION, Cell
 
-RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value"]
+RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value", "note"]
 CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "step", "metric", "value"]
 
 
@@ -34,6 +34,8 @@ class CellResult:
     scores: dict[str, float]
     curves: list[tuple[int, str, float]]
     problems: list[str]
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)  # output -> why it is missing (NaN)
+    diverged: dict | None = None  # {"step", "loss"} when the cell's losses became NaN or infinite
 
 
 class RunDirectory:
@@ -61,8 +63,12 @@ class RunDirectory:
         cell = result.cell
         document = {"schema": SCHEMA_VERSION, "cell": cell.key, "job": result.job, "dataset": cell.dataset,
                     "objective": cell.objective, "seed": cell.seed, "scores": result.scores,
-                    "curves": [list(c) for c in result.curves], "problems": result.problems, "config": cell.config}
-        np.save(self.cells / f"{cell.key}.npy", samples.numpy())
+                    "curves": [list(c) for c in result.curves], "problems": result.problems,
+                    "notes": result.notes, "diverged": result.diverged, "config": cell.config}
+        tmp = self.cells / f".{cell.key}.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, samples.numpy())
+        os.replace(tmp, self.cells / f"{cell.key}.npy")
         _write_atomic(self.cells / f"{cell.key}.json", json.dumps(document, indent=1, allow_nan=True))
 
     def load(self, cells: list[Cell]) -> list[dict[str, Any]]:
@@ -85,8 +91,8 @@ class RunDirectory:
 
 
 def records_frame(documents: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [(d["cell"], d["job"], d["dataset"], d["objective"], d["seed"], metric, value)
-            for d in documents for metric, value in d["scores"].items()]
+    rows = [(d["cell"], d["job"], d["dataset"], d["objective"], d["seed"], metric, value,
+             d.get("notes", {}).get(metric, "")) for d in documents for metric, value in d["scores"].items()]
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
 

@@ -72,7 +72,12 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             return
         problems.extend(f"{job.label}: {p}" for p in outcome.problems)
         for i, cell in enumerate(job.cells):
-            result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems)
+            diverged = outcome.diverged[i] if outcome.diverged else None
+            if diverged:
+                problems.append(f"{job.label} seed {cell.seed}: diverged at step {diverged['step']} "
+                                f"({diverged['loss']} became NaN or infinite); its metrics are missing")
+            result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
+                                outcome.notes[i] if outcome.notes else {}, diverged)
             directory.save(result, outcome.samples[i])
 
     if on_start is not None:

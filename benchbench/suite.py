@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -36,6 +36,10 @@ class EvalSettings:
 class ExecutionSettings:
     workers: int = param(0, "worker processes; 0: one per CPU core on the CPU, 1 on CUDA", ge=0)
     stack_seeds: bool = param(True, "train the seeds of a (dataset, objective) pair as one stacked model")
+    max_members: int = param(0, "most seeds per stacked model; 0: as many as fit in half the free device memory",
+                             ge=0, le=100_000)
+    precision: Literal["fp32", "bf16"] = param("fp32", "bf16: bfloat16 autocast of the networks' forward passes")
+    compile: bool = param(False, "torch.compile the networks (CUDA graphs on CUDA); ignored on the CPU")
 
 
 @dataclasses.dataclass(frozen=True)

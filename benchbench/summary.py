@@ -9,26 +9,38 @@ from scipy import stats
 
 from .outputs import Output
 
-SUMMARY_COLUMNS = ["dataset", "objective", "metric", "mean", "std", "ci95_low", "ci95_high", "n"]
+SUMMARY_COLUMNS = ["dataset", "objective", "metric", "mean", "std", "ci95_low", "ci95_high", "n", "note"]
 GROUP_ORDER = ("quality", "divergence", "theory", "throughput")
 
 
 def summarize(records: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
     """One row per (dataset, objective, metric): Student-t 95% interval of the mean over seeds.
 
-    Non-finite values (a diverged seed) are left out and ``n`` says how many counted. Job-scoped
-    outputs (throughput shared by seeds trained together) count once per job.
+    Non-finite values are left out and ``n`` says how many counted; a metric with no finite value
+    but a note (an output a metric declared unavailable) keeps a row with the note. Job-scoped
+    outputs (throughput shared by seeds trained together) count once per job; "sum" outputs (e.g.
+    diverged seeds) are totals, without an interval.
     """
     if records.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    if "note" not in records:
+        records = records.assign(note="")
+    noted = records[records["note"].fillna("").astype(bool)].drop_duplicates(["dataset", "objective", "metric"])
+    notes = {(r.dataset, r.objective, r.metric): r.note for r in noted.itertuples()}
     job_scoped = [name for name, o in outputs.items() if o.scope == "job"]
+    order = {(d, o): i for i, (d, o) in enumerate(dict.fromkeys(zip(records["dataset"], records["objective"])))}
     records = records[pd.to_numeric(records["value"], errors="coerce").map(math.isfinite)]
     is_job = records["metric"].isin(job_scoped)
     records = pd.concat([records[~is_job], records[is_job].drop_duplicates(["job", "metric"])])
-    order = {(d, o): i for i, (d, o) in enumerate(dict.fromkeys(zip(records["dataset"], records["objective"])))}
     rows = []
     for (dataset, objective, metric), group in records.groupby(["dataset", "objective", "metric"], sort=False):
-        rows.append((dataset, objective, metric, *interval(group["value"].astype(float).tolist())))
+        values = group["value"].astype(float).tolist()
+        if metric in outputs and outputs[metric].summary == "sum":
+            numbers = (sum(values), math.nan, math.nan, math.nan, len(values))
+        else:
+            numbers = interval(values)
+        rows.append((dataset, objective, metric, *numbers, notes.pop((dataset, objective, metric), "")))
+    rows += [(d, o, m, math.nan, math.nan, math.nan, math.nan, 0, note) for (d, o, m), note in notes.items()]
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     frame["_order"] = [order[d, o] for d, o in zip(frame["dataset"], frame["objective"])]
     metric_rank = {name: i for i, name in enumerate(outputs)}
@@ -57,7 +69,8 @@ def tables(summary: pd.DataFrame, outputs: dict[str, Output]) -> list[tuple[str,
         for group in [g for g in GROUP_ORDER if g in groups] + sorted(groups - set(GROUP_ORDER)):
             rows = by_dataset[by_dataset["metric"].map(lambda m: (outputs[m].group if m in outputs else "other")
                                                        == group)]
-            cells = rows.assign(text=[format_interval(r.mean, r.ci95_low, r.ci95_high) for r in rows.itertuples()])
+            cells = rows.assign(text=[format_interval(r.mean, r.ci95_low, r.ci95_high, getattr(r, "note", ""))
+                                      for r in rows.itertuples()])
             table = cells.pivot(index="objective", columns="metric", values="text")
             table = table.reindex(index=list(dict.fromkeys(rows["objective"])),
                                   columns=list(dict.fromkeys(rows["metric"]))).fillna("–")
@@ -65,9 +78,9 @@ def tables(summary: pd.DataFrame, outputs: dict[str, Output]) -> list[tuple[str,
     return found
 
 
-def format_interval(mean: float, low: float, high: float) -> str:
+def format_interval(mean: float, low: float, high: float, note: str = "") -> str:
     if math.isnan(mean):
-        return "–"
+        return f"n/a ({note})" if isinstance(note, str) and note else "–"
     if math.isnan(low):
         return format_number(mean)
     return f"{format_number(mean)} ± {format_number((high - low) / 2)}"

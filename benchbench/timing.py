@@ -23,6 +23,7 @@ class Timing:
     sample_seconds: float  # wall time to generate ``samples`` samples for every member
     peak_memory_bytes: int | None  # CUDA: peak allocated by torch; CPU: peak RSS of the process
     memory_kind: str  # "cuda_allocated" or "process_rss"
+    flops_per_step: float | None = None  # floating-point operations of one training step of the whole stack
 
 
 class Stopwatch:
@@ -71,6 +72,18 @@ def peak_memory(device: torch.device) -> tuple[int | None, str]:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024), "process_rss"
+
+
+def count_flops(step) -> float | None:
+    """Floating-point operations of ``step()`` (matrix products and convolutions, as counted by
+    :class:`torch.utils.flop_counter.FlopCounterMode`), or None when nothing could be counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    total = counter.get_total_flops()
+    return float(total) if total else None
 
 
 def describe_device(device: torch.device) -> str:

@@ -1,28 +1,35 @@
 """The training loop: one job = the seeds of one (dataset, objective) pair, trained as one stacked
 model, then scored. Reads top to bottom: set-up, Algorithm 1 with curve evaluations, final scoring.
+
+Randomness: every seed draws from its own streams (:func:`benchbench.cells.stream`: one per seed
+and purpose: "init", "train", "eval-data"...), so a member trains exactly as it would alone and
+seeds stay independent replicates; paired objectives see the same data for the same seed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .cells import Job, stream
 from .dataset import Dataset
 from .errors import PluginError
 from .evaluation import NamedMetric, score
-from .models import StackedMLP
+from .models import critic_network, generator_network
 from .objective import CriticConfig, Objective, ObjectiveConfig
 from .registry import Registry
-from .suite import ComponentSpec
-from .timing import Stopwatch, Timing, describe_device, peak_memory, reset_peak_memory
+from .suite import ComponentSpec, ExecutionSettings
+from .timing import Stopwatch, Timing, count_flops, describe_device, peak_memory, reset_peak_memory
 
-Progress = Callable[[int], None]  # called with the number of steps done since the last call
+Progress = Callable[[int], None]  # called with the number of member-steps done since the last call
 SETUP_SAMPLES = 1024  # real samples an objective may use to scale its settings to the data
 SAMPLING_REPEATS = 3  # the sampling-throughput measurement takes the fastest of these
+LOSS_NAMES = ("generator_loss", "critic_loss")
 
 
 @dataclasses.dataclass
@@ -33,6 +40,19 @@ class JobOutcome:
     curves: list[list[tuple[int, str, float]]]  # per member: (step, metric, value)
     samples: Tensor  # [M, plot_samples, *shape], CPU
     problems: list[str]
+    notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # per member: output -> why missing
+    diverged: list[dict | None] = dataclasses.field(default_factory=list)  # per member: {"step", "loss"} or None
+
+
+@dataclasses.dataclass
+class Networks:
+    """The stacked networks of a job and their optimizers (``critic`` is None without one)."""
+
+    generator: nn.Module
+    critic: nn.Module | None
+    opt_generator: torch.optim.Optimizer
+    opt_critic: torch.optim.Optimizer | None
+    members: int
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
@@ -46,78 +66,108 @@ def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> J
     return train(job, dataset, metrics, build(registry, job.objective, dataset, device), device, progress)
 
 
+def build_networks(objective: Objective, dataset: Dataset, seeds: Sequence[int], device: torch.device,
+                   execution: ExecutionSettings = ExecutionSettings()) -> Networks:
+    """One member per seed, each initialised from its own "init" stream."""
+    cfg: ObjectiveConfig = objective.config
+    init = [stream(s, "init", device) for s in seeds]
+    generator = generator_network(cfg, dataset, init).to(device)
+    critic = critic_network(cfg, dataset, init).to(device) if isinstance(cfg, CriticConfig) else None
+    opt_critic = make_optimizer(critic.parameters(), cfg, cfg.critic_lr) if critic is not None else None
+    opt_generator = make_optimizer(generator.parameters(), cfg, cfg.lr)
+    if execution.compile and device.type == "cuda":
+        generator = torch.compile(generator, mode="reduce-overhead")
+        critic = torch.compile(critic, mode="reduce-overhead") if critic is not None else None
+    return Networks(generator, critic, opt_generator, opt_critic, len(seeds))
+
+
+def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
+                  losses: Tensor, precision: str = "fp32") -> None:
+    """One iteration of Algorithm 1: k critic steps, then one generator step. Adds each member's
+    losses to ``losses`` ``[2, M]`` (row 0: generator, row 1: critic summed over the k steps)."""
+    cfg: ObjectiveConfig = objective.config
+    critic, members = nets.critic, nets.members
+    with autocast(rng[0].device, precision):
+        if critic is not None:
+            critic.requires_grad_(True)
+            for _ in range(cfg.critic_steps):
+                real = stacked_data(dataset, rng, cfg.batch_size)
+                with torch.no_grad():
+                    fake = generate(nets.generator, dataset, rng, cfg.batch_size, cfg)
+                loss = per_member(objective.critic_loss(critic, real, fake), members, objective, "critic_loss")
+                nets.opt_critic.zero_grad(set_to_none=True)
+                loss.float().sum().backward()  # summed, not averaged: members train independently
+                nets.opt_critic.step()
+                losses[1] += loss.detach()
+            critic.requires_grad_(False)  # the generator step needs gradients w.r.t. inputs only
+
+        real = stacked_data(dataset, rng, cfg.batch_size)
+        fake = generate(nets.generator, dataset, rng, cfg.batch_size, cfg)
+        loss = per_member(objective.generator_loss(critic, real, fake), members, objective, "generator_loss")
+        nets.opt_generator.zero_grad(set_to_none=True)
+        loss.float().sum().backward()
+        nets.opt_generator.step()
+        losses[0] += loss.detach()
+
+
 def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective: Objective,
           device: torch.device, progress: Progress | None = None) -> JobOutcome:
     cfg: ObjectiveConfig = objective.config
-    seeds, settings = job.seeds, job.suite.eval
+    seeds, settings, execution = job.seeds, job.suite.eval, job.suite.execution
     members = len(seeds)
     streams = lambda purpose: [stream(s, purpose, device) for s in seeds]  # noqa: E731
 
     # ---- set-up: networks and optimizers, one member per seed -------------------------------
-    init, train_rng = streams("init"), streams("train")
-    generator = StackedMLP([cfg.noise_dim, *cfg.hidden, dataset.dim], init).to(device)
-    critic = None
-    if isinstance(cfg, CriticConfig):
-        critic = StackedMLP([dataset.dim, *cfg.critic_hidden, 1], init).to(device)
-        opt_critic = make_optimizer(critic.parameters(), cfg, cfg.critic_lr)
-    opt_generator = make_optimizer(generator.parameters(), cfg, cfg.lr)
-
-    def generate(rng: list[torch.Generator], n: int) -> Tensor:
-        return generator(sample_noise(rng, n, cfg)).unflatten(2, dataset.shape)
-
-    curve_real = stacked_data(dataset, streams("curve-data"), settings.curve_samples)
-    curve_rng = lambda: streams("curve-noise")  # noqa: E731  (the same noise at every curve point)
+    nets = build_networks(objective, dataset, seeds, device, execution)
+    train_rng = streams("train")
+    flops = count_step_flops(nets, objective, dataset, streams("flops"), execution.precision)
+    curve_real = stacked_data(dataset, streams("curve-data"), settings.curve_samples, heldout=True)
     curves: list[list[tuple[int, str, float]]] = [[] for _ in seeds]
     losses = torch.zeros(2, members, device=device)  # running sums of each member's generator and critic loss
+    diverged_at = torch.zeros(2, members, dtype=torch.long, device=device)  # first step with a non-finite loss
     problems: list[str] = []
+    eval_clock = Stopwatch(device)
 
     def record_curve(step: int, steps_since: int) -> None:
-        with torch.no_grad():
-            fake = generate(curve_rng(), settings.curve_samples)
-        found, issues = score(metrics, dataset, seeds, curve_real, fake, objective, critic, step=step)
+        eval_clock.start()
+        with torch.no_grad():  # the same noise at every curve point
+            fake = generate(nets.generator, dataset, streams("curve-noise"), settings.curve_samples, cfg)
+        skip = set(diverged_members(diverged_at))
+        found, _, issues = score(metrics, dataset, seeds, curve_real, fake, objective, nets.critic, step=step,
+                                 skip=skip)
         problems.extend(issues)
         generator_loss, critic_loss = (losses / max(steps_since, 1)).tolist()
         for i, values in enumerate(found):
-            if steps_since:
+            if steps_since and i not in skip:
                 values = {**values, "generator_loss": generator_loss[i]}
-                if critic is not None:
+                if nets.critic is not None:
                     values["critic_loss"] = critic_loss[i] / cfg.critic_steps
             curves[i].extend((step, k, v) for k, v in values.items())
         losses.zero_()
+        eval_clock.stop()
 
-    # ---- training: Algorithm 1 (k critic steps, then one generator step) ------------------
+    # ---- training: Algorithm 1, with a curve evaluation every `every` steps ------------------
     steps, every = job.suite.steps, settings.every
     record_curve(0, 0)
     train_clock = Stopwatch(device)
     reset_peak_memory(device)
     report_every, unreported, last_curve = max(1, steps // 100), 0, 0
+    step_losses = torch.zeros(2, members, device=device)
     train_clock.start()
     for step in range(1, steps + 1):
-        if critic is not None:
-            critic.requires_grad_(True)
-            for _ in range(cfg.critic_steps):
-                real = stacked_data(dataset, train_rng, cfg.batch_size)
-                with torch.no_grad():
-                    fake = generate(train_rng, cfg.batch_size)
-                loss = per_member(objective.critic_loss(critic, real, fake), members, objective, "critic_loss")
-                opt_critic.zero_grad(set_to_none=True)
-                loss.sum().backward()  # summed, not averaged: members train independently
-                opt_critic.step()
-                losses[1] += loss.detach()
-            critic.requires_grad_(False)  # the generator step needs gradients w.r.t. inputs only
-
-        real = stacked_data(dataset, train_rng, cfg.batch_size)
-        fake = generate(train_rng, cfg.batch_size)
-        loss = per_member(objective.generator_loss(critic, real, fake), members, objective, "generator_loss")
-        opt_generator.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt_generator.step()
-        losses[0] += loss.detach()
+        step_losses.zero_()
+        training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
+        losses += step_losses
+        first = (~torch.isfinite(step_losses)) & (diverged_at == 0)  # no sync: stays on the device
+        diverged_at.masked_fill_(first, step)
 
         unreported += 1
-        if progress is not None and (unreported == report_every or step == steps):
-            progress(unreported * members)
+        if unreported == report_every or step == steps:
+            if progress is not None:
+                progress(unreported * members)
             unreported = 0
+            if len(diverged_members(diverged_at)) == members:
+                break  # every member diverged: nothing left to train
         if every and step % every == 0 and step != steps:
             train_clock.stop()
             record_curve(step, step - last_curve)
@@ -125,35 +175,56 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
             train_clock.start()
     train_clock.stop()
     memory, memory_kind = peak_memory(device)
-    record_curve(steps, steps - last_curve)
+    record_curve(step, step - last_curve)
 
     # ---- final evaluation on held-out samples --------------------------------------------------
+    eval_clock.start()
     n = settings.samples
-    real = stacked_data(dataset, streams("eval-data"), n)
+    real = stacked_data(dataset, streams("eval-data"), n, heldout=True)
     noise = sample_noise(streams("eval-noise"), n, cfg)
     sample_seconds = []
     with torch.no_grad():
         for _ in range(SAMPLING_REPEATS):
             clock = Stopwatch(device)
             clock.start()
-            fake = generator(noise).unflatten(2, dataset.shape)
+            fake = nets.generator(noise).unflatten(2, dataset.shape)
             clock.stop()
             sample_seconds.append(clock.seconds)
-    timing = Timing(describe_device(device), members, steps, train_clock.seconds, n, min(sample_seconds),
-                    memory, memory_kind)
-    found, issues = score(metrics, dataset, seeds, real, fake, objective, critic, timing, steps)
+    timing = Timing(describe_device(device), members, step, train_clock.seconds, n, min(sample_seconds),
+                    memory, memory_kind, flops)
+    diverged = diverged_members(diverged_at)
+    found, notes, issues = score(metrics, dataset, seeds, real, fake, objective, nets.critic, timing, step,
+                                 skip=set(diverged))
+    eval_clock.stop()
     problems.extend(issues)
-    return JobOutcome(found, curves, fake[:, :settings.plot_samples].cpu(), sorted(set(problems)))
+    for i, values in enumerate(found):
+        values["diverged"] = float(i in diverged)
+        values["eval_time_s"] = eval_clock.seconds / members
+    return JobOutcome(found, curves, fake[:, :settings.plot_samples].float().cpu(), sorted(set(problems)), notes,
+                      [diverged.get(i) for i in range(members)])
+
+
+def diverged_members(diverged_at: Tensor) -> dict[int, dict]:
+    """Members whose losses became NaN or infinite: {member: {"step": first step, "loss": name}}."""
+    if not bool(diverged_at.any()):
+        return {}
+    found = {}
+    for which, member in diverged_at.nonzero().tolist():
+        step = int(diverged_at[which, member])
+        if member not in found or step < found[member]["step"]:
+            found[member] = {"step": step, "loss": LOSS_NAMES[which]}
+    return found
 
 
 def score_reference(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], device: torch.device) -> JobOutcome:
     """Score fresh data as if it were generated: the floor (or ceiling) each metric can reach."""
     streams = lambda purpose: [stream(s, purpose, device) for s in job.seeds]  # noqa: E731
     settings = job.suite.eval
-    real = stacked_data(dataset, streams("eval-data"), settings.samples)
+    real = stacked_data(dataset, streams("eval-data"), settings.samples, heldout=True)
     fake = stacked_data(dataset, streams("reference"), settings.samples)
-    found, problems = score(metrics, dataset, job.seeds, real, fake)
-    return JobOutcome(found, [[] for _ in job.seeds], fake[:, :settings.plot_samples].cpu(), problems)
+    found, notes, problems = score(metrics, dataset, job.seeds, real, fake)
+    return JobOutcome(found, [[] for _ in job.seeds], fake[:, :settings.plot_samples].cpu(), problems, notes,
+                      [None] * len(job.seeds))
 
 
 def build(registry: Registry, spec: ComponentSpec, *args):
@@ -174,6 +245,19 @@ def make_optimizer(parameters, cfg: ObjectiveConfig, lr: float) -> torch.optim.O
     return torch.optim.SGD(parameters, lr=lr, momentum=cfg.momentum)
 
 
+def autocast(device: torch.device, precision: str):
+    """bfloat16 autocast of the forward passes, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def generate(generator: nn.Module, dataset: Dataset, rng: Sequence[torch.Generator], n: int,
+             cfg: ObjectiveConfig) -> Tensor:
+    """Samples ``[M, n, *shape]`` from fresh noise."""
+    return generator(sample_noise(rng, n, cfg)).unflatten(2, dataset.shape)
+
+
 def sample_noise(rng: Sequence[torch.Generator], n: int, cfg: ObjectiveConfig) -> Tensor:
     """Noise ``[M, n, noise_dim]``, member ``i`` drawn from ``rng[i]`` alone."""
     device = rng[0].device
@@ -182,16 +266,20 @@ def sample_noise(rng: Sequence[torch.Generator], n: int, cfg: ObjectiveConfig) -
     return stack([torch.randn(n, cfg.noise_dim, generator=g, device=device) for g in rng])
 
 
-def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int) -> Tensor:
-    """Data ``[M, n, *shape]``, member ``i`` drawn from ``rng[i]`` alone; checks what the plugin returns."""
-    batches = [dataset.sample(n, g) for g in rng]
-    expected = (n, *dataset.shape)
+def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int, heldout: bool = False) -> Tensor:
+    """Data ``[M, n, *shape]``, member ``i`` drawn from ``rng[i]`` alone; checks what the plugin returns.
+    ``heldout``: the dataset's held-out samples, which may be fewer than ``n`` (a finite test split)."""
+    draw = dataset.heldout if heldout else dataset.sample
+    batches = [draw(n, g) for g in rng]
+    what = f"{'heldout' if heldout else 'sample'}({n})"
     for batch in batches:
-        if not isinstance(batch, Tensor) or tuple(batch.shape) != expected or batch.dtype != torch.float32 \
-                or batch.device != rng[0].device:
+        ok = isinstance(batch, Tensor) and tuple(batch.shape[1:]) == tuple(dataset.shape) \
+            and batch.dtype == torch.float32 and batch.device == rng[0].device \
+            and (batch.shape[0] == n or (heldout and 0 < batch.shape[0] <= n and batch.shape == batches[0].shape))
+        if not ok:
             got = (tuple(batch.shape), batch.dtype, batch.device) if isinstance(batch, Tensor) else type(batch)
-            raise PluginError(dataset.name, f"sample({n}) returned {got}; expected a float32 tensor of shape "
-                                            f"{expected} on {rng[0].device}")
+            raise PluginError(dataset.name, f"{what} returned {got}; expected a float32 tensor of shape "
+                                            f"{(n, *dataset.shape)} on {rng[0].device}")
     return stack(batches)
 
 
@@ -205,3 +293,14 @@ def per_member(loss: Tensor, members: int, objective: Objective, what: str) -> T
         got = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
         raise PluginError(objective.name, f"{what} returned {got}; expected one loss per member, shape ({members},)")
     return loss
+
+
+def count_step_flops(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
+                     precision: str) -> float | None:
+    """FLOPs of one training step, counted on a copy of the networks (the originals do not move)."""
+    try:
+        scratch = copy.deepcopy(nets)
+    except Exception:  # noqa: BLE001 - e.g. compiled modules: then the rate is simply not reported
+        return None
+    losses = torch.zeros(2, nets.members, device=rng[0].device)
+    return count_flops(lambda: training_step(scratch, objective, dataset, rng, losses, precision))

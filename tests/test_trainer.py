@@ -22,7 +22,8 @@ def test_a_cell_is_the_same_alone_or_stacked_and_reruns_skip_it(tiny, tmp_path):
     assert set(a) == set(b) and len(a) == 2 * 4 * 3
     for key in a:
         assert a[key]["cell"] == b[key]["cell"]
-        assert a[key]["curves"] == b[key]["curves"] and a[key]["scores"] == b[key]["scores"], key
+        untimed = lambda scores: {k: v for k, v in scores.items() if k != "eval_time_s"}  # noqa: E731
+        assert a[key]["curves"] == b[key]["curves"] and untimed(a[key]["scores"]) == untimed(b[key]["scores"]), key
     seeds = {k[2]: a[k]["curves"] for k in a if k[:2] == ("ring", "minimax")}
     assert seeds[0] != seeds[1]  # seeds differ from each other
 
