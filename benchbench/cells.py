@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from typing import Any
 
 import torch
 
 from .registry import Registry
+from .sizing import members_that_fit
 from .suite import ComponentSpec, Suite
 
 SCHEMA_VERSION = 1
@@ -52,9 +54,27 @@ def plan(suite: Suite, registry: Registry) -> list[Job]:
     for dataset in suite.datasets:
         for objective in ((None,) if suite.eval.reference else ()) + suite.objectives:
             cells = [make_cell(suite, registry, dataset, objective, seed) for seed in suite.seeds]
-            groups = [cells] if suite.execution.stack_seeds else [[c] for c in cells]
+            size = group_size(suite, registry, dataset, objective)
+            groups = [cells[i:i + size] for i in range(0, len(cells), size)]
             jobs.extend(make_job(suite, dataset, objective, group) for group in groups)
     return jobs
+
+
+def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None) -> int:
+    """Seeds per stacked model: all of them, unless the suite or the objective says otherwise
+    (``stack_seeds: false``, ``max_members``, ``stackable = False``) or they would not fit in memory."""
+    seeds = len(suite.seeds)
+    if objective is None:
+        return seeds
+    cls = registry.get("objective", objective.type, objective.label).cls
+    if not suite.execution.stack_seeds or not cls.stackable:
+        return 1
+    if suite.execution.max_members:
+        return min(seeds, suite.execution.max_members)
+    device = torch.device(suite.device)
+    workers = 1 if device.type == "cuda" else suite.execution.workers or os.cpu_count() or 1
+    data = registry.get("dataset", dataset.type, dataset.label).cls(dataset.config)
+    return min(seeds, members_that_fit(objective.config, data, device, workers) or seeds)
 
 
 def make_job(suite: Suite, dataset: ComponentSpec, objective: ComponentSpec | None, cells) -> Job:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from .convnets import DCGANCritic, DCGANGenerator
 from .dataset import Dataset
+from .errors import PluginError
 from .objective import CriticConfig, ObjectiveConfig
 
 
@@ -91,6 +92,5 @@ def critic_network(cfg: CriticConfig, dataset: Dataset, generators: Sequence[tor
 
 def _check_image(dataset: Dataset) -> None:
     if len(dataset.shape) != 3 or dataset.shape[1] != dataset.shape[2]:
-        from .errors import PluginError
         raise PluginError(dataset.name, f"architecture dcgan needs square images (C, H, H); the data has shape "
                                         f"{tuple(dataset.shape)}: use architecture mlp")

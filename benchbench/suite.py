@@ -128,7 +128,7 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
     for section in ("datasets", "objectives"):
         if section not in raw:
             raise ConfigError(source, f"missing key {section!r}: name at least one")
-    return Suite(
+    suite = Suite(
         name=name,
         description=params.check(raw.get("description", ""), str, {}, at("description")),
         seeds=_seeds(raw.get("seeds", 3), at("seeds")),
@@ -142,6 +142,21 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         reporters=_components(raw.get("reporters", "all"), "reporter", registry, at("reporters")),
         source=source,
     )
+    _check_architectures(suite, registry)
+    return suite
+
+
+def _check_architectures(suite: Suite, registry: Registry) -> None:
+    """Convolutional networks need square images: say so before anything trains."""
+    for objective in suite.objectives:
+        if getattr(objective.config, "architecture", "mlp") != "dcgan":
+            continue
+        for dataset in suite.datasets:
+            shape = tuple(registry.get("dataset", dataset.type, dataset.label).cls(dataset.config).shape)
+            if len(shape) != 3 or shape[1] != shape[2]:
+                raise ConfigError(f"{suite.source}: objectives.{objective.label}.architecture",
+                                  f"dcgan needs square images (C, H, H), but dataset {dataset.label!r} has shape "
+                                  f"{shape}; use architecture: mlp")
 
 
 def resolve_device(value: Any, where: str) -> str:

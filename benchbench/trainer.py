@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .cells import Job, stream
+from .cells import Job, make_job, stream
 from .dataset import Dataset
 from .errors import PluginError
 from .evaluation import NamedMetric, score
@@ -63,7 +63,22 @@ def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> J
                for m in job.suite.metrics]
     if job.objective is None:
         return score_reference(job, dataset, metrics, device)
-    return train(job, dataset, metrics, build(registry, job.objective, dataset, device), device, progress)
+    try:
+        return train(job, dataset, metrics, build(registry, job.objective, dataset, device), device, progress)
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        if len(job.cells) == 1:
+            raise PluginError(job.objective.type, f"out of memory training one member on {device} ({exc}); "
+                                                  f"reduce batch_size or the network widths") from None
+    # Out of memory: retry in two halves (recursively), freeing what the failed attempt held.
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    half = len(job.cells) // 2
+    parts = [run_job(make_job(job.suite, job.dataset, job.objective, cells), registry, progress)
+             for cells in (job.cells[:half], job.cells[half:])]
+    note = f"out of memory with {len(job.cells)} stacked members on {device}: retried as {half} + {len(job.cells) - half}"
+    return JobOutcome(*(sum((getattr(p, f) for p in parts), []) for f in ("scores", "curves")),
+                      torch.cat([p.samples for p in parts]), sorted({note, *parts[0].problems, *parts[1].problems}),
+                      parts[0].notes + parts[1].notes, parts[0].diverged + parts[1].diverged)
 
 
 def build_networks(objective: Objective, dataset: Dataset, seeds: Sequence[int], device: torch.device,

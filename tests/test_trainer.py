@@ -48,10 +48,10 @@ def test_training_records_curves_and_theory_diagnostics(tiny, tmp_path):
     gmmn = curves[curves.objective == "gmmn"]
     assert "critic_loss" not in set(gmmn.metric) and "generator_loss" in set(gmmn.metric)
     records = outcome.records
-    throughput = records[(records.metric == "steps_per_s") & (records.objective == "gmmn")]
+    throughput = records[(records.metric == "model_steps_per_s") & (records.objective == "gmmn")]
     assert len(throughput) == 4 and (throughput.value > 0).all()
     summary = outcome.summary.set_index(["dataset", "objective", "metric"])
-    assert summary.loc[("ring", "gmmn", "steps_per_s"), "n"] == 1  # one stacked job, counted once
+    assert summary.loc[("ring", "gmmn", "model_steps_per_s"), "n"] == 1  # one stacked job, counted once
 
 
 class WrongShape(NonSaturating):

@@ -4,11 +4,13 @@ The seeds of a job are trained together as ONE stacked model of ``members`` seed
 clock and one memory peak cover them all. The numbers are therefore amortised per trained model:
 
 - ``train_time_s`` = train_seconds / members (the job's training time shared among its seeds);
-- ``steps_per_s`` = steps * members / train_seconds (training iterations per second per model,
-  i.e. every member advances ``steps`` in ``train_seconds``);
+- ``model_steps_per_s`` = steps * members / train_seconds (training iterations per second,
+  counted per model: every member advances ``steps`` in ``train_seconds``);
 - ``samples_per_s`` = members * samples / sample_seconds (generator samples per second, all
   members together);
-- ``peak_memory_mb`` = peak_memory_bytes / 2^20 of the whole job (not divided; NaN if unknown).
+- ``peak_memory_mb`` = peak_memory_bytes / 2^20 of the whole job (not divided; NaN if unknown);
+- ``gflop_per_s`` = flops_per_step * steps / train_seconds / 1e9: the achieved rate of the whole
+  stack's matrix products and convolutions (FLOPs counted by torch's FlopCounterMode; NaN if none).
 
 Every output has scope "job": the seeds of one job share them, so summaries count them once per
 job. Applies only to final evaluations of trained cells (timing is None for training curves and
@@ -23,15 +25,17 @@ from benchbench import Evaluation, Metric, Output, Timing, hookimpl
 
 
 def throughput(timing: Timing) -> dict[str, float]:
-    """``train_time_s``, ``steps_per_s``, ``samples_per_s`` and ``peak_memory_mb`` amortised over
+    """``train_time_s``, ``model_steps_per_s``, ``samples_per_s``, ``peak_memory_mb`` and ``gflop_per_s`` over
     the ``members`` of a stacked job (see the module docstring for the formulas)."""
     members = timing.members
     memory = math.nan if timing.peak_memory_bytes is None else timing.peak_memory_bytes / 2**20
     return {
         "train_time_s": timing.train_seconds / members,
-        "steps_per_s": _ratio(timing.steps * members, timing.train_seconds),
+        "model_steps_per_s": _ratio(timing.steps * members, timing.train_seconds),
         "samples_per_s": _ratio(members * timing.samples, timing.sample_seconds),
         "peak_memory_mb": float(memory),
+        "gflop_per_s": math.nan if not timing.flops_per_step else
+        _ratio(timing.flops_per_step * timing.steps / 1e9, timing.train_seconds),
     }
 
 
@@ -46,12 +50,14 @@ class Throughput(Metric):
     outputs = (
         Output("train_time_s", "throughput", "lower", "training wall time of the job / members (s per trained model)",
                "job"),
-        Output("steps_per_s", "throughput", "higher", "training iterations per second per model: steps x members / "
-                                                      "job training time", "job"),
+        Output("model_steps_per_s", "throughput", "higher", "training iterations per second, counted per model: "
+                                                            "steps x members / job training time", "job"),
         Output("samples_per_s", "throughput", "higher", "generator samples per second: members x samples / sampling "
                                                         "time", "job"),
         Output("peak_memory_mb", "throughput", "lower", "peak memory of the whole stacked job (MiB; CUDA allocated or "
                                                         "process RSS)", "job"),
+        Output("gflop_per_s", "throughput", "higher", "achieved GFLOP/s of the job's training steps (matrix "
+                                                      "products and convolutions)", "job"),
     )
 
     def applies(self, evaluation: Evaluation) -> bool:
