@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -23,6 +24,8 @@ def cli() -> None:
 @click.argument("suite", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: results/<suite>/<time>). "
               "Cells already in it are not run again.")
+@click.option("--resume", is_flag=True, help="Continue the suite's latest run under --results: run only the "
+              "cells it lacks, then report on all of them.")
 @click.option("--seeds", type=int, help="Number of seeds (seeds 0..N-1), overriding the suite.")
 @click.option("--steps", type=int, help="Training steps, overriding the suite.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N, overriding the suite.")
@@ -30,7 +33,7 @@ def cli() -> None:
 @click.option("--results", "results_root", type=click.Path(file_okay=False), default=str(DEFAULT_RESULTS),
               show_default=True, help="Root of the run directories.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no tables; print the run directory.")
-def run_command(suite, out, seeds, steps, device, workers, results_root, quiet) -> None:
+def run_command(suite, out, resume, seeds, steps, device, workers, results_root, quiet) -> None:
     """Train every objective on every dataset of SUITE for every seed, and report."""
     bar = None
 
@@ -42,7 +45,7 @@ def run_command(suite, out, seeds, steps, device, workers, results_root, quiet) 
             bar.__enter__()
 
     try:
-        outcome = run(suite, out=out, seeds=seeds, steps=steps, device=device, workers=workers,
+        outcome = run(suite, out=out, resume=resume, seeds=seeds, steps=steps, device=device, workers=workers,
                       results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n))
     finally:
         if bar is not None:
@@ -82,6 +85,7 @@ def plugins_command(show_params: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turn user errors (ours and click's) into one line and exit code 2."""
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM stops a run like Ctrl-C
     try:
         cli.main(args=argv, prog_name="benchbench", standalone_mode=False)
     except BenchbenchError as exc:
@@ -93,5 +97,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc.format_message()} (see benchbench --help)", err=True)
         sys.exit(2)
     except (click.Abort, KeyboardInterrupt):
-        click.echo("interrupted; finished cells are saved in the run directory (--out DIR resumes)", err=True)
+        click.echo("interrupted: every finished cell is saved; `benchbench run SUITE --resume` (or --out DIR) "
+                   "runs only the missing ones", err=True)
         sys.exit(130)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -57,7 +57,9 @@ def execute(jobs: Sequence[Job], registry: Registry, workers: int, on_done: Done
                     error = future.exception()
                     on_done(job, error if error is not None else future.result())
             _drain(progress_queue, progress)
-        except BaseException:
+        except BaseException:  # Ctrl-C, SIGTERM: stop the workers now; finished cells are already saved
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 

@@ -22,7 +22,9 @@ import torch
 import yaml
 
 from .cells import SCHEMA_VERSION, Cell
+from .errors import ConfigError
 
+SCHEDULING = ("workers", "max_members", "stack_seeds")  # execution settings that leave results unchanged
 RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value", "note"]
 CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "step", "metric", "value"]
 
@@ -52,11 +54,39 @@ class RunDirectory:
             path = Path(root) / suite / f"{stamp}-{n}"
         return cls(path)
 
-    def prepare(self) -> None:
+    @classmethod
+    def latest(cls, root: Path, suite: str) -> RunDirectory | None:
+        """The most recent run directory of ``suite`` under ``root`` (what ``--resume`` continues)."""
+        runs = sorted((p.parent for p in (Path(root) / suite).glob("*/suite.yaml")), key=lambda p: p.stat().st_mtime)
+        return cls(runs[-1]) if runs else None
+
+    def prepare(self, suite: dict[str, Any]) -> None:
+        """Make the directory, or check that it holds a run of the same resolved ``suite``: a run
+        never silently mixes into (or overwrites) another suite's results."""
+        existing = self.path / "suite.yaml"
+        if existing.exists():
+            found, wanted = _results_part(yaml.safe_load(existing.read_text())), _results_part(suite)
+            if found != wanted:
+                changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+                raise ConfigError(str(self.path), f"holds a run of a different suite (differs in: "
+                                                  f"{', '.join(changed)}); choose another --out or remove it")
         self.cells.mkdir(parents=True, exist_ok=True)
+        if not existing.exists():
+            self.write_yaml("suite.yaml", suite)
 
     def has(self, cell: Cell) -> bool:
-        return (self.cells / f"{cell.key}.json").exists()
+        return self._read(cell) is not None
+
+    def _read(self, cell: Cell) -> dict[str, Any] | None:
+        """A finished cell's document; a file that does not parse (a damaged disk) counts as missing."""
+        path = self.cells / f"{cell.key}.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)  # rebuilt by running the cell again
+            return None
 
     def save(self, result: CellResult, samples: torch.Tensor) -> None:
         """Write one cell atomically (a crash never leaves half a file)."""
@@ -72,7 +102,7 @@ class RunDirectory:
         _write_atomic(self.cells / f"{cell.key}.json", json.dumps(document, indent=1, allow_nan=True))
 
     def load(self, cells: list[Cell]) -> list[dict[str, Any]]:
-        return [json.loads((self.cells / f"{c.key}.json").read_text()) for c in cells if self.has(c)]
+        return [d for d in map(self._read, cells) if d is not None]
 
     def samples(self, key: str) -> torch.Tensor:
         return torch.from_numpy(np.load(self.cells / f"{key}.npy"))
@@ -88,6 +118,14 @@ class RunDirectory:
         frame.to_csv(path.with_suffix(".tmp"), index=False)
         os.replace(path.with_suffix(".tmp"), path)
         return path
+
+
+def _results_part(suite: Any) -> dict[str, Any]:
+    """A resolved suite without the settings that do not change results (how work is scheduled)."""
+    suite = json.loads(json.dumps(suite)) if isinstance(suite, dict) else {}
+    execution = suite.get("execution") or {}
+    suite["execution"] = {k: v for k, v in execution.items() if k not in SCHEDULING}
+    return suite
 
 
 def records_frame(documents: list[dict[str, Any]]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .cells import Job, make_job, plan
 from .environment import environment
+from .errors import ConfigError
 from .evaluation import TRAINING_OUTPUTS
 from .executor import default_workers, execute
 from .registry import Registry, default_registry
@@ -38,27 +39,27 @@ class RunOutcome:
 def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
     """Run ``suite`` (a path or a :class:`Suite`) and return its summary as a DataFrame.
 
-    Options as for :func:`run`: ``out``, ``seeds``, ``steps``, ``device``, ``workers``, ``registry``.
+    Options as for :func:`run`: ``out``, ``resume``, ``seeds``, ``steps``, ``device``, ``workers``, ``registry``.
     """
     return run(suite, **options).summary
 
 
 def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | None = None,
         steps: int | None = None, device: str | None = None, workers: int | None = None,
-        registry: Registry | None = None, results_root: str | Path = DEFAULT_RESULTS,
+        registry: Registry | None = None, results_root: str | Path = DEFAULT_RESULTS, resume: bool = False,
         on_start: Callable[[int, int], None] | None = None,
         progress: Callable[[int], None] | None = None) -> RunOutcome:
     """Run a suite. ``on_start(total_steps, jobs)`` is called once planning is done, ``progress(n)``
     as training advances by ``n`` member-steps. Bad input raises :class:`~benchbench.ConfigError`
-    before anything trains."""
+    before anything trains. ``out`` (or ``resume``: the suite's latest run under ``results_root``)
+    continues a run: cells found there are not run again."""
     registry = registry or default_registry()
     if not isinstance(suite, Suite):
         suite = load_suite(suite, registry)
     suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
     jobs = plan(suite, registry)
-    directory = RunDirectory(Path(out)) if out is not None else RunDirectory.new(Path(results_root), suite.name)
-    directory.prepare()
-    directory.write_yaml("suite.yaml", suite.resolved())
+    directory = run_directory(suite, out, resume, Path(results_root))
+    directory.prepare(suite.resolved())
     directory.write_json("environment.json", environment(registry, suite.device))
 
     todo, skipped = _remaining(jobs, directory)
@@ -106,6 +107,18 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
     return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
                       skipped)
+
+
+def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_root: Path) -> RunDirectory:
+    if out is not None:
+        return RunDirectory(Path(out))
+    if resume:
+        latest = RunDirectory.latest(results_root, suite.name)
+        if latest is None:
+            raise ConfigError("--resume", f"no earlier run of suite {suite.name!r} under {results_root}/; "
+                                          f"run without --resume (or give --out DIR)")
+        return latest
+    return RunDirectory.new(results_root, suite.name)
 
 
 def _remaining(jobs: list[Job], directory: RunDirectory) -> tuple[list[Job], int]:
