@@ -51,6 +51,12 @@ class Dataset:
         """``n`` samples ``[n, *shape]`` (float32) on ``generator.device``, drawn with ``generator`` only."""
         raise NotImplementedError
 
+    def sample_members(self, n: int, generators: list[torch.Generator]) -> Tensor:
+        """``[M, n, *shape]``: ``sample(n, generators[i])`` for each member ``i``. Override only
+        to do the same faster for a stack (the result must not change)."""
+        samples = [self.sample(n, g) for g in generators]
+        return samples[0].unsqueeze(0) if len(samples) == 1 else torch.stack(samples)
+
     def heldout(self, n: int, generator: torch.Generator) -> Tensor:
         """Up to ``n`` held-out real samples ``[n', *shape]`` (n' <= n) that metrics compare against,
         on ``generator.device``. Default: fresh samples. A dataset with a test split returns (a

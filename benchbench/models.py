@@ -21,6 +21,9 @@ from .errors import PluginError
 from .objective import CriticConfig, ObjectiveConfig
 
 
+NARROW = 4  # fan-outs up to this use the transposed matrix product
+
+
 class StackedLinear(nn.Module):
     def __init__(self, fan_in: int, fan_out: int, generators: Sequence[torch.Generator]):
         super().__init__()
@@ -40,6 +43,8 @@ class StackedLinear(nn.Module):
             return self.bias + x * self.weight
         if self.weight.shape[2] == 1:  # fan-out 1: one dot product per sample
             return self.bias + (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True)
+        if self.weight.shape[2] <= NARROW:  # few outputs: the transposed product is the faster kernel
+            return self.bias + torch.bmm(self.weight.transpose(1, 2), x.transpose(1, 2)).transpose(1, 2)
         return torch.baddbmm(self.bias, x, self.weight)
 
 

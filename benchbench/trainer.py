@@ -125,6 +125,16 @@ def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: S
         losses[0] += loss.detach()
 
 
+def stepper(objective: Objective, dataset: Dataset, seeds: Sequence[int], device: torch.device,
+            execution: ExecutionSettings = ExecutionSettings()) -> Callable[[], None]:
+    """``step()``: one training step of a freshly built stack of ``seeds``, for benchmarks and
+    conformance tests (the very code :func:`train` runs)."""
+    nets = build_networks(objective, dataset, seeds, device, execution)
+    rng = [stream(s, "train", device) for s in seeds]
+    losses = torch.zeros(2, len(seeds), device=device)
+    return lambda: training_step(nets, objective, dataset, rng, losses, execution.precision)
+
+
 def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective: Objective,
           device: torch.device, progress: Progress | None = None) -> JobOutcome:
     cfg: ObjectiveConfig = objective.config
@@ -253,8 +263,8 @@ def build(registry: Registry, spec: ComponentSpec, *args):
 
 
 def make_optimizer(parameters, cfg: ObjectiveConfig, lr: float) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=lr, betas=cfg.betas)
+    if cfg.optimizer == "adam":  # the fused kernel: one pass over all parameters, 2-3x faster than foreach
+        return torch.optim.Adam(parameters, lr=lr, betas=cfg.betas, fused=True)
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(parameters, lr=lr, momentum=cfg.momentum)
     return torch.optim.SGD(parameters, lr=lr, momentum=cfg.momentum)
@@ -284,18 +294,24 @@ def sample_noise(rng: Sequence[torch.Generator], n: int, cfg: ObjectiveConfig) -
 def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int, heldout: bool = False) -> Tensor:
     """Data ``[M, n, *shape]``, member ``i`` drawn from ``rng[i]`` alone; checks what the plugin returns.
     ``heldout``: the dataset's held-out samples, which may be fewer than ``n`` (a finite test split)."""
-    draw = dataset.heldout if heldout else dataset.sample
-    batches = [draw(n, g) for g in rng]
-    what = f"{'heldout' if heldout else 'sample'}({n})"
-    for batch in batches:
-        ok = isinstance(batch, Tensor) and tuple(batch.shape[1:]) == tuple(dataset.shape) \
-            and batch.dtype == torch.float32 and batch.device == rng[0].device \
-            and (batch.shape[0] == n or (heldout and 0 < batch.shape[0] <= n and batch.shape == batches[0].shape))
-        if not ok:
-            got = (tuple(batch.shape), batch.dtype, batch.device) if isinstance(batch, Tensor) else type(batch)
-            raise PluginError(dataset.name, f"{what} returned {got}; expected a float32 tensor of shape "
-                                            f"{(n, *dataset.shape)} on {rng[0].device}")
-    return stack(batches)
+    if heldout:
+        batches = [dataset.heldout(n, g) for g in rng]
+        data = stack(batches) if all(_is_float_tensor(b) and b.shape == batches[0].shape for b in batches) \
+            else batches[0]
+    else:
+        data = dataset.sample_members(n, list(rng))
+    count = data.shape[1] if _is_float_tensor(data) and data.ndim >= 2 else None
+    if not (_is_float_tensor(data) and tuple(data.shape[2:]) == tuple(dataset.shape) and data.shape[0] == len(rng)
+            and data.device == rng[0].device and (count == n or (heldout and count and 0 < count <= n))):
+        got = (tuple(data.shape), data.dtype, data.device) if isinstance(data, Tensor) else type(data)
+        what = f"{'heldout' if heldout else 'sample'}({n})"
+        raise PluginError(dataset.name, f"{what} returned {got}; expected float32 samples of shape "
+                                        f"{(n, *dataset.shape)} on {rng[0].device}")
+    return data
+
+
+def _is_float_tensor(x: object) -> bool:
+    return isinstance(x, Tensor) and x.dtype == torch.float32
 
 
 def stack(tensors: list[Tensor]) -> Tensor:

@@ -17,12 +17,26 @@ def pytest_terminal_summary(terminalreporter, config):
     session = getattr(config, "_benchmarksession", None)
     if session is None or session.disabled:
         return
-    by_group = {}
+    write = terminalreporter.write_line
+    runs, steps = {}, {}
     for bench in session.benchmarks:
-        by_group.setdefault(bench.group, {})[bench.extra_info.get("impl")] = bench.stats.median
-    lines = [f"  {group}: benchbench / hand-written median = {times['benchbench'] / times['handwritten']:.3f}"
-             for group, times in sorted(by_group.items()) if {"benchbench", "handwritten"} <= set(times)]
+        info = bench.extra_info
+        if "members" in info:  # test_stacked_step: per-model throughput = steps x members / median time
+            steps.setdefault(bench.group, {})[(info["impl"], info["members"])] = \
+                info["steps"] * info["members"] / bench.stats.median
+        else:  # test_step_overhead: whole runs
+            runs.setdefault(bench.group, {})[info.get("impl")] = bench.stats.median
+    lines = [f"  {group}: benchbench / hand-written median time = {t['benchbench'] / t['handwritten']:.3f}"
+             for group, t in sorted(runs.items()) if {"benchbench", "handwritten"} <= set(t)]
     if lines:
-        terminalreporter.write_line("benchbench overhead over a minimal hand-written loop (same model, same batch):")
+        write("benchbench overhead over a minimal hand-written loop (same model, same batch):")
         for line in lines:
-            terminalreporter.write_line(line)
+            write(line)
+    if steps:
+        write("per-model training throughput relative to one model in a hand-written loop:")
+        for group, rates in sorted(steps.items()):
+            base = rates.get(("handwritten", 1))
+            if base:
+                ratios = ", ".join(f"{impl} x{members}: {rate / base:.2f}x" for (impl, members), rate
+                                   in sorted(rates.items()) if impl != "handwritten")
+                write(f"  {group}: {ratios}  (hand-written: {base:.0f} steps/s)")
