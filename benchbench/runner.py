@@ -84,7 +84,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     if on_start is not None:
         on_start(sum(suite.steps * len(j.cells) for j in todo if j.objective is not None), len(todo))
     workers = suite.execution.workers or default_workers(suite.device, len(todo))
-    execute(todo, registry, workers, on_done, progress)
+    execute(sorted(todo, key=expected_work, reverse=True), registry, workers, on_done, progress)
 
     cells = [cell for job in jobs for cell in job.cells]
     documents = directory.load(cells)
@@ -107,6 +107,14 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
     return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
                       skipped)
+
+
+def expected_work(job: Job) -> int:
+    """Network updates a job will make: the longest jobs start first, so workers finish together."""
+    if job.objective is None:
+        return 0
+    critic_steps = getattr(job.objective.config, "critic_steps", 0)
+    return job.suite.steps * len(job.cells) * (1 + critic_steps)
 
 
 def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_root: Path) -> RunDirectory:
