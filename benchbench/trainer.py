@@ -151,6 +151,8 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     losses = torch.zeros(2, members, device=device)  # running sums of each member's generator and critic loss
     diverged_at = torch.zeros(2, members, dtype=torch.long, device=device)  # first step with a non-finite loss
     problems: list[str] = []
+    if execution.compile and device.type != "cuda":
+        problems.append(f"execution.compile is ignored on {device.type}: it compiles CUDA graphs on CUDA only")
     eval_clock = Stopwatch(device)
 
     def record_curve(step: int, steps_since: int) -> None:

@@ -108,3 +108,12 @@ def test_an_unavailable_value_shows_its_reason_in_the_tables(tiny, tmp_path):
     row = outcome.summary.set_index(["objective", "metric"]).loc[("nonsaturating", "needs_many")]
     assert math.isnan(row["mean"]) and row["note"] == "n=200 < 10^6"
     assert "n/a (n=200 < 10^6)" in (outcome.directory / "summary.md").read_text()
+
+
+def test_bf16_trains_and_compile_is_ignored_on_the_cpu_with_a_note(tiny, tmp_path):
+    tiny["metrics"] = ["modes"]
+    s, reg = suite(tiny, {"nonsaturating": SMALL}, execution={"workers": 1, "precision": "bf16", "compile": True})
+    outcome = run(s, out=tmp_path / "r", registry=reg)
+    assert not outcome.failed_jobs
+    assert outcome.records[outcome.records.metric == "modes_captured"].value.notna().all()
+    assert any("execution.compile is ignored on cpu" in p for p in outcome.problems)
