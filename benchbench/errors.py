@@ -21,6 +21,9 @@ class ConfigError(BenchbenchError):
         self.message = message
         super().__init__(f"{where}: {message}" if where else message)
 
+    def __reduce__(self):  # rebuilt intact when sent back from a worker process
+        return type(self), (self.where, self.message)
+
 
 class PluginError(BenchbenchError):
     """A plugin could not be loaded or returned something the core rejects."""
@@ -29,3 +32,6 @@ class PluginError(BenchbenchError):
         self.plugin = plugin
         self.message = message
         super().__init__(f"plugin {plugin!r}: {message}")
+
+    def __reduce__(self):
+        return type(self), (self.plugin, self.message)

@@ -117,3 +117,12 @@ def test_bf16_trains_and_compile_is_ignored_on_the_cpu_with_a_note(tiny, tmp_pat
     assert not outcome.failed_jobs
     assert outcome.records[outcome.records.metric == "modes_captured"].value.notna().all()
     assert any("execution.compile is ignored on cpu" in p for p in outcome.problems)
+
+
+def test_user_errors_survive_the_trip_back_from_a_worker_process():
+    import pickle
+
+    from benchbench import ConfigError, PluginError
+    for error in (ConfigError("suites/x.yaml: datasets.mnist", "files missing"), PluginError("gan", "bad shape")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
