@@ -7,6 +7,7 @@ from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError, ConfigError, PluginError
 from .hookspecs import hookimpl
 from .cache import atomic_write, cache_dir, load_tensors, save_tensors
+from .download import DataFileError, RemoteFile, download
 from .metric import Evaluation, Metric, Unavailable
 from .objective import Critic, CriticConfig, Objective, ObjectiveConfig
 from .outputs import Output
@@ -19,8 +20,8 @@ from .summary import format_interval, interval, markdown, summarize, tables
 from .timing import Timing
 
 __all__ = [
-    "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "Dataset", "Evaluation", "Metric", "Modes",
+    "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
-    "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
+    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
     "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
 ]
