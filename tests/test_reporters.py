@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,3 +165,11 @@ def test_curve_stats_panels_and_scale():
 @pytest.mark.parametrize("shape, kind", [((1,), "1d"), ((2,), "2d"), ((5,), "scatter"), ((3, 8, 8), "image")])
 def test_sample_kind(shape, kind):
     assert plots.sample_kind(shape) == kind
+
+
+def test_markdown_names_the_device_under_throughput(tmp_path):
+    (tmp_path / "environment.json").write_text(json.dumps({"device": "cuda:0 NVIDIA H100", "torch": "2.13.0",
+                                                           "cpu_count": 16}))
+    text = tables.Markdown(NoConfig()).report(make_report(tmp_path, mixtures()), tmp_path)[0].read_text()
+    throughput = text.split("## ring\n", 1)[1].split("### throughput\n", 1)[1].split("\n### ", 1)[0]
+    assert "Device: cuda:0 NVIDIA H100 · torch 2.13.0 · 16 CPU cores" in throughput

@@ -7,6 +7,7 @@ The ``training`` group (losses during training) is left to the curves.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -91,7 +92,18 @@ def render(run: RunReport) -> str:
         text = legend(metrics, run.outputs)
         if text:
             lines += [text, ""]
+        if group == "throughput" and device_line(run.directory):
+            lines += [device_line(run.directory), ""]
     return "\n".join(lines)
+
+
+def device_line(directory: Path) -> str:
+    """"Device: ..." from the run's environment.json (empty if it is missing)."""
+    try:
+        env = json.loads((Path(directory) / "environment.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    return f"Device: {env.get('device')} · torch {env.get('torch')} · {env.get('cpu_count')} CPU cores"
 
 
 class Markdown(Reporter):
