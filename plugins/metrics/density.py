@@ -61,7 +61,7 @@ def log_kernel_sums(d2: Tensor, bandwidths: Tensor) -> Tensor:
     return torch.stack(sums)
 
 
-def _log_normaliser(bandwidths: Tensor, dim: int, centres: int) -> Tensor:
+def log_normaliser(bandwidths: Tensor, dim: int, centres: int) -> Tensor:
     """log(centres) + dim/2 log(2 pi h^2): turns log kernel sums into log KDE densities."""
     return math.log(centres) + 0.5 * dim * torch.log(2 * math.pi * bandwidths.square())
 
@@ -82,7 +82,7 @@ def kde_log_density(points: Tensor, centers: Tensor, h: float, leave_one_out: bo
             d2.diagonal(offset=rows.start).fill_(math.inf)
         sums.append(log_kernel_sums(d2, bandwidth)[0])
     centres = len(centers) - 1 if leave_one_out else len(centers)
-    return torch.cat(sums) - _log_normaliser(bandwidth, points.shape[1], centres)
+    return torch.cat(sums) - log_normaliser(bandwidth, points.shape[1], centres)
 
 
 def leave_one_out_scores(centers: Tensor, bandwidths: Tensor, rows: Tensor | None = None) -> Tensor:
@@ -97,7 +97,7 @@ def leave_one_out_scores(centers: Tensor, bandwidths: Tensor, rows: Tensor | Non
         own = rows[block]
         d2[torch.arange(len(own), device=d2.device), own] = math.inf
         total += log_kernel_sums(d2, bandwidths).sum(1)
-    return total / len(rows) - _log_normaliser(bandwidths, centers.shape[1], len(centers) - 1)
+    return total / len(rows) - log_normaliser(bandwidths, centers.shape[1], len(centers) - 1)
 
 
 def select_bandwidth(centers: Tensor, bandwidths: Tensor, rows: Tensor | None = None) -> tuple[float, Tensor]:

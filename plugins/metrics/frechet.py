@@ -59,6 +59,9 @@ class Frechet(Metric):
     outputs = (Output("frechet_distance", "divergence", "lower", "Frechet distance between Gaussians fitted to the "
                                                                   "real and generated samples (raw, flattened)"),)
 
+    def applies(self, evaluation: Evaluation) -> bool:
+        return evaluation.dataset.split("train") is None  # images: the feature-space metrics of ``images``
+
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float]:
         return {"frechet_distance": frechet_from_samples(evaluation.real, evaluation.fake)}

@@ -83,6 +83,9 @@ class Manifold(Metric):
         Output("coverage", "quality", "higher", "share of real k-NN balls holding a generated sample (k=5)"),
     )
 
+    def applies(self, evaluation: Evaluation) -> bool:
+        return evaluation.dataset.split("train") is None  # images: the feature-space metrics of ``images``
+
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float]:
         return manifold_scores(evaluation.real.flatten(1), evaluation.fake.flatten(1),
