@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError
+
+PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,60}")  # keys error messages show as they are
 
 
 def param(default: Any, doc: str, *, gt: float | None = None, ge: float | None = None,
@@ -34,13 +38,13 @@ def build(cls: type, values: Mapping[str, Any] | None, where: str) -> Any:
     """Instantiate config dataclass ``cls`` from ``values``; ``where`` prefixes error messages."""
     values = {} if values is None else values
     if not isinstance(values, Mapping):
-        raise ConfigError(where, f"expected a mapping of settings, got {_show(values)}")
+        raise ConfigError(where, f"expected a mapping of settings, got {show(values)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
-            raise ConfigError(f"{where}.{key}", f"unknown setting; allowed: {_allowed(key, fields)}")
+            raise ConfigError(f"{where}.{key_text(key)}", f"unknown setting; allowed: {_allowed(key, fields)}")
         kwargs[key] = check(value, hints[key], fields[key].metadata, f"{where}.{key}")
     try:
         return cls(**kwargs)
@@ -79,25 +83,25 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return _coerce(value, inner[0], where) if len(inner) == 1 else value
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(where, f"got {_show(value)}; allowed: {', '.join(map(str, args))}")
+            raise ConfigError(where, f"got {show(value)}; allowed: {', '.join(map(str, args))}")
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             value = [value] if args and args[-1] is Ellipsis else value
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(where, f"expected a list, got {_show(value)}")
+            raise ConfigError(where, f"expected a list, got {show(value)}")
         if args and args[-1] is Ellipsis:
             return tuple(_coerce(v, args[0], where) for v in value)
         if len(value) != len(args):
-            raise ConfigError(where, f"expected a list of {len(args)} values, got {_show(value)}")
+            raise ConfigError(where, f"expected a list of {len(args)} values, got {show(value)}")
         return tuple(_coerce(v, a, where) for v, a in zip(value, args))
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(where, f"expected true or false, got {_show(value)}")
+            raise ConfigError(where, f"expected true or false, got {show(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(where, f"expected a whole number, got {_show(value)}")
+            raise ConfigError(where, f"expected a whole number, got {show(value)}")
         return value
     if hint is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
@@ -106,36 +110,49 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(where, f"expected a number, got {_show(value)}")
-        return float(value)
+            raise ConfigError(where, f"expected a number, got {show(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(where, f"expected a finite number, got {show(value)}")
+        return number
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(where, f"expected text, got {_show(value)}")
+            raise ConfigError(where, f"expected text, got {show(value)}")
         return value
     raise TypeError(f"unsupported config type {hint!r} at {where}")  # a bug in the config class
 
 
 def _check_bounds(value: Any, meta: Mapping[str, Any], where: str) -> None:
     if meta.get("choices") and value not in meta["choices"]:
-        raise ConfigError(where, f"got {_show(value)}; allowed: {', '.join(map(str, meta['choices']))}")
+        raise ConfigError(where, f"got {show(value)}; allowed: {', '.join(map(str, meta['choices']))}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     for key, ok, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
                           ("le", lambda v, b: v <= b, "<=")):
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
-            raise ConfigError(where, f"must be {word} {bound}, got {_show(value)}")
+            raise ConfigError(where, f"must be {word} {bound}, got {show(value)}")
 
 
-def _allowed(key: str, fields: Mapping[str, Any]) -> str:
-    close = difflib.get_close_matches(key, list(fields), n=1)
+def _allowed(key: Any, fields: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(fields), n=1) if isinstance(key, str) else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (", ".join(fields) or "none") + hint
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """``repr(value)`` shortened to 60 characters: a value as one-line error messages quote it."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def key_text(key: Any) -> str:
+    """A mapping key as error messages name it: plain keys as they are; anything else (a number,
+    null, text with spaces, quotes or line breaks) as its shortened repr, so messages stay one line."""
+    return key if isinstance(key, str) and PLAIN_KEY.fullmatch(key) else show(key)
 
 
 def _type_name(hint: Any) -> str:

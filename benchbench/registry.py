@@ -3,6 +3,7 @@
 Hooks return data; this module checks it: each item must be a subclass of the kind's base class
 with a valid unique ``name`` and a config dataclass. A bad return names its plugin and drops that
 plugin's items of that kind; a name provided twice names both plugins and is withheld.
+:func:`default_registry` honours ``BENCHBENCH_PLUGINS`` (see :mod:`benchbench.plugin_manager`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from .errors import ConfigError, PluginError
 from .metric import Metric
 from .objective import Objective, ObjectiveConfig
 from .outputs import Output
-from .plugin_manager import LoadedPlugins, PluginInfo, load_plugins
+from .plugin_manager import RESTRICT_VARIABLE, LoadedPlugins, PluginInfo, enabled_plugins, load_plugins
 from .reporter import Reporter
 
-COMPONENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+COMPONENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # use with fullmatch (``$`` allows a final newline)
+
+
+def valid_name(name: Any) -> bool:
+    """Whether ``name`` may name a component, a suite or a suite label."""
+    return isinstance(name, str) and COMPONENT_NAME.fullmatch(name) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +63,7 @@ class Registry:
     entries: dict[str, dict[str, Entry]]  # kind -> name -> entry, sorted by name
     failures: list[PluginError]
     conflicts: dict[tuple[str, str], list[str]]  # (kind, name) -> plugins that all provide it
+    skipped: dict[str, PluginInfo] = dataclasses.field(default_factory=dict)  # left out by BENCHBENCH_PLUGINS
 
     def available(self, kind: str) -> dict[str, Entry]:
         return self.entries[kind]
@@ -72,6 +79,8 @@ class Registry:
         message = f"unknown {kind} {name!r}; available: {', '.join(entries) or 'none'}"
         if self.failures:
             message += f" (plugins that failed to load: {', '.join(f.plugin for f in self.failures)})"
+        if self.skipped:
+            message += f" (plugins skipped by ${RESTRICT_VARIABLE}: {', '.join(self.skipped)})"
         raise ConfigError(where, message)
 
     def outputs(self) -> dict[str, Output]:
@@ -119,18 +128,33 @@ def build_registry(loaded: LoadedPlugins) -> Registry:
             else:
                 entries[kind][name] = providers[0]
     _check_output_names(entries, failures)
-    return Registry(dict(loaded.plugins), entries, failures, conflicts)
+    return Registry(dict(loaded.plugins), entries, failures, conflicts, dict(loaded.skipped))
 
 
-@functools.lru_cache(maxsize=1)
 def default_registry() -> Registry:
-    """The registry of every installed plugin (entry points), loaded once per process."""
-    return build_registry(load_plugins())
+    """The registry of the installed plugins (entry points) that ``BENCHBENCH_PLUGINS`` allows
+    (all when unset), loaded once per process and value of the variable."""
+    return _installed_registry(enabled_plugins())
+
+
+@functools.lru_cache(maxsize=4)
+def _installed_registry(only: frozenset[str] | None) -> Registry:
+    return build_registry(load_plugins(only=only))
 
 
 def registry_with(extra: Iterable[tuple[str, object]], entry_points: bool = True) -> Registry:
-    """A registry of the installed plugins plus ``(name, plugin)`` pairs (for tests and notebooks)."""
-    return build_registry(load_plugins(extra, entry_points=entry_points))
+    """A registry of the installed plugins (as ``BENCHBENCH_PLUGINS`` allows) plus ``(name, plugin)``
+    pairs (for tests and notebooks)."""
+    return build_registry(load_plugins(extra, entry_points=entry_points, only=enabled_plugins()))
+
+
+def validate_component(kind: str, cls: type) -> None:
+    """Raise :class:`PluginError` unless ``cls`` is a valid component of ``kind`` ("objective",
+    "dataset", "metric" or "reporter"): the checks a hook's return goes through."""
+    try:
+        _validated(KINDS[kind], [cls])
+    except PluginError as exc:
+        raise PluginError(getattr(cls, "__name__", repr(cls)), exc.message) from None
 
 
 def _validated(kind: Kind, returned: Any) -> list[type]:
@@ -140,7 +164,7 @@ def _validated(kind: Kind, returned: Any) -> list[type]:
         if not (isinstance(item, type) and issubclass(item, kind.base)):
             raise PluginError("", f"returned {item!r}, expected {kind.base.__name__} subclasses")
         name = getattr(item, "name", None)
-        if not isinstance(name, str) or not COMPONENT_NAME.match(name):
+        if not valid_name(name):
             raise PluginError("", f"{item.__name__}.name is {name!r}; expected lower-case text matching "
                                   f"{COMPONENT_NAME.pattern}")
         config = item.Config

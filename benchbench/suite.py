@@ -1,7 +1,8 @@
 """Suite files: YAML in, a validated :class:`Suite` out, or one :class:`ConfigError` naming file and key.
 
 Everything is checked before any training starts: unknown keys, wrong types, impossible values,
-and names of datasets, objectives, metrics and reporters that no installed plugin provides.
+and names of datasets, objectives, metrics and reporters that no installed plugin provides. A key
+given twice in one YAML mapping, or a name listed twice, is an error (PyYAML would keep the last).
 """
 
 from __future__ import annotations
@@ -16,25 +17,33 @@ import yaml
 
 from . import params
 from .errors import ConfigError
-from .params import param
-from .registry import COMPONENT_NAME, Registry
+from .params import key_text, param, show
+from .registry import Registry, valid_name
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "device", "eval", "execution",
              "datasets", "objectives", "metrics", "reporters")
+# Sizes beyond these are typos, not experiments: rejected with the allowed range before anything runs.
+MAX_STEPS = 10**9  # training steps (and curve intervals)
+MAX_SEEDS = 10_000  # seeds of one suite
+MAX_SAMPLES = 10**8  # samples per evaluation
+MAX_WORKERS = 1024  # worker processes
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
-    samples: int = param(2500, "held-out generated (and real) samples per cell for the final metrics", ge=10)
-    every: int = param(0, "evaluate metric curves every N training steps (0: only before and after)", ge=0)
-    curve_samples: int = param(500, "samples per curve point (smaller than `samples`: curves show trends)", ge=10)
-    plot_samples: int = param(1000, "generated samples kept per cell for the sample plots", ge=0)
+    samples: int = param(2500, "held-out generated (and real) samples per cell for the final metrics", ge=10,
+                         le=MAX_SAMPLES)
+    every: int = param(0, "evaluate metric curves every N training steps (0: only before and after)", ge=0,
+                       le=MAX_STEPS)
+    curve_samples: int = param(500, "samples per curve point (smaller than `samples`: curves show trends)", ge=10,
+                               le=MAX_SAMPLES)
+    plot_samples: int = param(1000, "generated samples kept per cell for the sample plots", ge=0, le=MAX_SAMPLES)
     reference: bool = param(True, "also score fresh data samples as a `(data)` row: what a perfect generator gets")
 
 
 @dataclasses.dataclass(frozen=True)
 class ExecutionSettings:
-    workers: int = param(0, "worker processes; 0: one per CPU core on the CPU, 1 on CUDA", ge=0)
+    workers: int = param(0, "worker processes; 0: one per CPU core on the CPU, 1 on CUDA", ge=0, le=MAX_WORKERS)
     stack_seeds: bool = param(True, "train the seeds of a (dataset, objective) pair as one stacked model")
     max_members: int = param(0, "most seeds per stacked model; 0: as many as fit in half the free device memory",
                              ge=0, le=100_000)
@@ -87,12 +96,12 @@ class Suite:
         if seeds is not None:
             changes["seeds"] = _seeds(seeds, "--seeds")
         if steps is not None:
-            changes["steps"] = params.check(steps, int, {"ge": 1}, "--steps")
+            changes["steps"] = params.check(steps, int, {"ge": 1, "le": MAX_STEPS}, "--steps")
         if device is not None:
             changes["device"] = resolve_device(device, "--device")
         if workers is not None:
             changes["execution"] = dataclasses.replace(
-                self.execution, workers=params.check(workers, int, {"ge": 0}, "--workers"))
+                self.execution, workers=params.check(workers, int, {"ge": 0, "le": MAX_WORKERS}, "--workers"))
         return dataclasses.replace(self, **changes)
 
 
@@ -100,18 +109,44 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
     path = Path(path)
     where = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(where, "no such suite file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(where, f"not UTF-8 text (byte {exc.start}): a suite is a YAML text file") from None
     except OSError as exc:
         raise ConfigError(where, f"cannot read: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=SuiteLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark else "YAML"
-        raise ConfigError(f"{where}: {at}", f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{where}: {at}", f"invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(where, "invalid YAML: nested too deeply") from None
     return parse_suite(raw, registry, source=where, default_name=path.stem)
+
+
+class SuiteLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:  # before merges ("<<") are flattened in: overriding those is fine
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    if key in first_line:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {show(key)} (first at line {first_line[key] + 1})",
+                            key_node.start_mark)
+                    first_line[key] = key_node.start_mark.line
+                except TypeError:  # unhashable: the safe loader names it below
+                    continue
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_name: str = "suite") -> Suite:
@@ -119,11 +154,11 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         raise ConfigError(source, "a suite must be a mapping with keys " + ", ".join(TOP_LEVEL))
     for key in raw:
         if key not in TOP_LEVEL:
-            raise ConfigError(f"{source}: {key}", f"unknown key; allowed: {', '.join(TOP_LEVEL)}")
+            raise ConfigError(f"{source}: {key_text(key)}", f"unknown key; allowed: {', '.join(TOP_LEVEL)}")
     at = lambda key: f"{source}: {key}"  # noqa: E731
 
     name = params.check(raw.get("name", default_name), str, {}, at("name"))
-    if not COMPONENT_NAME.match(name):
+    if not valid_name(name):
         raise ConfigError(at("name"), f"{name!r} must be lower-case letters, digits, '-', '_' or '.'")
     for section in ("datasets", "objectives"):
         if section not in raw:
@@ -132,7 +167,7 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         name=name,
         description=params.check(raw.get("description", ""), str, {}, at("description")),
         seeds=_seeds(raw.get("seeds", 3), at("seeds")),
-        steps=params.check(raw.get("steps", 1000), int, {"ge": 1}, at("steps")),
+        steps=params.check(raw.get("steps", 1000), int, {"ge": 1, "le": MAX_STEPS}, at("steps")),
         device=resolve_device(raw.get("device", "auto"), at("device")),
         eval=params.build(EvalSettings, raw.get("eval"), at("eval")),
         execution=params.build(ExecutionSettings, raw.get("execution"), at("execution")),
@@ -171,17 +206,19 @@ def resolve_device(value: Any, where: str) -> str:
         if ":" in value and int(value[5:]) >= torch.cuda.device_count():
             raise ConfigError(where, f"{value!r}: only {torch.cuda.device_count()} CUDA device(s)")
         return value
-    raise ConfigError(where, f"got {value!r}; allowed: auto, cpu, cuda, cuda:N")
+    raise ConfigError(where, f"got {show(value)}; allowed: auto, cpu, cuda, cuda:N")
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise ConfigError(where, f"must be >= 1 (a number of seeds) or a list of seeds, got {value}")
+        if not 1 <= value <= MAX_SEEDS:
+            raise ConfigError(where, f"must be >= 1 and <= {MAX_SEEDS} (a number of seeds) or a list of seeds, "
+                                     f"got {show(value)}")
         return tuple(range(value))
     seeds = params.check(value, tuple[int, ...], {"ge": 0}, where)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(where, f"expected a number of seeds or a list of distinct seeds, got {value!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
+        raise ConfigError(where, f"expected a number of seeds or a list of 1 to {MAX_SEEDS} distinct seeds, "
+                                 f"got {show(value)}")
     return seeds
 
 
@@ -190,20 +227,23 @@ def _components(value: Any, kind: str, registry: Registry, where: str, required:
     """``all``, a list of names, or a mapping label -> settings (with optional ``type``)."""
     if value == "all" and not required:
         value = {name: None for name in registry.available(kind)}
-    elif isinstance(value, list):
-        value = {item: None for item in value} if all(isinstance(i, str) for i in value) else value
+    elif isinstance(value, list) and all(isinstance(i, str) for i in value):
+        twice = next((item for item in value if value.count(item) > 1), None)
+        if twice is not None:
+            raise ConfigError(where, f"{show(twice)} is listed twice")
+        value = dict.fromkeys(value)
     if not isinstance(value, Mapping) or (required and not value):
         allowed = "a mapping of label: settings" + ("" if required else ", a list of names, or all")
         raise ConfigError(where, f"expected {allowed}; available {kind}s: "
                                  f"{', '.join(registry.available(kind)) or 'none'}")
     specs = []
     for label, settings in value.items():
-        at = f"{where}.{label}"
-        if not isinstance(label, str) or not COMPONENT_NAME.match(label):
+        at = f"{where}.{key_text(label)}"
+        if not valid_name(label):
             raise ConfigError(at, "labels must be lower-case letters, digits, '-', '_' or '.'")
         settings = {} if settings is None else settings
         if not isinstance(settings, Mapping):
-            raise ConfigError(at, f"expected a mapping of settings, got {settings!r}")
+            raise ConfigError(at, f"expected a mapping of settings, got {show(settings)}")
         settings = dict(settings)
         type_name = params.check(settings.pop("type", label), str, {}, f"{at}.type")
         entry = registry.get(kind, type_name, f"{at}.type" if type_name != label else at)

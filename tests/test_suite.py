@@ -37,7 +37,7 @@ def test_overrides(tiny):
     ({"steps": "many"}, "s.yaml: steps: expected a whole number, got 'many'"),
     ({"steps": 0}, "s.yaml: steps: must be >= 1, got 0"),
     ({"seeds": 0}, "s.yaml: seeds: must be >= 1"),
-    ({"seeds": [1, 1]}, "s.yaml: seeds: expected a number of seeds or a list of distinct seeds"),
+    ({"seeds": [1, 1]}, "s.yaml: seeds: expected a number of seeds or a list of 1 to 10000 distinct seeds, got [1, 1]"),
     ({"device": "tpu"}, "s.yaml: device: got 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
     ({"objectives": {"minimaxx": {}}}, "s.yaml: objectives.minimaxx: unknown objective 'minimaxx'; available: "
                                        "gmmn, minimax, nonsaturating"),
