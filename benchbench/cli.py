@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -9,13 +10,23 @@ import click
 
 from . import params
 from .errors import BenchbenchError
+from .plugin_manager import RESTRICT_VARIABLE
 from .registry import default_registry
 from .runner import DEFAULT_RESULTS, run
 from .summary import markdown, tables
 
 
+def _restrict_plugins(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--plugins a,b`` sets $BENCHBENCH_PLUGINS, so worker processes load the same plugins."""
+    if value is not None:
+        os.environ[RESTRICT_VARIABLE] = value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="benchbench")
+@click.option("--plugins", metavar="NAMES", expose_value=False, is_eager=True, callback=_restrict_plugins,
+              help=f"Load only these plugins (comma-separated entry-point names, as `benchbench plugins` "
+                   f"lists them); sets ${RESTRICT_VARIABLE}.")
 def cli() -> None:
     """Benchmark the training objectives of generative models."""
 
@@ -33,7 +44,14 @@ def cli() -> None:
 @click.option("--results", "results_root", type=click.Path(file_okay=False), default=str(DEFAULT_RESULTS),
               show_default=True, help="Root of the run directories.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no tables; print the run directory.")
-def run_command(suite, out, resume, seeds, steps, device, workers, results_root, quiet) -> None:
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine; ray: one Ray task per job (pip install 'benchbench[ray]').")
+@click.option("--address", help="With --engine ray: the Ray cluster to use (default: $RAY_ADDRESS, else a new "
+              "local one).")
+@click.option("--gpus-per-task", type=float, help="With --engine ray on CUDA: the share of a GPU each task "
+              "asks for (default 0.25: four small jobs per GPU).")
+def run_command(suite, out, resume, seeds, steps, device, workers, results_root, quiet, engine, address,
+                gpus_per_task) -> None:
     """Train every objective on every dataset of SUITE for every seed, and report."""
     bar = None
 
@@ -46,7 +64,8 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
 
     try:
         outcome = run(suite, out=out, resume=resume, seeds=seeds, steps=steps, device=device, workers=workers,
-                      results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n))
+                      results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n),
+                      engine=engine, address=address, gpus_per_task=gpus_per_task)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -68,17 +87,24 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
 @cli.command("plugins")
 @click.option("--params", "show_params", is_flag=True, help="Also list every setting with its default.")
 def plugins_command(show_params: bool) -> None:
-    """List installed plugins, their distribution and version, and what they provide."""
+    """List installed plugins, their distribution and version, and what they provide; then the
+    plugins skipped by --plugins / $BENCHBENCH_PLUGINS, and those that failed to load, and why."""
     registry = default_registry()
+    describe = lambda info: (f"{info.distribution} {info.version}" if info.distribution  # noqa: E731
+                             else "not installed") + f"; {info.module}"
     for name, info in sorted(registry.plugins.items()):
-        dist = f"{info.distribution} {info.version}" if info.distribution else "not installed"
-        click.echo(f"{name}  ({dist}; {info.module})")
-        for kind, names in registry.provided_by(name).items():
+        click.echo(f"{name}  ({describe(info)})")
+        provided = registry.provided_by(name)
+        if not any(provided.values()):
+            click.echo("  (provides nothing usable: see failed below)")
+        for kind, names in provided.items():
             for component in names:
                 click.echo(f"  {kind}: {component}")
                 if show_params:
                     for row in params.describe(registry.entries[kind][component].cls.Config):
                         click.echo(f"      {row['name']} = {row['default']!r}  ({row['type']}) {row['doc']}")
+    for name, info in sorted(registry.skipped.items()):
+        click.echo(f"skipped: {name}  ({describe(info)}): not in ${RESTRICT_VARIABLE}")
     for failure in registry.failures:
         click.echo(f"failed: {failure}")
 

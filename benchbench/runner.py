@@ -48,19 +48,27 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         steps: int | None = None, device: str | None = None, workers: int | None = None,
         registry: Registry | None = None, results_root: str | Path = DEFAULT_RESULTS, resume: bool = False,
         on_start: Callable[[int, int], None] | None = None,
-        progress: Callable[[int], None] | None = None) -> RunOutcome:
+        progress: Callable[[int], None] | None = None, engine: str = "local", address: str | None = None,
+        gpus_per_task: float | None = None) -> RunOutcome:
     """Run a suite. ``on_start(total_steps, jobs)`` is called once planning is done, ``progress(n)``
     as training advances by ``n`` member-steps. Bad input raises :class:`~benchbench.ConfigError`
     before anything trains. ``out`` (or ``resume``: the suite's latest run under ``results_root``)
-    continues a run: cells found there are not run again."""
+    continues a run: cells found there are not run again. ``engine="ray"`` runs each job as a Ray
+    task (:mod:`benchbench.ray_engine`) on the cluster at ``address`` (default: ``$RAY_ADDRESS``, else
+    a new local one), each taking ``gpus_per_task`` of a GPU on CUDA."""
     registry = registry or default_registry()
-    if not isinstance(suite, Suite):
-        suite = load_suite(suite, registry)
-    suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
+    cluster = _engine(engine, address, gpus_per_task)
+    if cluster is not None:
+        suite = cluster.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
+    else:
+        if not isinstance(suite, Suite):
+            suite = load_suite(suite, registry)
+        suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
     jobs = plan(suite, registry)
     directory = run_directory(suite, out, resume, Path(results_root))
     directory.prepare(suite.resolved())
-    directory.write_json("environment.json", environment(registry, suite.device))
+    describe = cluster.environment if cluster is not None else environment
+    directory.write_json("environment.json", describe(registry, suite.device))
 
     todo, skipped = _remaining(jobs, directory)
     problems = [str(f) for f in registry.failures]
@@ -83,8 +91,12 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
 
     if on_start is not None:
         on_start(sum(suite.steps * len(j.cells) for j in todo if j.objective is not None), len(todo))
-    workers = suite.execution.workers or default_workers(suite.device, len(todo))
-    execute(sorted(todo, key=expected_work, reverse=True), registry, workers, on_done, progress)
+    todo = sorted(todo, key=expected_work, reverse=True)
+    if cluster is not None:
+        cluster.execute(todo, registry, on_done, progress)
+    else:
+        workers = suite.execution.workers or default_workers(suite.device, len(todo))
+        execute(todo, registry, workers, on_done, progress)
 
     cells = [cell for job in jobs for cell in job.cells]
     documents = directory.load(cells)
@@ -115,6 +127,19 @@ def expected_work(job: Job) -> int:
         return 0
     critic_steps = getattr(job.objective.config, "critic_steps", 0)
     return job.suite.steps * len(job.cells) * (1 + critic_steps)
+
+
+def _engine(engine: str, address: str | None, gpus_per_task: float | None):
+    """None for this machine's executor, or a :class:`benchbench.ray_engine.RayEngine` (Ray is
+    imported only then)."""
+    if engine == "ray":
+        from .ray_engine import RayEngine
+        return RayEngine(address, gpus_per_task)
+    if engine != "local":
+        raise ConfigError("--engine", f"got {engine!r}; allowed: local, ray")
+    if address is not None or gpus_per_task is not None:
+        raise ConfigError("--address" if address is not None else "--gpus-per-task", "only with --engine ray")
+    return None
 
 
 def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_root: Path) -> RunDirectory:

@@ -1,0 +1,179 @@
+"""Run jobs as Ray tasks: on a local Ray cluster, or on an existing one of many machines.
+
+Each job (a dataset x objective with its stacked seeds, see :func:`benchbench.cells.plan`) is one
+task calling :func:`benchbench.trainer.run_job`. Outcomes come back to the driver, which writes
+them into the run directory keyed by cell: no shared filesystem is needed, a task retried after a
+worker died writes the same files again, and an interrupted run is completed by running it again
+with the same ``--out``. Every node needs benchbench and the suite's plugins installed.
+
+Ray is an optional extra (``pip install 'benchbench[ray]'``), imported only when this engine runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .cells import Job
+from .environment import environment
+from .errors import ConfigError
+from .registry import Registry, default_registry
+from .suite import Suite, load_suite, parse_suite
+from .trainer import JobOutcome, run_job
+
+MAX_RETRIES = 3  # attempts after a worker process or node dies (not after an exception in the job)
+DEFAULT_GPUS_PER_TASK = 0.25  # small jobs: four share a GPU
+
+Done = Callable[[Job, "JobOutcome | BaseException"], None]
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray", "Ray is not installed; pip install 'benchbench[ray]'") from None
+    return ray
+
+
+class RayEngine:
+    """Connects to Ray (``address``, else ``$RAY_ADDRESS``, else a new local cluster) and runs jobs.
+
+    A process that has already called ``ray.init`` (a notebook, a test) keeps its connection."""
+
+    def __init__(self, address: str | None = None, gpus_per_task: float | None = None):
+        self.ray = import_ray()
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        if gpus_per_task is not None and not 0 < gpus_per_task <= 1:
+            raise ConfigError("--gpus-per-task", f"must be > 0 and <= 1 (a share of one GPU), got {gpus_per_task}")
+        self.gpus_per_task = gpus_per_task or DEFAULT_GPUS_PER_TASK
+        self.owns_connection = False
+
+    def prepare(self, suite: str | Path | Suite, registry: Registry, device: str | None = None,
+                **overrides: Any) -> Suite:
+        """Load and check the suite, connect, and resolve its device against the cluster's resources
+        (this machine may have no GPU while the cluster has). ``overrides`` as for ``with_overrides``."""
+        if isinstance(suite, Suite):
+            wanted = suite.device
+        else:
+            suite, wanted = _load_without_device(Path(suite), registry)
+        where = "--device" if device else f"{suite.source}: device"
+        wanted = device or wanted
+        suite = suite.with_overrides(**overrides)
+        self.connect(num_cpus=suite.execution.workers or None)
+        suite = dataclasses.replace(suite, device=self.resolve_device(wanted, where))
+        if suite.device == "cuda" and not torch.cuda.is_available() and not suite.execution.max_members:
+            # This machine cannot measure the workers' GPU memory: stack every seed; a job that runs
+            # out of memory is retried in halves by run_job.
+            suite = dataclasses.replace(suite, execution=dataclasses.replace(
+                suite.execution, max_members=len(suite.seeds)))
+        return suite
+
+    def connect(self, num_cpus: int | None = None) -> None:
+        ray = self.ray
+        if ray.is_initialized():
+            return
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            if self.address:
+                ray.init(address=self.address)
+            else:
+                ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
+        except ConnectionError as exc:
+            hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                "; if the cluster uses token authentication, set RAY_AUTH_MODE=token")
+            raise ConfigError("--address", f"cannot connect to the Ray cluster at {self.address}: {exc}{hint}") \
+                from None
+        self.owns_connection = True
+        if callable(handler):  # ray.init replaces it; keep the CLI's "SIGTERM stops like Ctrl-C"
+            signal.signal(signal.SIGTERM, handler)
+
+    def resolve_device(self, value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            raise ConfigError(where, f"expected a string, got {value!r}")
+        gpus = self.ray.cluster_resources().get("GPU", 0)
+        if value == "auto":
+            return "cuda" if gpus else "cpu"
+        if value == "cpu":
+            return value
+        if value == "cuda":
+            if not gpus:
+                raise ConfigError(where, "'cuda' asked for, but the Ray cluster has no GPUs; use auto or cpu")
+            return value
+        if value.startswith("cuda:") and value[5:].isdigit():
+            raise ConfigError(where, f"{value!r}: with --engine ray use cuda; Ray gives each task its GPU")
+        raise ConfigError(where, f"got {value!r}; allowed: auto, cpu, cuda")
+
+    def environment(self, registry: Registry, device: str) -> dict[str, Any]:
+        """The driver's environment, the device the tasks use, and the cluster."""
+        ray = self.ray
+        resources = ray.cluster_resources()
+        cluster = f"{resources.get('CPU', 0):g} CPUs" + (f", {resources['GPU']:g} GPUs" if "GPU" in resources else "")
+        return {**environment(registry, "cpu"), "device": f"{device} on a Ray cluster ({cluster})",
+                "engine": {"name": "ray", "ray": ray.__version__, "address": ray.get_runtime_context().gcs_address,
+                           "resources": resources, "gpus_per_task": self.gpus_per_task if device == "cuda" else 0}}
+
+    def execute(self, jobs: Sequence[Job], registry: Registry, on_done: Done,
+                progress: Callable[[int], None] | None = None) -> None:
+        """Submit every job as a task; ``on_done`` gets each outcome (or its exception) as it
+        finishes, ``progress`` the job's member-steps. Ctrl-C cancels the tasks still running."""
+        ray = self.ray
+        try:
+            if not jobs:
+                return
+            cuda = torch.device(jobs[0].suite.device).type == "cuda"
+            task = ray.remote(_run).options(num_cpus=1, num_gpus=self.gpus_per_task if cuda else 0,
+                                            max_retries=MAX_RETRIES, retry_exceptions=False)
+            # Plugins that are not installed (registry_with) travel with the tasks.
+            shipped = None if registry is default_registry() else ray.put(registry)
+            pending = {task.remote(job, shipped): job for job in jobs}
+            try:
+                while pending:
+                    done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                    for ref in done:
+                        job = pending.pop(ref)
+                        on_done(job, _outcome(ray, ref))
+                        if progress is not None and job.objective is not None:
+                            progress(job.suite.steps * len(job.cells))
+            except BaseException:  # Ctrl-C, SIGTERM: stop the tasks; finished cells are already saved
+                for ref in pending:
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref, force=True)
+                raise
+        finally:
+            if self.owns_connection:
+                ray.shutdown()
+                self.owns_connection = False
+
+
+def _run(job: Job, registry: Registry | None) -> JobOutcome:
+    torch.set_num_threads(1)  # one CPU per task (on CUDA, Ray sets CUDA_VISIBLE_DEVICES: "cuda" is ours)
+    return run_job(job, registry or default_registry())
+
+
+def _outcome(ray, ref) -> JobOutcome | BaseException:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:  # the job raised: report the original exception
+        return exc.cause if isinstance(exc.cause, BaseException) else exc
+    except ray.exceptions.RayError as exc:  # the worker died more than MAX_RETRIES times, or cancelled
+        return exc
+
+
+def _load_without_device(path: Path, registry: Registry) -> tuple[Suite, Any]:
+    """The suite file checked as usual except its device, which the cluster decides."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        raw = None
+    if not isinstance(raw, dict):
+        return load_suite(path, registry), "auto"  # raises load_suite's one-line error
+    suite = parse_suite({**raw, "device": "cpu"}, registry, source=str(path), default_name=path.stem)
+    return suite, raw.get("device", "auto")
