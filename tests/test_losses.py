@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from benchbench_plugins.kernels import mmd2_gaussian
@@ -71,7 +72,47 @@ def test_gmmn_loss_is_sqrt_mmd_with_its_bandwidths():
     assert math.isclose(mmd2_gaussian(x, y, (1.0,), unbiased=False).item(), biased, rel_tol=1e-5)
 
 
+def _mmd2_by_autograd(x, y, sigmas, unbiased):
+    """The textbook formula, differentiated by autograd: the reference for the hand-written gradient."""
+    from benchbench_plugins.kernels import gaussian_kernel, mmd2_from_kernels, squared_distances
+    n = x.shape[-2]
+    z = torch.cat([x, y], dim=-2)
+    k = gaussian_kernel(squared_distances(z, z), sigmas)
+    return mmd2_from_kernels(k[..., :n, :n], k[..., :n, n:], k[..., n:, n:], unbiased)
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+@pytest.mark.parametrize("d", [2, 20])  # coordinate-wise sums, and the matrix-product path above 16 dims
+def test_gmmn_hand_written_gradient_matches_autograd_and_gradcheck(unbiased, d):
+    g = torch.Generator().manual_seed(d)
+    x = torch.randn(3, 7, d, generator=g, dtype=torch.float64)
+    y = torch.randn(3, 5, d, generator=g, dtype=torch.float64, requires_grad=True)
+    sigmas = (0.5, 1.0, 4.0)
+    ours = mmd2_gaussian(x, y, sigmas, unbiased)
+    reference = _mmd2_by_autograd(x, y, sigmas, unbiased)
+    torch.testing.assert_close(ours, reference)
+    weights = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)  # distinct per-member upstream gradients
+    torch.testing.assert_close(torch.autograd.grad((ours * weights).sum(), y)[0],
+                               torch.autograd.grad((reference * weights).sum(), y)[0])
+    xg = x.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: mmd2_gaussian(a, b, sigmas, unbiased), (xg, y))
+    with torch.no_grad():  # no graph: the same value
+        torch.testing.assert_close(mmd2_gaussian(x, y, sigmas, unbiased), reference.detach())
+
+
 def test_gmmn_default_bandwidths_scale_with_the_data():
     data = torch.randn(500, 2)
     small, large = GMMN(GMMN.Config(), data), GMMN(GMMN.Config(), 10 * data)
     assert all(math.isclose(b, 10 * a, rel_tol=1e-4) for a, b in zip(small.sigmas, large.sigmas))
+
+
+def test_gmmn_loss_under_bf16_autocast_is_computed_in_float32():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 16, 20, generator=g)
+    y = torch.randn(2, 16, 20, generator=g, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = mmd2_gaussian(x.bfloat16(), y.bfloat16(), (2.0, 8.0), unbiased=False)
+    assert loss.dtype == torch.float32
+    loss.sum().backward()
+    assert y.grad.dtype == torch.float32 and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+    torch.testing.assert_close(loss, mmd2_gaussian(x, y, (2.0, 8.0), unbiased=False), atol=0.02, rtol=0.05)
