@@ -95,3 +95,45 @@ def test_plugin_that_fails_to_import_is_named_and_others_load(tmp_path, monkeypa
     assert registry.plugins["lsgan"].distribution == "lsgan-plugin" and registry.plugins["lsgan"].version == "2.0"
     assert {"lsgan", "minimax", "gmmn"} <= set(registry.available("objective"))
     sys.modules.pop("lsgan_plugin", None)
+
+
+# ---- BENCHBENCH_PLUGINS (and `benchbench --plugins`, which sets it) ------------------------------
+
+def test_the_restriction_variable_is_a_comma_separated_list_of_entry_point_names():
+    from benchbench.plugin_manager import enabled_plugins
+    assert enabled_plugins({}) is None and enabled_plugins({"BENCHBENCH_PLUGINS": " , "}) is None
+    assert enabled_plugins({"BENCHBENCH_PLUGINS": "gan, mixtures,,"}) == {"gan", "mixtures"}
+
+
+def test_a_restricted_registry_skips_the_others_without_importing_them(tmp_path, monkeypatch):
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[benchbench]\nbroken = broken_plugin_module\n")
+    (tmp_path / "broken_plugin_module.py").write_text("raise ImportError('imported although skipped')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = build_registry(load_plugins(only={"gan", "mixtures", "not-installed"}))
+    assert set(registry.plugins) == {"gan", "mixtures"}
+    assert {"broken", "gmmn", "modes"} <= set(registry.skipped)
+    assert registry.skipped["broken"].distribution == "broken-plugin"
+    assert "broken_plugin_module" not in sys.modules
+    (failure,) = [str(f) for f in registry.failures]
+    assert failure.startswith("plugin 'not-installed': named in $BENCHBENCH_PLUGINS (or --plugins) but not installed; "
+                              "installed: broken, ")
+    with pytest.raises(ConfigError, match=r"unknown objective 'gmmn'; available: minimax, nonsaturating .*"
+                                          r"\(plugins skipped by \$BENCHBENCH_PLUGINS: .*gmmn"):
+        registry.get("objective", "gmmn", "s.yaml: objectives.gmmn")
+
+
+def test_default_registry_honours_the_variable_and_extra_plugins_still_load(monkeypatch):
+    monkeypatch.setenv("BENCHBENCH_PLUGINS", "gan,mixtures")
+    assert list(default_registry().available("objective")) == ["minimax", "nonsaturating"]
+    assert "gmmn" in default_registry().skipped and not default_registry().available("metric")
+    extra = registry_with([("copy", module("copy", benchbench_objectives=hookimpl(lambda: [Renamed])))])
+    assert list(extra.available("objective")) == ["minimax", "nonsaturating", "renamed"]
+    monkeypatch.delenv("BENCHBENCH_PLUGINS")
+    assert "gmmn" in default_registry().available("objective")
+
+
+class Renamed(NonSaturating):
+    name = "renamed"
