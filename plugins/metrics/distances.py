@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.kernels import LOG_FLOOR, median_distance, squared_distances
+from benchbench_plugins.kernels import DIRECT_MAX_DIM, LOG_FLOOR, median_distance, squared_distances
 
 MEDIAN_POINTS = 1_000
 BLOCK_ENTRIES = 1 << 19
@@ -32,10 +32,23 @@ def row_blocks(n: int, m: int) -> list[slice]:
 
 def distance_blocks(x: Tensor, y: Tensor | None = None) -> Iterator[tuple[slice, Tensor]]:
     """(rows, |x_rows - y|^2 ``[b, m]``) over row blocks of ``x`` ``[n, d]``; with ``y`` None, the
-    distances within ``x``, with exactly zero self-distances."""
+    distances within ``x``, with exactly zero self-distances.
+
+    Up to :data:`~benchbench_plugins.kernels.DIRECT_MAX_DIM` dimensions each block is
+    :func:`~benchbench_plugins.kernels.squared_distances`; above, the same expansion
+    |x|^2 + |y|^2 - 2 x.y (clamped at 0) with the norms |y_j|^2 computed once for all blocks, not
+    once per block (a fresh [m, d] temporary per block, 7 MB at m = 10,000, d = 192: that alone
+    doubled the time of the k-NN radii there), and each block made by a single ``addmm``.
+    """
     other = x if y is None else y
+    expand = x.shape[-1] > DIRECT_MAX_DIM
+    norms = other.square().sum(1) if expand else None  # |y_j|^2, [m]
     for rows in row_blocks(len(x), len(other)):
-        d2 = squared_distances(x[rows], other)
+        if expand:
+            own = norms[rows, None] if y is None else x[rows].square().sum(1, keepdim=True)
+            d2 = torch.addmm(norms[None], x[rows], other.T, alpha=-2).add_(own).clamp_min_(0)
+        else:
+            d2 = squared_distances(x[rows], other)
         if y is None:
             d2.diagonal(offset=rows.start).zero_()
         yield rows, d2

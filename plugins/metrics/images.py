@@ -6,7 +6,8 @@ pixel-space ``frechet`` and ``manifold`` metrics.
 - ``fid``: Frechet distance between Gaussians fitted to the real and generated features
   (:func:`benchbench_plugins.metrics.frechet.frechet_from_samples`: eigenvalues, not sqrtm).
 - ``kid``: Binkowski et al. 2018: unbiased MMD^2 with k(x, y) = (x.y/d + 1)^3, mean and std
-  over random subsets (100 of 1,000 by default; fewer when there are fewer samples).
+  over random subsets (100 of 1,000 by default; fewer when there are fewer samples; when both sets
+  are no larger than a subset, the one value on the whole sets, without a std).
 - ``feature-manifold``: k-NN precision / recall (k=3) and density / coverage (k=5)
   (:func:`benchbench_plugins.metrics.manifold.manifold_scores`).
 - ``classifier-score``: the Inception score's formula exp(E_x KL(p(y|x) || p(y))) with our
@@ -181,7 +182,8 @@ class KernelInception(FeatureMetric):
     outputs = (
         Output(KID, "quality", "lower", "KID: mean over random subsets of the unbiased MMD^2 with kernel "
                                         "(x.y/d + 1)^3 on classifier features (can be slightly negative)"),
-        Output(KID_STD, "quality", "none", "standard deviation of KID over the subsets"),
+        Output(KID_STD, "quality", "none", "standard deviation of KID over the subsets (unavailable when the "
+                                           "subsets are the whole sets)"),
         Output(KID_SUBSET, "quality", "none", "samples per KID subset: subset_size, or fewer when the real or "
                                               "generated set is smaller"),
     )
@@ -195,6 +197,10 @@ class KernelInception(FeatureMetric):
             why = Unavailable(f"{len(real)} real, {len(fake)} generated samples: KID subsets need at least "
                               f"{self.config.min_subset_size}")
             return {KID: why, KID_STD: why, KID_SUBSET: float(size)}
+        if size == len(real) == len(fake):  # every subset would be both whole sets, reordered
+            return {KID: kid_mmd2(real, fake), KID_STD: Unavailable(f"KID subsets of {size} are the whole real and "
+                                                                    f"generated sets: no spread over subsets"),
+                    KID_SUBSET: float(size)}
         values = kid(real, fake, self.config.subsets, size, evaluation.generator(salt=3))
         return {KID: float(values.mean()), KID_STD: float(values.std(correction=0)), KID_SUBSET: float(size)}
 

@@ -32,10 +32,13 @@ SUBSET_SEED = 0  # the same validation and test points for every cell
 def parzen_log_densities(points: Tensor, samples: Tensor, sigmas: Tensor) -> Tensor:
     """log q_sigma(points_i) of the Parzen window of ``samples`` ``[m, d]`` (q_sigma(x) =
     1/m sum_j N(x; samples_j, sigma^2 I)) for each sigma of ``sigmas`` ``[S]``, ``[S, n]`` float64,
-    by row blocks of ``points`` ``[n, d]`` (:func:`log_kernel_sums`: log-sum-exp, no underflow)."""
+    by row blocks of ``points`` ``[n, d]`` (:func:`log_kernel_sums`: log-sum-exp, no underflow),
+    written into one tensor made beforehand (as in knn_radii2: a list of pieces can fragment the heap)."""
     points, samples = points.flatten(1), samples.flatten(1)
     sigmas = sigmas.to(device=points.device, dtype=torch.float64)
-    sums = torch.cat([log_kernel_sums(d2, sigmas) for _, d2 in distance_blocks(points, samples)], dim=1)
+    sums = torch.empty(len(sigmas), len(points), dtype=torch.float64, device=points.device)
+    for rows, d2 in distance_blocks(points, samples):
+        sums[:, rows] = log_kernel_sums(d2, sigmas)
     return sums - log_normaliser(sigmas, points.shape[1], len(samples))[:, None]
 
 
