@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ import yaml
 from .cells import Job
 from .environment import environment
 from .errors import ConfigError
+from .plugin_manager import RESTRICT_VARIABLE
 from .registry import Registry, default_registry
-from .suite import Suite, load_suite, parse_suite
+from .suite import Suite, SuiteLoader, load_suite, parse_suite
 from .trainer import JobOutcome, run_job
 
 MAX_RETRIES = 3  # attempts after a worker process or node dies (not after an exception in the job)
@@ -65,10 +66,14 @@ class RayEngine:
         else:
             suite, wanted = _load_without_device(Path(suite), registry)
         where = "--device" if device else f"{suite.source}: device"
-        wanted = device or wanted
+        wanted = _check_device(device or wanted, where)  # before anything starts
         suite = suite.with_overrides(**overrides)
         self.connect(num_cpus=suite.execution.workers or None)
-        suite = dataclasses.replace(suite, device=self.resolve_device(wanted, where))
+        try:
+            suite = dataclasses.replace(suite, device=self.resolve_device(wanted, where))
+        except BaseException:
+            self.close()
+            raise
         if suite.device == "cuda" and not torch.cuda.is_available() and not suite.execution.max_members:
             # This machine cannot measure the workers' GPU memory: stack every seed; a job that runs
             # out of memory is retried in halves by run_job.
@@ -95,30 +100,32 @@ class RayEngine:
         if callable(handler):  # ray.init replaces it; keep the CLI's "SIGTERM stops like Ctrl-C"
             signal.signal(signal.SIGTERM, handler)
 
+    def close(self) -> None:
+        """Disconnect, and stop the local cluster if :meth:`connect` started it (a connection the
+        process had before is kept)."""
+        if self.owns_connection:
+            self.ray.shutdown()
+            self.owns_connection = False
+
     def resolve_device(self, value: Any, where: str) -> str:
-        if not isinstance(value, str):
-            raise ConfigError(where, f"expected a string, got {value!r}")
+        value = _check_device(value, where)
         gpus = self.ray.cluster_resources().get("GPU", 0)
         if value == "auto":
             return "cuda" if gpus else "cpu"
-        if value == "cpu":
-            return value
-        if value == "cuda":
-            if not gpus:
-                raise ConfigError(where, "'cuda' asked for, but the Ray cluster has no GPUs; use auto or cpu")
-            return value
-        if value.startswith("cuda:") and value[5:].isdigit():
-            raise ConfigError(where, f"{value!r}: with --engine ray use cuda; Ray gives each task its GPU")
-        raise ConfigError(where, f"got {value!r}; allowed: auto, cpu, cuda")
+        if value == "cuda" and not gpus:
+            raise ConfigError(where, "'cuda' asked for, but the Ray cluster has no GPUs; use auto or cpu")
+        return value
 
     def environment(self, registry: Registry, device: str) -> dict[str, Any]:
         """The driver's environment, the device the tasks use, and the cluster."""
         ray = self.ray
         resources = ray.cluster_resources()
         cluster = f"{resources.get('CPU', 0):g} CPUs" + (f", {resources['GPU']:g} GPUs" if "GPU" in resources else "")
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
         return {**environment(registry, "cpu"), "device": f"{device} on a Ray cluster ({cluster})",
                 "engine": {"name": "ray", "ray": ray.__version__, "address": ray.get_runtime_context().gcs_address,
-                           "resources": resources, "gpus_per_task": self.gpus_per_task if device == "cuda" else 0}}
+                           "nodes": nodes, "resources": resources,
+                           "gpus_per_task": self.gpus_per_task if device == "cuda" else 0}}
 
     def execute(self, jobs: Sequence[Job], registry: Registry, on_done: Done,
                 progress: Callable[[int], None] | None = None) -> None:
@@ -129,8 +136,12 @@ class RayEngine:
             if not jobs:
                 return
             cuda = torch.device(jobs[0].suite.device).type == "cuda"
+            options: dict[str, Any] = {}
+            if not self.owns_connection:  # --plugins: the workers load the same plugins as this process
+                # (the workers of a local cluster started here inherit this process's environment)
+                options["runtime_env"] = {"env_vars": {RESTRICT_VARIABLE: os.environ.get(RESTRICT_VARIABLE, "")}}
             task = ray.remote(_run).options(num_cpus=1, num_gpus=self.gpus_per_task if cuda else 0,
-                                            max_retries=MAX_RETRIES, retry_exceptions=False)
+                                            max_retries=MAX_RETRIES, retry_exceptions=False, **options)
             # Plugins that are not installed (registry_with) travel with the tasks.
             shipped = None if registry is default_registry() else ray.put(registry)
             pending = {task.remote(job, shipped): job for job in jobs}
@@ -148,9 +159,7 @@ class RayEngine:
                         ray.cancel(ref, force=True)
                 raise
         finally:
-            if self.owns_connection:
-                ray.shutdown()
-                self.owns_connection = False
+            self.close()
 
 
 def _run(job: Job, registry: Registry | None) -> JobOutcome:
@@ -167,13 +176,26 @@ def _outcome(ray, ref) -> JobOutcome | BaseException:
         return exc
 
 
+def _check_device(value: Any, where: str) -> str:
+    """A device a Ray run can use, before the cluster says whether it has GPUs."""
+    if not isinstance(value, str):
+        raise ConfigError(where, f"expected a string, got {value!r}")
+    if value.startswith("cuda:") and value[5:].isdigit():
+        raise ConfigError(where, f"{value!r}: with --engine ray use cuda; Ray gives each task its GPU")
+    if value not in ("auto", "cpu", "cuda"):
+        raise ConfigError(where, f"got {value!r}; allowed: auto, cpu, cuda")
+    return value
+
+
 def _load_without_device(path: Path, registry: Registry) -> tuple[Suite, Any]:
-    """The suite file checked as usual except its device, which the cluster decides."""
+    """The suite file checked as :func:`~benchbench.suite.load_suite` checks it (the same YAML
+    loader: a key given twice is an error), except its device, which the cluster decides."""
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SuiteLoader)  # noqa: S506 - a SafeLoader
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):  # ValueError: not UTF-8
         raw = None
-    if not isinstance(raw, dict):
-        return load_suite(path, registry), "auto"  # raises load_suite's one-line error
+    if not isinstance(raw, Mapping):
+        suite = load_suite(path, registry)  # raises load_suite's one-line error
+        return suite, suite.device
     suite = parse_suite({**raw, "device": "cpu"}, registry, source=str(path), default_name=path.stem)
     return suite, raw.get("device", "auto")

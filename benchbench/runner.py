@@ -64,13 +64,17 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         if not isinstance(suite, Suite):
             suite = load_suite(suite, registry)
         suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
-    jobs = plan(suite, registry)
-    directory = run_directory(suite, out, resume, Path(results_root))
-    directory.prepare(suite.resolved())
-    describe = cluster.environment if cluster is not None else environment
-    directory.write_json("environment.json", describe(registry, suite.device))
-
-    todo, skipped = _remaining(jobs, directory)
+    try:
+        jobs = plan(suite, registry)
+        directory = run_directory(suite, out, resume, Path(results_root))
+        directory.prepare(suite.resolved())
+        describe = cluster.environment if cluster is not None else environment
+        directory.write_json("environment.json", describe(registry, suite.device))
+        todo, skipped = _remaining(jobs, directory)
+    except BaseException:
+        if cluster is not None:  # e.g. --resume with no earlier run: stop the Ray cluster it started
+            cluster.close()
+        raise
     problems = [str(f) for f in registry.failures]
     failed: list[str] = []
 

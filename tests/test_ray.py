@@ -1,15 +1,20 @@
-"""The Ray engine (``--engine ray``): one task per job on a real local Ray cluster, started once per
-test session. Its results equal a local run's; worker deaths are retried; Ctrl-C cancels the
-running tasks and keeps finished cells; a re-run completes the rest. Without Ray installed the
-local engine never imports it and ``--engine ray`` says how to install it."""
+"""The Ray engine (``--engine ray``): one task per job on a real local Ray cluster of 2 CPUs, started
+once per test session the way ``--engine ray`` without an address starts one (with one simulated
+GPU, so that GPU placement can be checked on any machine). Its results equal a local run's; a
+re-run or ``--resume`` completes the missing cells and counts each cell once, however often its
+outcome arrives; worker deaths are retried; Ctrl-C cancels the running tasks and keeps finished
+cells. Without Ray installed the local engine never imports it and ``--engine ray`` says how to
+install it."""
 
 import _thread
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -17,6 +22,8 @@ import torch
 
 from benchbench import ConfigError, hookimpl, parse_suite, registry_with, run
 from benchbench.cli import main
+from benchbench.plugin_manager import RESTRICT_VARIABLE
+from benchbench_plugins.datasets.mixtures import Ring
 from benchbench_plugins.objectives.gan import NonSaturating
 
 TIMED = {"train_time_s", "model_steps_per_s", "samples_per_s", "peak_memory_mb", "gflop_per_s", "eval_time_s"}
@@ -25,14 +32,32 @@ SMALL = {"batch_size": 16, "hidden": [8], "critic_hidden": [8]}
 
 @pytest.fixture(scope="session")
 def cluster():
-    """The address of a 2-CPU Ray cluster that this test process is connected to."""
-    ray = pytest.importorskip("ray")
-    handler = signal.getsignal(signal.SIGTERM)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=200 * 1024 ** 2)
-    signal.signal(signal.SIGTERM, handler)  # ray.init replaces it
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    """The local Ray cluster this test process is connected to: 2 CPUs and one simulated GPU."""
+    pytest.importorskip("ray")
+    import ray
+
+    from benchbench.ray_engine import RayEngine
+
+    def cli_handler(signum, frame):
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RAY_ADDRESS", raising=False)
+        patch.setenv("RAY_OVERRIDE_RESOURCES", json.dumps({"GPU": 1, "object_store_memory": 200 * 1024 ** 2}))
+        previous = signal.signal(signal.SIGTERM, cli_handler)
+        engine = RayEngine()
+        engine.connect(num_cpus=2)  # as `benchbench run SUITE --engine ray --workers 2`
+        sigterm_kept = signal.getsignal(signal.SIGTERM) is cli_handler
+        signal.signal(signal.SIGTERM, previous)
+    yield SimpleNamespace(address=ray.get_runtime_context().gcs_address, started=engine.owns_connection,
+                          sigterm_kept=sigterm_kept)
+    engine.close()
+
+
+@pytest.fixture
+def tiny(tiny):
+    """On the CPU: ``auto`` would pick the cluster's (simulated) GPU."""
+    return {**tiny, "device": "cpu"}
 
 
 def invoke(args, capsys):
@@ -52,47 +77,86 @@ def comparable(records: pd.DataFrame) -> pd.Series:
     return records.set_index(["cell", "metric"])["value"].sort_index()
 
 
-def test_cli_run_on_ray_equals_a_local_run(cluster, tiny, write_suite, tmp_path, capsys):
+def test_without_an_address_ray_starts_a_local_cluster(cluster):
+    import ray
+
+    assert cluster.started, "RayEngine.connect should have started (and own) the local cluster"
+    assert ray.cluster_resources()["CPU"] == 2, "--workers N (here 2) sets the local cluster's CPUs"
+    assert cluster.sigterm_kept, "ray.init replaces the SIGTERM handler; the CLI's must be put back"
+
+
+def test_a_new_process_on_the_cluster_gives_the_results_of_a_local_run(cluster, tiny, write_suite, tmp_path):
     tiny["reporters"] = ["markdown"]  # the plots take longer than training
-    suite = write_suite(tiny)
-    code, stdout, stderr = invoke(["run", str(suite), "--engine", "ray", "--address", cluster,
-                                   "--out", str(tmp_path / "ray")], capsys)
-    assert code == 0, stderr
-    assert "ring - quality (mean ± 95% CI over seeds)" in stdout
-    local = run(suite, out=tmp_path / "local")
-    on_ray = pd.read_csv(tmp_path / "ray" / "records.csv")
+    suite, out = write_suite(tiny), tmp_path / "ray"
+    process = subprocess.Popen([sys.executable, "-m", "benchbench", "run", str(suite), "--engine", "ray",
+                                "--address", cluster.address, "--out", str(out), "-q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        local = run(suite, out=tmp_path / "local")  # meanwhile
+    finally:
+        stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert stdout.strip().endswith(str(out))
+    on_ray = pd.read_csv(out / "records.csv")
     assert len(on_ray.cell.unique()) == 2 * 4 * 2  # 2 datasets x ((data) + 3 objectives) x 2 seeds
     pd.testing.assert_series_equal(comparable(on_ray), comparable(local.records), check_exact=False,
                                    atol=1e-5, rtol=0)
-    assert (tmp_path / "ray" / "summary.md").is_file()
+    summary = pd.read_csv(out / "summary.csv")
+    summary, expected = (s[~s.metric.isin(TIMED)].reset_index(drop=True) for s in (summary, local.summary))
+    pd.testing.assert_frame_equal(summary[["dataset", "objective", "metric", "n"]],
+                                  expected[["dataset", "objective", "metric", "n"]], check_dtype=False)
+    pd.testing.assert_series_equal(summary["mean"], expected["mean"].astype(float), check_exact=False, atol=1e-5,
+                                   rtol=0)
+    assert (out / "summary.md").is_file()
+    environment = json.loads((out / "environment.json").read_text())
+    assert environment["device"] == "cpu on a Ray cluster (2 CPUs, 1 GPUs)"
+    engine = environment["engine"]
+    assert engine["name"] == "ray" and engine["address"] == cluster.address and engine["nodes"] == 1
+    assert engine["resources"]["CPU"] == 2 and engine["gpus_per_task"] == 0
 
 
-def test_a_new_process_connects_by_address(cluster, tiny, write_suite, tmp_path):
-    tiny.update(datasets={"ring": {}}, metrics=["modes"], reporters=["markdown"])
-    tiny["objectives"] = {"gmmn": tiny["objectives"]["gmmn"]}
-    out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "benchbench", "run", str(write_suite(tiny)), "--engine", "ray",
-                             "--address", cluster, "--out", str(out), "-q"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(str(out))
-    assert len(pd.read_csv(out / "records.csv").cell.unique()) == 2 * 2
-
-
-def test_a_rerun_completes_missing_cells_and_counts_each_cell_once(cluster, tiny, write_suite, tmp_path):
+def test_resume_completes_missing_cells_and_counts_each_cell_once(cluster, tiny, write_suite, tmp_path, capsys):
     tiny.update(datasets={"ring": {}}, metrics=["modes", "mmd"], reporters=[])
-    suite, out = write_suite(tiny), tmp_path / "run"
-    first = run(suite, out=out, engine="ray")
-    assert not first.failed_jobs and len(first.records.cell.unique()) == 8
+    del tiny["objectives"]["nonsaturating"]
+    suite, results = write_suite(tiny), tmp_path / "results"
+    first = run(suite, results_root=results, engine="ray")
+    assert not first.failed_jobs and len(first.records.cell.unique()) == 6
     by_objective = first.records.drop_duplicates("cell").set_index(["objective", "seed"]).cell
     lost = [by_objective[("gmmn", 0)], by_objective[("gmmn", 1)], by_objective[("minimax", 1)]]
     for key in lost:  # a whole job and half of another: as if the driver had stopped early
-        (out / "cells" / f"{key}.json").unlink()
-    second = run(suite, out=out, engine="ray")
-    assert second.skipped_cells == 5 and not second.failed_jobs
-    pd.testing.assert_series_equal(comparable(second.records), comparable(first.records))
-    third = run(suite, out=out, engine="ray")  # nothing left: every result is read from its one file
-    assert third.skipped_cells == 8 and len(third.records) == len(first.records)
+        (first.directory / "cells" / f"{key}.json").unlink()
+    code, stdout, stderr = invoke(["run", str(suite), "--engine", "ray", "--resume", "--results", str(results)],
+                                  capsys)
+    assert code == 0, stderr
+    assert f"3 cells were already in {first.directory} and not run again" in stdout
+    second = pd.read_csv(first.directory / "records.csv")
+    pd.testing.assert_series_equal(comparable(second), comparable(first.records))
+    third = run(suite, resume=True, results_root=results, engine="ray")  # every result read from its one file
+    assert third.directory == first.directory and third.skipped_cells == 6 and len(third.records) == len(first.records)
+    assert len(list((first.directory / "cells").glob("*.json"))) == 6
+
+
+def test_an_outcome_delivered_twice_counts_once(cluster, tiny, write_suite, tmp_path, monkeypatch):
+    from benchbench.ray_engine import RayEngine
+
+    tiny.update(datasets={"ring": {}}, metrics=["modes"], reporters=[])
+    tiny["objectives"] = {"gmmn": tiny["objectives"]["gmmn"]}
+    execute, delivered = RayEngine.execute, []
+
+    def every_task_twice(self, jobs, registry, on_done, progress=None):
+        def counted(job, outcome):
+            delivered.append(job.key)
+            on_done(job, outcome)
+        execute(self, [job for job in jobs for _ in range(2)], registry, counted, progress)
+
+    monkeypatch.setattr(RayEngine, "execute", every_task_twice)
+    outcome = run(write_suite(tiny), out=tmp_path / "run", engine="ray")
+    assert len(delivered) == 4 and len(set(delivered)) == 2, "(data) and gmmn, each run and delivered twice"
+    assert not outcome.failed_jobs and len(outcome.problems) == len(set(outcome.problems))
+    comparable(outcome.records)  # one record per cell and metric
+    assert len(outcome.records.cell.unique()) == 4 == len(list((tmp_path / "run" / "cells").glob("*.json")))
+    modes = outcome.summary[outcome.summary.metric == "modes_captured"]
+    assert len(modes) == 2 and (modes.n == 2).all(), "each seed counted once in the summary"
 
 
 def test_a_dead_worker_is_retried_and_a_raising_job_fails_alone(cluster, tiny, tmp_path):
@@ -128,20 +192,35 @@ def faulty_registry(tmp_path):
                 f.write("x")
             raise ValueError("broken on purpose")
 
-    plugin = type("Faulty", (), {"benchbench_objectives": staticmethod(hookimpl(lambda: [CrashOnce, Broken]))})
-    return registry_with([("faulty", plugin)]), crashed, attempts
+    return registry_with([("faulty", plugin_of(CrashOnce, Broken))]), crashed, attempts
 
 
-def test_ctrl_c_cancels_running_tasks_and_keeps_finished_cells(cluster, tiny, write_suite, tmp_path):
+def plugin_of(*classes, hook="benchbench_objectives"):
+    return type("Plugin", (), {hook: staticmethod(hookimpl(lambda: list(classes)))})
+
+
+def test_ctrl_c_keeps_finished_cells_and_resume_completes_the_rest(cluster, tiny, tmp_path):
     import ray
 
-    tiny.update(steps=200_000, datasets={"ring": {}}, metrics=["modes"], reporters=[])
-    tiny["objectives"] = {"gmmn": tiny["objectives"]["gmmn"]}  # a job of minutes beside the (data) job
-    out = tmp_path / "run"
+    stalled, driver = tmp_path / "stall", os.getpid()
+    stalled.write_text("")
+
+    class Stall(NonSaturating):
+        name = "stall"
+
+        def __init__(self, config, data):  # in a worker: wait until the test lets it go
+            super().__init__(config, data)
+            deadline = time.monotonic() + 120
+            while os.getpid() != driver and stalled.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    registry = registry_with([("stall", plugin_of(Stall))])
+    raw = {**tiny, "datasets": {"ring": {}}, "metrics": ["modes"], "reporters": [], "objectives": {"stall": SMALL}}
+    suite, results = parse_suite(raw, registry, source="tiny"), tmp_path / "results"
 
     def press_ctrl_c_when_the_reference_is_saved():
         deadline = time.monotonic() + 120
-        while len(list((out / "cells").glob("*.json"))) < 2:
+        while len(list(results.glob("tiny/*/cells/*.json"))) < 2:
             if time.monotonic() > deadline:
                 return
             time.sleep(0.05)
@@ -149,24 +228,76 @@ def test_ctrl_c_cancels_running_tasks_and_keeps_finished_cells(cluster, tiny, wr
 
     threading.Thread(target=press_ctrl_c_when_the_reference_is_saved, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        run(write_suite(tiny), out=out, engine="ray")
-    assert len(list((out / "cells").glob("*.json"))) == 2
+        run(suite, results_root=results, registry=registry, engine="ray")
+    (directory,) = results.glob("tiny/*")
+    assert len(list((directory / "cells").glob("*.json"))) == 2, "the (data) cells, saved before Ctrl-C"
     deadline = time.monotonic() + 15
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert ray.available_resources().get("CPU", 0) == 2, "the training task should have been cancelled"
+    assert ray.available_resources().get("CPU", 0) == 2, "the stalled task should have been cancelled"
+
+    stalled.unlink()
+    resumed = run(suite, resume=True, results_root=results, registry=registry, engine="ray")
+    assert resumed.directory == directory and resumed.skipped_cells == 2 and not resumed.failed_jobs
+    assert len(resumed.records.cell.unique()) == 4
+    comparable(resumed.records)
 
 
-def test_cuda_needs_gpus_in_the_cluster(cluster, tiny, write_suite, tmp_path):
+def test_tasks_ask_for_one_cpu_or_a_share_of_a_gpu(cluster, tiny, tmp_path, monkeypatch):
+    """A dataset that reports, from inside its task, what Ray gave the task (then fails the job)."""
+    driver = os.getpid()
+
+    class Probe(Ring):
+        name = "probe"
+
+        def __init__(self, config):
+            super().__init__(config)
+            if os.getpid() != driver:
+                import ray
+                raise RuntimeError(json.dumps({
+                    "resources": ray.get_runtime_context().get_assigned_resources(),
+                    "visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "threads": torch.get_num_threads(),
+                    "plugins": os.environ.get(RESTRICT_VARIABLE)}))
+
+    registry = registry_with([("probe", plugin_of(Probe, hook="benchbench_datasets"))])
+    raw = {**tiny, "datasets": {"probe": {}}, "metrics": ["modes"], "reporters": [],
+           "objectives": {"gmmn": {"batch_size": 16, "hidden": [8]}}, "eval": {**tiny["eval"], "reference": False}}
+    suite = parse_suite(raw, registry, source="tiny")
+
+    def seen(out, **options):
+        outcome = run(suite, out=tmp_path / out, registry=registry, engine="ray", **options)
+        (failure,) = outcome.failed_jobs
+        environment = json.loads((tmp_path / out / "environment.json").read_text())
+        return json.loads(failure.split("RuntimeError: ", 1)[1]), environment
+
+    on_cpu, environment = seen("cpu")
+    assert on_cpu["resources"] == {"CPU": 1} and on_cpu["threads"] == 1
+    assert environment["device"].startswith("cpu on") and environment["engine"]["gpus_per_task"] == 0
+
+    monkeypatch.setenv(RESTRICT_VARIABLE, "probe,gmmn,modes")  # --plugins: the workers load the same plugins
+    on_gpu, environment = seen("auto", device="auto")  # auto: the cluster has a GPU, this machine need not
+    assert on_gpu["resources"] == {"CPU": 1, "GPU": 0.25} and on_gpu["visible"] == "0" and on_gpu["threads"] == 1
+    assert on_gpu["plugins"] == "probe,gmmn,modes"
+    assert environment["device"] == "cuda on a Ray cluster (2 CPUs, 1 GPUs)"
+    assert environment["engine"]["gpus_per_task"] == 0.25
+
+    half, environment = seen("half", device="cuda", gpus_per_task=0.5)
+    assert half["resources"] == {"CPU": 1, "GPU": 0.5} and environment["engine"]["gpus_per_task"] == 0.5
+
+
+def test_cuda_needs_gpus_in_the_cluster(cluster, tiny, write_suite, tmp_path, monkeypatch):
     import ray
 
-    if ray.cluster_resources().get("GPU"):
-        pytest.skip("the cluster has GPUs")
+    from benchbench.ray_engine import RayEngine
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})  # this cluster without its GPU
+    assert RayEngine().resolve_device("auto", "device") == "cpu"
     tiny["device"] = "cuda"  # accepted by the file check even where this machine has no GPU
     with pytest.raises(ConfigError, match="'cuda' asked for, but the Ray cluster has no GPUs"):
         run(write_suite(tiny), out=tmp_path / "run", engine="ray")
     with pytest.raises(ConfigError, match="--device: 'cuda:1': with --engine ray use cuda"):
         run(write_suite(tiny), out=tmp_path / "run", engine="ray", device="cuda:1")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -188,6 +319,21 @@ def test_ray_address_comes_from_the_environment(cluster, monkeypatch):
     assert RayEngine().address == "10.0.0.1:6379" and RayEngine("other:6379").address == "other:6379"
 
 
+@pytest.mark.parametrize("text, message", [
+    ("steps: 5\nsteps: 6\n", "line 2: invalid YAML: duplicate key 'steps' (first at line 1)"),
+    ("device: gpu\n", "device: got 'gpu'; allowed: auto, cpu, cuda"),
+    ("device: cuda:0\n", "device: 'cuda:0': with --engine ray use cuda"),
+    ("stepz: 5\n", "stepz: unknown key"),
+])
+def test_the_suite_file_is_checked_as_locally(text, message, tmp_path, capsys):
+    pytest.importorskip("ray")
+    suite = tmp_path / "bad.yaml"
+    suite.write_text(text + "datasets: {ring: {}}\nobjectives: {gmmn: {}}\n")
+    code, _, stderr = invoke(["run", str(suite), "--engine", "ray", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and message in stderr and stderr.count("\n") == 1, stderr
+    assert not (tmp_path / "r").exists()
+
+
 # Without Ray: these run whether or not it is installed.
 
 def test_a_local_run_does_not_import_ray(tiny, write_suite, tmp_path):
@@ -200,6 +346,7 @@ def test_a_local_run_does_not_import_ray(tiny, write_suite, tmp_path):
     result = subprocess.run([sys.executable, "-c", code, "run", str(write_suite(tiny)), "--out", str(tmp_path / "r"),
                              "-q"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "records.csv").is_file()
 
 
 def test_without_ray_the_cli_says_how_to_install_it(tiny, write_suite, tmp_path, capsys, monkeypatch):
