@@ -8,17 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchbench.cli import main
-
-
-def invoke(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from clirun import invoke
 
 
 def test_run_in_process_writes_every_file(tiny, write_suite, tmp_path, capsys):

@@ -21,10 +21,10 @@ import pytest
 import torch
 
 from benchbench import ConfigError, hookimpl, parse_suite, registry_with, run
-from benchbench.cli import main
 from benchbench.plugin_manager import RESTRICT_VARIABLE
 from benchbench_plugins.datasets.mixtures import Ring
 from benchbench_plugins.objectives.gan import NonSaturating
+from clirun import invoke
 
 TIMED = {"train_time_s", "model_steps_per_s", "samples_per_s", "peak_memory_mb", "gflop_per_s", "eval_time_s"}
 SMALL = {"batch_size": 16, "hidden": [8], "critic_hidden": [8]}
@@ -58,16 +58,6 @@ def cluster():
 def tiny(tiny):
     """On the CPU: ``auto`` would pick the cluster's (simulated) GPU."""
     return {**tiny, "device": "cpu"}
-
-
-def invoke(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def comparable(records: pd.DataFrame) -> pd.Series:
