@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from .cells import Job
 from .environment import environment
 from .errors import ConfigError
 from .plugin_manager import RESTRICT_VARIABLE
 from .registry import Registry, default_registry
-from .suite import Suite, SuiteLoader, load_suite, parse_suite
+from .suite import Suite, parse_suite, read_suite_file
 from .trainer import JobOutcome, run_job
 
 MAX_RETRIES = 3  # attempts after a worker process or node dies (not after an exception in the job)
@@ -188,14 +187,10 @@ def _check_device(value: Any, where: str) -> str:
 
 
 def _load_without_device(path: Path, registry: Registry) -> tuple[Suite, Any]:
-    """The suite file checked as :func:`~benchbench.suite.load_suite` checks it (the same YAML
-    loader: a key given twice is an error), except its device, which the cluster decides."""
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SuiteLoader)  # noqa: S506 - a SafeLoader
-    except (OSError, ValueError, yaml.YAMLError, RecursionError):  # ValueError: not UTF-8
-        raw = None
+    """The suite file checked as :func:`~benchbench.suite.load_suite` checks it, except its device,
+    which the cluster decides."""
+    raw = read_suite_file(path)
     if not isinstance(raw, Mapping):
-        suite = load_suite(path, registry)  # raises load_suite's one-line error
-        return suite, suite.device
+        return parse_suite(raw, registry, source=str(path)), None  # raises parse_suite's one-line error
     suite = parse_suite({**raw, "device": "cpu"}, registry, source=str(path), default_name=path.stem)
     return suite, raw.get("device", "auto")

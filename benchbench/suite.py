@@ -107,6 +107,12 @@ class Suite:
 
 def load_suite(path: str | Path, registry: Registry) -> Suite:
     path = Path(path)
+    return parse_suite(read_suite_file(path), registry, source=str(path), default_name=path.stem)
+
+
+def read_suite_file(path: Path) -> Any:
+    """The YAML of a suite file as plain data (:class:`SuiteLoader`), or a :class:`ConfigError`
+    naming the file (and line) when it cannot be read or parsed."""
     where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -125,7 +131,7 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
         raise ConfigError(f"{where}: {at}", f"invalid YAML: {problem}") from None
     except RecursionError:
         raise ConfigError(where, "invalid YAML: nested too deeply") from None
-    return parse_suite(raw, registry, source=where, default_name=path.stem)
+    return raw
 
 
 class SuiteLoader(yaml.SafeLoader):
