@@ -18,14 +18,15 @@ DIRECT_MAX_DIM = 16  # up to this dimension, distances come from coordinate diff
 LOG_FLOOR = 80.0
 
 
-def squared_distances(x: Tensor, y: Tensor) -> Tensor:
+def squared_distances(x: Tensor, y: Tensor, y_norms: Tensor | None = None) -> Tensor:
     """|x_i - y_j|^2, ``[..., n, m]``.
 
     Up to :data:`DIRECT_MAX_DIM` dimensions, summed coordinate by coordinate from the differences:
     exact to rounding where points are close together but far from the origin (the ring's modes,
     where |x|^2 + |y|^2 - 2 x.y loses half the float32 digits), never an [n, m, d] temporary, and
     free of the matrix-vector kernel whose rounding depends on the stack size. Above it, via that
-    expansion (one matrix product), clamped at 0.
+    expansion (one matrix product, then in place), clamped at 0; ``y_norms`` ``[..., m]`` gives
+    |y_j|^2 when the caller computed them once for many blocks of ``x``.
     """
     if x.shape[-1] <= DIRECT_MAX_DIM:
         d2 = None
@@ -33,9 +34,9 @@ def squared_distances(x: Tensor, y: Tensor) -> Tensor:
             diff = x[..., :, None, k] - y[..., None, :, k]
             d2 = diff.square() if d2 is None else d2.addcmul_(diff, diff)
         return d2
-    xx = (x * x).sum(-1, keepdim=True)
-    yy = (y * y).sum(-1, keepdim=True).transpose(-1, -2)
-    return (xx + yy - 2 * x @ y.transpose(-1, -2)).clamp_min_(0)
+    yy = (y * y).sum(-1) if y_norms is None else y_norms
+    d2 = (x @ y.transpose(-1, -2)).mul_(-2).add_((x * x).sum(-1, keepdim=True))
+    return d2.add_(yy.unsqueeze(-2)).clamp_min_(0)
 
 
 def gaussian_kernel(d2: Tensor, sigmas: Sequence[float]) -> Tensor:

@@ -34,21 +34,14 @@ def distance_blocks(x: Tensor, y: Tensor | None = None) -> Iterator[tuple[slice,
     """(rows, |x_rows - y|^2 ``[b, m]``) over row blocks of ``x`` ``[n, d]``; with ``y`` None, the
     distances within ``x``, with exactly zero self-distances.
 
-    Up to :data:`~benchbench_plugins.kernels.DIRECT_MAX_DIM` dimensions each block is
-    :func:`~benchbench_plugins.kernels.squared_distances`; above, the same expansion
-    |x|^2 + |y|^2 - 2 x.y (clamped at 0) with the norms |y_j|^2 computed once for all blocks, not
-    once per block (a fresh [m, d] temporary per block, 7 MB at m = 10,000, d = 192: that alone
-    doubled the time of the k-NN radii there), and each block made by a single ``addmm``.
+    Above :data:`~benchbench_plugins.kernels.DIRECT_MAX_DIM` dimensions the norms |y_j|^2 are
+    computed once for all blocks, not once per block (a fresh [m, d] temporary per block, 7 MB at
+    m = 10,000, d = 192: that alone doubled the time of the k-NN radii there).
     """
     other = x if y is None else y
-    expand = x.shape[-1] > DIRECT_MAX_DIM
-    norms = other.square().sum(1) if expand else None  # |y_j|^2, [m]
+    norms = other.square().sum(1) if x.shape[-1] > DIRECT_MAX_DIM else None  # |y_j|^2, [m]
     for rows in row_blocks(len(x), len(other)):
-        if expand:
-            own = norms[rows, None] if y is None else x[rows].square().sum(1, keepdim=True)
-            d2 = torch.addmm(norms[None], x[rows], other.T, alpha=-2).add_(own).clamp_min_(0)
-        else:
-            d2 = squared_distances(x[rows], other)
+        d2 = squared_distances(x[rows], other, norms)
         if y is None:
             d2.diagonal(offset=rows.start).zero_()
         yield rows, d2
