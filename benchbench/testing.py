@@ -33,6 +33,7 @@ from . import params
 from .cells import stream
 from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError
+from .evaluation import diagnose
 from .metric import Evaluation, Metric, Unavailable
 from .objective import Objective
 from .outputs import Output
@@ -217,14 +218,13 @@ def _check_diagnostics(label: str, objective: Objective, generator: nn.Module, c
     with torch.no_grad():
         real = stacked_data(data, rng, batch, heldout=True)
         fake = generate(generator, data, rng, batch, objective.config)
-        found = _call(label, "diagnose", objective.diagnose, critic, real, fake)
-    if not isinstance(found, dict) or set(found) != declared:
-        got = sorted(found) if isinstance(found, dict) else type(found).__name__
-        _fail(label, f"diagnose() returned {got}; expected the declared diagnostics {sorted(declared)}")
-    for name, value in found.items():
-        value = torch.as_tensor(value)
-        if value.shape != (len(rng),) or not bool(torch.isfinite(value).all()):
-            _fail(label, f"diagnostic {name!r} is {value.tolist()}; expected {len(rng)} finite values, one per member")
+    # The core's own validation (no undeclared names, one value per member), then the kit's stricter checks.
+    found = _call(label, "diagnose", diagnose, objective, critic, real, fake, len(rng))
+    if set(found) != declared:
+        _fail(label, f"diagnose() returned {sorted(found)}; expected the declared diagnostics {sorted(declared)}")
+    for name, values in found.items():
+        if not all(math.isfinite(v) for v in values):
+            _fail(label, f"diagnostic {name!r} is {values}; expected {len(rng)} finite values, one per member")
 
 
 def _check_training_steps(label: str, objective: Objective, data: Dataset, members: int) -> None:
