@@ -39,33 +39,14 @@ def squared_distances(x: Tensor, y: Tensor, y_norms: Tensor | None = None) -> Te
     return d2.add_(yy.unsqueeze(-2)).clamp_min_(0)
 
 
-def gaussian_kernel(d2: Tensor, sigmas: Sequence[float]) -> Tensor:
-    """Sum over bandwidths of exp(-d2 / (2 sigma^2)) for squared distances ``d2``, exponents
-    floored at -:data:`LOG_FLOOR`."""
-    return sum(torch.exp((d2 * (-0.5 / (s * s))).clamp_min(-LOG_FLOOR)) for s in sigmas)
-
-
-def mmd2_from_kernels(kxx: Tensor, kxy: Tensor, kyy: Tensor, unbiased: bool = True) -> Tensor:
-    """MMD^2 from kernel matrices ``[..., n, n]``, ``[..., n, m]``, ``[..., m, m]``.
-
-    Unbiased: the within-sample means leave out the diagonal (k(x_i, x_i)); it can be slightly
-    negative. Biased: plain means including the diagonal.
-    """
-    n, m = kxx.shape[-1], kyy.shape[-1]
-    if unbiased:
-        xx = (kxx.sum((-1, -2)) - kxx.diagonal(dim1=-2, dim2=-1).sum(-1)) / (n * (n - 1))
-        yy = (kyy.sum((-1, -2)) - kyy.diagonal(dim1=-2, dim2=-1).sum(-1)) / (m * (m - 1))
-    else:
-        xx, yy = kxx.mean((-1, -2)), kyy.mean((-1, -2))
-    return xx + yy - 2 * kxy.mean((-1, -2))
-
-
 def mmd2_gaussian(x: Tensor, y: Tensor, sigmas: Sequence[float], unbiased: bool = True) -> Tensor:
-    """MMD^2 between samples ``x`` ``[..., n, d]`` and ``y`` ``[..., m, d]`` under a sum of Gaussian
-    kernels, ``[...]``: the value of :func:`mmd2_from_kernels` on :func:`gaussian_kernel`, computed in
-    one pass over the [N, N] pair matrix (N = n + m) with a hand-written gradient (:class:`_GaussianMMD`):
-    about 4x faster than autograd through the formula, with one saved [N, N] tensor instead of a dozen.
-    Not twice differentiable."""
+    """MMD^2 between samples ``x`` ``[..., n, d]`` and ``y`` ``[..., m, d]`` under the sum over
+    ``sigmas`` of Gaussian kernels exp(-|a - b|^2 / (2 sigma^2)) (exponents floored at -:data:`LOG_FLOOR`),
+    ``[...]``. Unbiased: the within-sample means leave out the diagonal k(x_i, x_i), and it can be
+    slightly negative; biased: plain means including it. Computed in one pass over the [N, N] pair
+    matrix (N = n + m) with a hand-written gradient (:class:`_GaussianMMD`): about 4x faster than
+    autograd through the formula, with one saved [N, N] tensor instead of a dozen. Not twice
+    differentiable."""
     n = x.shape[-2]
     z = torch.cat([x, y], dim=-2)
     if torch.is_grad_enabled() and z.requires_grad:

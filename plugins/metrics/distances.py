@@ -51,7 +51,7 @@ def gaussian_kernel_sum(x: Tensor, y: Tensor | None, sigmas: Sequence[float]) ->
     """sum_{i,j} sum_s max(exp(-|x_i - y_j|^2 / (2 s^2)), exp(-80)), float64 scalar; with ``y`` None,
     over the pairs i != j within ``x``.
 
-    The kernel is :func:`benchbench_plugins.kernels.gaussian_kernel` with each term floored at
+    The kernel of :func:`benchbench_plugins.kernels.mmd2_gaussian`, each term floored at
     exp(-80) ~ 1.8e-35: exp() of arguments below about -87 (float32 underflow) takes a slow path,
     4-12x slower, on far pairs. Computed by row blocks, without the [n, m] matrix.
     """
