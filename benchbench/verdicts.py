@@ -313,7 +313,7 @@ def ranks(records: pd.DataFrame, outputs: dict[str, Output], seed: int = 0, leve
     return pd.DataFrame(rows, columns=RANK_COLUMNS)
 
 
-def verdicts(records: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output],
+def compute_verdicts(records: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output],
              test: str = "mannwhitneyu", alpha: float = 0.05, seed: int = 0) -> Verdicts:
     """Comparisons, ranks and the summary with robust aggregates and tied-best marks."""
     compared = comparisons(records, outputs, test, alpha, seed)
@@ -337,7 +337,7 @@ def verdicts_from_run(run_dir: str | Path, test: str = "mannwhitneyu", alpha: fl
         records["note"] = records["note"].fillna("")
     registry = registry or default_registry()
     outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
-    return verdicts(records, summarize(records, outputs), outputs, test, alpha, seed)
+    return compute_verdicts(records, summarize(records, outputs), outputs, test, alpha, seed)
 
 
 def _check(test: str, better=None) -> None:
