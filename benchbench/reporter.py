@@ -20,7 +20,10 @@ class RunReport:
 
     - ``records``: cell, job, dataset, objective, seed, metric, value (final evaluation)
     - ``curves``: cell, dataset, objective, seed, step, metric, value (during training)
-    - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n
+    - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n, note, median, iqm
+      (each with _low/_high bootstrap bounds), tied_best, verdict
+    - ``comparisons``: every pair of objectives per (dataset, metric) (:func:`benchbench.comparisons`)
+    - ``ranks``: per metric, each objective's mean rank over datasets (:func:`benchbench.ranks`)
     """
 
     suite: str
@@ -31,6 +34,8 @@ class RunReport:
     outputs: dict[str, Output]  # metric name -> declaration
     datasets: dict[str, Dataset]  # dataset label -> dataset (densities for plots)
     samples: dict[tuple[str, str, int], Tensor]  # (dataset, objective, seed) -> samples [n, *shape], CPU
+    comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 class Reporter:

@@ -17,8 +17,8 @@ from .registry import Registry, default_registry
 from .reporter import RunReport
 from .results import CellResult, RunDirectory, curves_frame, records_frame
 from .suite import Suite, load_suite
-from .summary import summarize
 from .trainer import JobOutcome, build
+from .verdicts import compute_verdicts
 
 DEFAULT_RESULTS = Path("results")
 
@@ -34,10 +34,13 @@ class RunOutcome:
     problems: list[str]  # named plugin failures and metric errors; the run went on
     failed_jobs: list[str]  # jobs that raised; their cells are missing
     skipped_cells: int  # cells found already done in the run directory
+    comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # comparisons.csv
+    ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # ranks.csv
 
 
 def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
-    """Run ``suite`` (a path or a :class:`Suite`) and return its summary as a DataFrame.
+    """Run ``suite`` (a path or a :class:`Suite`) and return its summary as a DataFrame (pairwise
+    comparisons and ranks: :func:`run`'s outcome, or :func:`benchbench.verdicts_from_run`).
 
     Options as for :func:`run`: ``out``, ``resume``, ``seeds``, ``steps``, ``device``, ``workers``, ``registry``.
     """
@@ -106,15 +109,19 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     documents = directory.load(cells)
     outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
     records, curves = records_frame(documents), curves_frame(documents)
-    summary = summarize(records, outputs)
+    found = compute_verdicts(records, outputs)
+    summary = found.summary
     directory.write_csv("records.csv", records)
     directory.write_csv("curves.csv", curves)
     directory.write_csv("summary.csv", summary)
+    directory.write_csv("comparisons.csv", found.comparisons)
+    directory.write_csv("ranks.csv", found.ranks)
 
     report = RunReport(
         suite=suite.name, directory=directory.path, records=records, curves=curves, summary=summary,
         outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
-        samples={(d["dataset"], d["objective"], d["seed"]): directory.samples(d["cell"]) for d in documents})
+        samples={(d["dataset"], d["objective"], d["seed"]): directory.samples(d["cell"]) for d in documents},
+        comparisons=found.comparisons, ranks=found.ranks)
     for spec in suite.reporters:
         plugin = registry.get("reporter", spec.type, spec.label).plugin.name
         try:
@@ -122,7 +129,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
             problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
     return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
-                      skipped)
+                      skipped, found.comparisons, found.ranks)
 
 
 def expected_work(job: Job) -> int:

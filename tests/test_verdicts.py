@@ -10,7 +10,7 @@ from scipy import stats
 
 from benchbench import Output
 from benchbench.verdicts import (REFERENCE, compare_samples, comparisons, difference_interval, holm, min_p_value,
-                                 p_value, ranks, robust, with_verdicts)
+                                 p_value, ranks, robust)
 from benchbench.summary import summarize
 
 OUTPUTS = {"score": Output("score", "quality", "higher"), "loss": Output("loss", "divergence", "lower"),
@@ -116,7 +116,7 @@ def test_images_suite_situation_is_a_tie():
     assert summary["ci95_high"].sub(summary["ci95_low"]).div(2).round(1).tolist() == [108.3, 218.2]
     found = comparisons(records, OUTPUTS)
     assert found["winner"].tolist() == ["~"] and not found["significant"].any()
-    marked = with_verdicts(summary, records, OUTPUTS, found)
+    marked = summarize(records, OUTPUTS, found)
     assert marked["tied_best"].all()
     assert set(marked["verdict"]) == {"underpowered"}  # 3 vs 3: Mann-Whitney's p >= 0.1
 
@@ -140,7 +140,7 @@ def test_tied_best_marks_every_objective_not_significantly_worse():
     records = records_of({("d", "a", "score"): [10, 11, 12, 13, 14], ("d", "b", "score"): [9, 10.5, 12, 13, 14],
                           ("d", "c", "score"): [0, 1, 2, 3, 4]})
     found = comparisons(records, OUTPUTS)
-    marked = with_verdicts(summarize(records, OUTPUTS), records, OUTPUTS, found).set_index("objective")
+    marked = summarize(records, OUTPUTS, found).set_index("objective")
     assert marked["tied_best"].to_dict() == {"a": True, "b": True, "c": False}
     assert marked["verdict"].to_dict() == {"a": "best", "b": "tied", "c": "worse"}
 
