@@ -336,7 +336,7 @@ def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPH
     path = Path(run_dir) / "records.csv"
     if not path.is_file():
         raise ConfigError(str(run_dir), "has no records.csv; give the directory of a finished run")
-    records = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    records = pd.read_csv(path, dtype={"note": str})
     if "note" in records:
         records["note"] = records["note"].fillna("")
     registry = registry or default_registry()

@@ -11,7 +11,7 @@ import torch
 
 from benchbench import Dataset, NoConfig, Output, RunReport, summarize
 from benchbench_plugins.datasets.mixtures import Gaussian1d, Ring
-from benchbench_plugins.reporters import plots, tables
+from benchbench_plugins.reporters import plots, tables, verdicts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 OBJECTIVES = ("(data)", "a", "b")
@@ -202,3 +202,22 @@ def test_markdown_names_the_device_under_throughput(tmp_path):
     text = tables.Markdown(NoConfig()).report(make_report(tmp_path, mixtures()), tmp_path)[0].read_text()
     throughput = text.split("## ring\n", 1)[1].split("### throughput\n", 1)[1].split("\n### ", 1)[0]
     assert "Device: cuda:0 NVIDIA H100 · torch 2.13.0 · 16 CPU cores" in throughput
+
+
+# --- verdicts --------------------------------------------------------------------------------------
+
+def test_verdicts_draw_probability_of_improvement(tmp_path):
+    report = make_report(tmp_path, mixtures(), with_curves=False, seeds=range(5))
+    paths = verdicts.ImprovementPlot(verdicts.VerdictsConfig()).report(report, tmp_path)
+    assert paths == [tmp_path / "plots" / "probability_of_improvement.png"]
+    assert_png(paths[0])
+    everything = paths[0].stat().st_size
+    only_jsd = verdicts.ImprovementPlot(verdicts.VerdictsConfig(metrics=("jsd",))).report(report, tmp_path)
+    assert only_jsd == paths and paths[0].stat().st_size < everything
+    assert not list((tmp_path / "plots").glob("*.tmp*"))  # written atomically, nothing left behind
+
+
+def test_verdicts_without_pairs_write_nothing(tmp_path):
+    report = make_report(tmp_path, {})
+    assert verdicts.ImprovementPlot(verdicts.VerdictsConfig()).report(report, tmp_path) == []
+    assert not (tmp_path / "plots").exists()

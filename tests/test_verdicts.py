@@ -158,3 +158,45 @@ def test_ranks_average_over_datasets():
     overlapping = records_of({("d1", "a", "score"): [1, 5, 9], ("d1", "b", "score"): [2, 6, 8]})
     found = ranks(overlapping, OUTPUTS).set_index("objective")
     assert found.loc["b", "rank"] == 1.0 and found.loc["b", "rank_high"] == 2.0  # resamples may swap them
+
+
+def test_verdicts_from_run_reproduce_what_the_run_wrote(tiny, tmp_path):
+    import io
+
+    from benchbench import run, verdicts_from_run
+
+    tiny.update(seeds=2, steps=10, datasets={"ring": {}}, metrics=["modes", "mmd"], reporters=["markdown", "verdicts"],
+                objectives={k: tiny["objectives"][k] for k in ("minimax", "gmmn")})
+    outcome = run(tiny_suite(tiny, tmp_path), out=tmp_path / "run")
+    found = verdicts_from_run(outcome.directory)
+
+    def as_written(frame):
+        return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+
+    for name, frame, computed in [("comparisons", outcome.comparisons, found.comparisons),
+                                  ("ranks", outcome.ranks, found.ranks), ("summary", outcome.summary, found.summary)]:
+        written = pd.read_csv(outcome.directory / f"{name}.csv")
+        pd.testing.assert_frame_equal(written, as_written(computed))
+        pd.testing.assert_frame_equal(written, as_written(frame))
+    assert set(found.comparisons["metric"]) == {"modes_captured", "high_quality_pct", "mode_kl", "mmd2"}
+    assert (found.comparisons[["objective_a", "objective_b"]].drop_duplicates().values.tolist()
+            == [["gmmn", "minimax"]])  # the suite's order (safe_dump sorts the keys)
+    assert not found.comparisons["can_reach"].any()  # 2 vs 2 seeds: Mann-Whitney's p >= 1/3
+    assert (outcome.directory / "plots" / "probability_of_improvement.png").read_bytes()[:4] == b"\x89PNG"
+    assert "No verdict for" in (outcome.directory / "summary.md").read_text()
+    assert outcome.report.comparisons is outcome.comparisons
+
+
+def tiny_suite(raw, tmp_path):
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_verdicts_from_a_directory_without_records_is_a_config_error(tmp_path):
+    from benchbench import ConfigError, verdicts_from_run
+
+    with pytest.raises(ConfigError, match="records.csv"):
+        verdicts_from_run(tmp_path)
