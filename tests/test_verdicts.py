@@ -200,3 +200,13 @@ def test_verdicts_from_a_directory_without_records_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="records.csv"):
         verdicts_from_run(tmp_path)
+
+
+def test_welch_comparisons_reach_significance_with_three_seeds():
+    """Welch's t has no floor on its p-value: well-separated 3-seed samples can win, unlike Mann-Whitney."""
+    records = records_of({("d", "a", "loss"): [1.0, 1.1, 1.2], ("d", "b", "loss"): [5.0, 5.1, 5.2]})
+    welch = comparisons(records, OUTPUTS, test="welch").iloc[0]
+    assert welch["p_value"] == pytest.approx(stats.ttest_ind([1.0, 1.1, 1.2], [5.0, 5.1, 5.2], equal_var=False).pvalue)
+    assert welch["significant"] and welch["winner"] == "a" and welch["can_reach"]
+    mann_whitney = comparisons(records, OUTPUTS).iloc[0]
+    assert mann_whitney["winner"] == "~" and not mann_whitney["can_reach"]
