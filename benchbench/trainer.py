@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .cells import Job, make_job, stream
 from .dataset import Dataset
-from .errors import PluginError
+from .errors import ComponentError, PluginError
 from .evaluation import NamedMetric, score
 from .models import critic_network, generator_network
 from .objective import CriticConfig, Objective, ObjectiveConfig
@@ -310,8 +310,8 @@ def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int, heldo
             and data.device == rng[0].device and (count == n or (heldout and count and 0 < count <= n))):
         got = (tuple(data.shape), data.dtype, data.device) if isinstance(data, Tensor) else type(data)
         what = f"{'heldout' if heldout else 'sample'}({n})"
-        raise PluginError(dataset.name, f"{what} returned {got}; expected float32 samples of shape "
-                                        f"{(n, *dataset.shape)} on {rng[0].device}")
+        raise ComponentError("dataset", dataset.name, f"{what} returned {got}; expected float32 samples of shape "
+                                                      f"{(n, *dataset.shape)} on {rng[0].device}")
     return data
 
 
@@ -327,7 +327,9 @@ def stack(tensors: list[Tensor]) -> Tensor:
 def per_member(loss: Tensor, members: int, objective: Objective, what: str) -> Tensor:
     if not isinstance(loss, Tensor) or loss.shape != (members,):
         got = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-        raise PluginError(objective.name, f"{what} returned {got}; expected one loss per member, shape ({members},)")
+        raise ComponentError("objective", objective.name, f"{what} returned shape {got}; expected one loss per stacked "
+                                                          f"member, shape ({members},): reduce each member with "
+                                                          f".flatten(1).mean(1), never a plain .mean()")
     return loss
 
 

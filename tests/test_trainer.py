@@ -70,8 +70,10 @@ def test_a_broken_objective_fails_its_job_named_and_the_others_finish(tiny, tmp_
     suite = parse_suite(tiny, registry, source="tiny")
     outcome = run(suite, out=tmp_path / "r", registry=registry)
     assert len(outcome.failed_jobs) == 2
-    assert "expected one loss per member, shape (2,)" in outcome.failed_jobs[0]
-    assert "plugin 'wrong-shape'" in outcome.failed_jobs[0]
+    assert outcome.failed_jobs[0].startswith(
+        "ring/wrong-shape (seeds 0, 1): objective 'wrong-shape' of plugin 'third-party': generator_loss returned "
+        "shape (); expected one loss per stacked member, shape (2,): reduce each member with .flatten(1).mean(1)")
+    assert "in per_member" in outcome.tracebacks[0] and "ComponentError" in outcome.tracebacks[0]  # for --traceback
     assert set(outcome.curves.objective) >= {"minimax", "nonsaturating", "gmmn"}
 
 
