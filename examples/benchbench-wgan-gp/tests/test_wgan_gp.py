@@ -15,7 +15,7 @@ SMALL = {"batch_size": 64, "hidden": [32, 32], "critic_hidden": [32, 32]}
 
 def test_conforms_to_the_objective_contract():
     check_objective(WGANGP)
-    check_objective(WGANGP, {"penalty": 1.0, "critic_steps": 2})
+    check_objective(WGANGP, {**SMALL, "penalty": 1.0, "critic_steps": 2})
 
 
 def test_the_plugin_module_conforms():
