@@ -2,8 +2,9 @@
 provides it, and the traceback kept aside for ``benchbench run --traceback``.
 
 Exceptions from worker processes arrive pickled; :class:`concurrent.futures.ProcessPoolExecutor`
-attaches the worker's formatted traceback as their ``__cause__``, so :func:`format_traceback`
-shows where the job failed in the worker, not only where the pool re-raised it.
+attaches the worker's formatted traceback as their ``__cause__`` (the Ray engine attaches a
+:class:`RemoteTraceback` the same way), so :func:`format_traceback` shows where the job failed in
+the worker, not only where it was re-raised.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def describe_failure(job: Job, exc: BaseException, registry: Registry) -> str:
             f" ({entry.plugin.distribution} {entry.plugin.version})" if entry.plugin.distribution else "")
         return f"{where}: {exc.kind} {exc.name!r}{plugin}: {exc.message}"
     return f"{where}: {type(exc).__name__}: {exc}"
+
+
+class RemoteTraceback(Exception):
+    """The formatted traceback of an exception raised in another process, attached as its
+    ``__cause__`` (as :mod:`concurrent.futures` does for its worker processes)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n{self.text}"
 
 
 def format_traceback(exc: BaseException) -> str:
