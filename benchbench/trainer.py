@@ -326,8 +326,8 @@ def stack(tensors: list[Tensor]) -> Tensor:
 
 def per_member(loss: Tensor, members: int, objective: Objective, what: str) -> Tensor:
     if not isinstance(loss, Tensor) or loss.shape != (members,):
-        got = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-        raise ComponentError("objective", objective.name, f"{what} returned shape {got}; expected one loss per stacked "
+        got = f"shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ComponentError("objective", objective.name, f"{what} returned {got}; expected one loss per stacked "
                                                           f"member, shape ({members},): reduce each member with "
                                                           f".flatten(1).mean(1), never a plain .mean()")
     return loss
