@@ -316,6 +316,7 @@ def _check_diagnostics(label: str, objective: Objective, generator: nn.Module, c
                        data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
     """``diagnose`` on held-out data, as the final evaluation calls it."""
     declared = {o.name for o in objective.diagnostics}
+    objective.rng = ()  # as in a run: the members' streams are for the losses only
     with torch.no_grad():
         real = stacked_data(data, rng, batch, heldout=True)
         fake = generate(generator, data, rng, batch, objective.config)

@@ -275,6 +275,14 @@ class Uncountable(Penalised):
         return super().critic_loss(critic, real, fake)
 
 
+class DrawsInDiagnose(Penalised):
+    name = "draws-in-diagnose"
+    diagnostics = (Output("kit_penalty_draw", "theory"),)
+
+    def diagnose(self, critic, real, fake):
+        return {"kit_penalty_draw": self.uniform(1)[:, 0]}  # would shift the training streams in a run
+
+
 def test_a_gradient_penalty_with_per_member_randomness_passes_through_a_jobs_own_code_path():
     kit.check_objective(Penalised, SMALL)  # its job counts FLOPs through the penalty's autograd.grad
 
@@ -288,6 +296,9 @@ def test_a_gradient_penalty_with_per_member_randomness_passes_through_a_jobs_own
                    "on its stack; draw with self.uniform(...) / self.normal(...), the members' own streams in self.rng"),
     (Uncountable, "Uncountable ('uncountable'): the FLOPs of its training step could not be counted (FLOPs not "
                   "counted: RuntimeError: cannot run under a dispatch mode); runs will report gflop_per_s as n/a*"),
+    (DrawsInDiagnose, "DrawsInDiagnose ('draws-in-diagnose'): diagnose raised RuntimeError: objective "
+                      "'draws-in-diagnose' draws randomness but has no per-member generators: the trainer sets "
+                      "objective.rng for the losses during a training step only (diagnose must not draw)*"),
 ], ids=lambda x: getattr(x, "name", "message"))
 def test_broken_penalties_and_randomness_fail_with_what_to_fix(objective, message):
     with pytest.raises(kit.ConformanceError) as error:
