@@ -4,7 +4,7 @@ The public API: the contracts plugins implement, the hook markers, config helper
 """
 
 from .dataset import Dataset, Modes, Split
-from .errors import BenchbenchError, ConfigError, PluginError
+from .errors import BenchbenchError, ComponentError, ConfigError, PluginError
 from .hookspecs import hookimpl
 from .cache import atomic_write, cache_dir, load_tensors, save_tensors
 from .download import DataFileError, RemoteFile, download
@@ -21,7 +21,7 @@ from .timing import Timing
 from .verdicts import Verdicts, compare_samples, comparisons, compute_verdicts, holm, ranks, robust, verdicts_from_run
 
 __all__ = [
-    "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
+    "BenchbenchError", "ComponentError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
     "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "footnote", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
     "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",

@@ -10,6 +10,7 @@ import click
 
 from . import params
 from .errors import BenchbenchError
+from .failures import TRACEBACK_HINT
 from .plugin_manager import RESTRICT_VARIABLE
 from .registry import default_registry
 from .runner import DEFAULT_RESULTS, run
@@ -50,8 +51,10 @@ def cli() -> None:
               "local one).")
 @click.option("--gpus-per-task", type=float, help="With --engine ray on CUDA: the share of a GPU each task "
               "asks for (default 0.25: four small jobs per GPU).")
+@click.option("--traceback", "show_traceback", is_flag=True, help="Print the traceback of every job that failed "
+              "(from its worker process), after its one-line error.")
 def run_command(suite, out, resume, seeds, steps, device, workers, results_root, quiet, engine, address,
-                gpus_per_task) -> None:
+                gpus_per_task, show_traceback) -> None:
     """Train every objective on every dataset of SUITE for every seed, and report."""
     bar = None
 
@@ -81,8 +84,9 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
             click.echo(f"\n{outcome.skipped_cells} cells were already in {outcome.directory} and not run again")
     for problem in outcome.problems:
         click.echo(f"warning: {problem}", err=True)
-    for failure in outcome.failed_jobs:
-        click.echo(f"error: job failed: {failure}", err=True)
+    for failure, trace in zip(outcome.failed_jobs, outcome.tracebacks):
+        click.echo(f"error: job failed: {failure}" + (f"\n{trace}" if show_traceback else f" ({TRACEBACK_HINT})"),
+                   err=True)
     click.echo(f"\nresults: {outcome.directory}" if not quiet else str(outcome.directory))
     if outcome.failed_jobs:
         sys.exit(1)

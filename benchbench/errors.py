@@ -35,3 +35,19 @@ class PluginError(BenchbenchError):
 
     def __reduce__(self):
         return type(self), (self.plugin, self.message)
+
+
+class ComponentError(PluginError):
+    """A component broke its contract while a job ran (a loss of the wrong shape, samples of the
+    wrong size). Names the component's kind and name; the runner adds the plugin that provides it
+    (:func:`benchbench.failures.describe_failure`)."""
+
+    def __init__(self, kind: str, name: str, message: str):
+        self.kind = kind
+        self.name = name
+        BenchbenchError.__init__(self, f"{kind} {name!r}: {message}")
+        self.plugin = name
+        self.message = message
+
+    def __reduce__(self):
+        return type(self), (self.kind, self.name, self.message)

@@ -9,9 +9,10 @@ value per member, shape ``[M]`` (the core sums them, which keeps members indepen
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal
 
+import torch
 from torch import Tensor
 
 from .outputs import Output
@@ -64,9 +65,34 @@ class Objective:
     seeds of a cell as one stacked model). Set False when a loss mixes members, e.g. through
     statistics over the whole ``[M, B]`` batch; the seeds are then trained one at a time."""
 
+    rng: Sequence[torch.Generator] = ()
+    """One random generator per stacked member, in member order, for randomness inside the losses
+    (e.g. a gradient penalty's interpolation weights). The trainer sets it during each training
+    step to the members' own "loss" streams, fixed by their seeds alone, and empties it after (it
+    is not for :meth:`diagnose`); draw with :meth:`uniform` and :meth:`normal`, never from the
+    global random state. Outside a run (a unit test), set it
+    yourself: ``objective.rng = [torch.Generator().manual_seed(s) for s in range(M)]``."""
+
     def __init__(self, config: ObjectiveConfig, data: Tensor):
         """``data`` is a batch of real samples ``[n, *shape]`` for settings scaled to the data."""
         self.config = config
+
+    def uniform(self, *shape: int) -> Tensor:
+        """U[0, 1) samples ``[M, *shape]``, member ``i``'s drawn from ``rng[i]`` alone: they depend
+        on the member's seed only, not on the stack it trains in nor on the global random state."""
+        return torch.stack([torch.rand(shape, generator=g, device=g.device) for g in self._streams()])
+
+    def normal(self, *shape: int) -> Tensor:
+        """N(0, 1) samples ``[M, *shape]``, member ``i``'s drawn from ``rng[i]`` alone."""
+        return torch.stack([torch.randn(shape, generator=g, device=g.device) for g in self._streams()])
+
+    def _streams(self) -> Sequence[torch.Generator]:
+        if not self.rng:
+            raise RuntimeError(f"objective {getattr(self, 'name', type(self).__name__)!r} draws randomness but has no "
+                               f"per-member generators: the trainer sets objective.rng for the losses during a training "
+                               f"step only (diagnose must not draw); in a unit test set it yourself "
+                               f"(objective.rng = [torch.Generator().manual_seed(s) for s in range(M)])")
+        return self.rng
 
     @classmethod
     def uses_critic(cls) -> bool:

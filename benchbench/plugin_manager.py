@@ -1,8 +1,9 @@
 """Discover and register plugins through the ``benchbench`` entry-point group.
 
-Loading never dies on one bad plugin: an import error, a hook with a misspelled name
-(``check_pending``) or a bad hook signature is recorded as a :class:`PluginError` that names the
-plugin, and the others still load.
+Loading never dies on one bad plugin: an import error or a bad hook signature is recorded as a
+:class:`PluginError` that names the plugin, and the others still load. A hook whose name no spec
+has (``benchbench_metric``, with a did-you-mean), or a spec's name left without ``@hookimpl``, is
+reported and left out alone: the plugin's other hooks load.
 
 ``BENCHBENCH_PLUGINS`` (comma-separated entry-point names, set by ``benchbench --plugins``)
 restricts which entry points load; the others are recorded as skipped, not imported.
@@ -11,6 +12,7 @@ restricts which entry points load; the others are recorded as skipped, not impor
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Collection, Iterable, Mapping
 from importlib import metadata
@@ -57,8 +59,7 @@ def load_plugins(extra: Iterable[tuple[str, object]] = (), entry_points: bool = 
     ``(name, plugin)`` pairs in ``extra`` (tests and programmatic use). ``only``: the entry points
     to load (see :func:`enabled_plugins`); the others are skipped, and a name in ``only`` that
     nothing provides is a failure. ``extra`` is always registered."""
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
+    manager = _Manager()
     plugins: dict[str, PluginInfo] = {}
     failures: list[PluginError] = []
     skipped: dict[str, PluginInfo] = {}
@@ -88,6 +89,8 @@ def load_plugins(extra: Iterable[tuple[str, object]] = (), entry_points: bool = 
         except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported
             failures.append(PluginError(info.name, f"failed to load {info.module}: {_one_line(exc)}"))
             continue
+        finally:
+            failures.extend(PluginError(info.name, problem) for problem in manager.take_hook_problems())
         plugins[info.name] = info
 
     if only is not None:
@@ -96,22 +99,47 @@ def load_plugins(extra: Iterable[tuple[str, object]] = (), entry_points: bool = 
             failures.append(PluginError(name, f"named in ${RESTRICT_VARIABLE} (or --plugins) but not installed; "
                                               f"installed: {', '.join(sorted(known)) or 'none'}"))
 
-    _drop_plugins_with_unknown_hooks(manager, plugins, failures)
     return LoadedPlugins(manager, plugins, failures, skipped)
 
 
-def _drop_plugins_with_unknown_hooks(manager, plugins, failures) -> None:
-    """``check_pending`` raises on the first hook implementation without a spec (a typo such as
-    ``benchbench_objective``); name and unregister that plugin, then check again."""
-    while True:
-        try:
-            manager.check_pending()
-            return
-        except pluggy.PluginValidationError as exc:
-            name = manager.get_name(exc.plugin)
-            failures.append(PluginError(name, f"{_one_line(exc)} (hooks are listed in benchbench.hookspecs)"))
-            manager.unregister(exc.plugin)
-            plugins.pop(name, None)
+HOOK_NAMES = tuple(sorted(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT}_")))
+
+
+def hook_problem(plugin: object, name: str, marked: bool) -> str | None:
+    """What is wrong with the attribute ``name`` of a plugin (``marked``: it carries
+    ``@hookimpl``), or None: a marked name that no spec has (with the closest spec's name), or a
+    spec's name left unmarked (pluggy would never call it)."""
+    if marked and name not in HOOK_NAMES:
+        close = difflib.get_close_matches(name, HOOK_NAMES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return (f"unknown hook {name!r}: {hint}left out, the plugin's other hooks load (hooks: "
+                f"{', '.join(HOOK_NAMES)}, in benchbench.hookspecs)")
+    if not marked and name in HOOK_NAMES and callable(getattr(plugin, name, None)):
+        return f"{name} is not marked with @benchbench.hookimpl: benchbench never calls it"
+    return None
+
+
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager with benchbench's hook specs, leaving out (and recording) a plugin's
+    attributes that :func:`hook_problem` rejects, so one misspelled hook does not drop the plugin."""
+
+    def __init__(self):
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self._problems: list[str] = []
+
+    def parse_hookimpl_opts(self, plugin, name):
+        opts = super().parse_hookimpl_opts(plugin, name)
+        problem = hook_problem(plugin, name, opts is not None)
+        if problem is not None:
+            self._problems.append(problem)
+            return None
+        return opts
+
+    def take_hook_problems(self) -> list[str]:
+        """The problems recorded since the last call (those of the plugin just registered)."""
+        problems, self._problems = self._problems, []
+        return problems
 
 
 def _entry_points() -> list[metadata.EntryPoint]:

@@ -23,6 +23,7 @@ import torch
 
 from .cells import Job
 from .environment import environment
+from .failures import RemoteTraceback
 from .errors import ConfigError
 from .plugin_manager import RESTRICT_VARIABLE
 from .registry import Registry, default_registry
@@ -170,7 +171,10 @@ def _outcome(ray, ref) -> JobOutcome | BaseException:
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:  # the job raised: report the original exception
-        return exc.cause if isinstance(exc.cause, BaseException) else exc
+        if not isinstance(exc.cause, BaseException):
+            return exc
+        exc.cause.__cause__ = RemoteTraceback(str(exc))  # its text is the task's traceback: for run --traceback
+        return exc.cause
     except ray.exceptions.RayError as exc:  # the worker died more than MAX_RETRIES times, or cancelled
         return exc
 

@@ -78,7 +78,7 @@ class Registry:
             raise ConfigError(where, f"{kind} {name!r} is provided by both plugins {both}; uninstall one")
         message = f"unknown {kind} {name!r}; available: {', '.join(entries) or 'none'}"
         if self.failures:
-            message += f" (plugins that failed to load: {', '.join(f.plugin for f in self.failures)})"
+            message += f" (plugin problems, see `benchbench plugins`: {'; '.join(map(str, self.failures))})"
         if self.skipped:
             message += f" (plugins skipped by ${RESTRICT_VARIABLE}: {', '.join(self.skipped)})"
         raise ConfigError(where, message)

@@ -13,6 +13,7 @@ from .environment import environment
 from .errors import ConfigError
 from .evaluation import TRAINING_OUTPUTS
 from .executor import default_workers, execute
+from .failures import describe_failure, format_traceback
 from .registry import Registry, default_registry
 from .reporter import RunReport
 from .results import CellResult, RunDirectory, curves_frame, records_frame
@@ -36,6 +37,7 @@ class RunOutcome:
     skipped_cells: int  # cells found already done in the run directory
     comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # comparisons.csv
     ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # ranks.csv
+    tracebacks: list[str] = dataclasses.field(default_factory=list)  # of each failed job, as failed_jobs
 
 
 def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
@@ -80,11 +82,12 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         raise
     problems = [str(f) for f in registry.failures]
     failed: list[str] = []
+    tracebacks: list[str] = []
 
     def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
         if isinstance(outcome, BaseException):
-            failed.append(f"{job.label} (seeds {', '.join(map(str, job.seeds))}): "
-                          f"{type(outcome).__name__}: {outcome}")
+            failed.append(describe_failure(job, outcome, registry))
+            tracebacks.append(format_traceback(outcome))
             return
         problems.extend(f"{job.label}: {p}" for p in outcome.problems)
         for i, cell in enumerate(job.cells):
@@ -129,7 +132,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
             problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
     return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
-                      skipped, found.comparisons, found.ranks)
+                      skipped, found.comparisons, found.ranks, tracebacks)
 
 
 def expected_work(job: Job) -> int:

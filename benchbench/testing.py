@@ -7,6 +7,8 @@ with ``pytest_plugins = ["benchbench.testing"]`` in a top-level ``conftest.py``,
   plain functions that raise :class:`ConformanceError` (an ``AssertionError``, so pytest shows it
   as a failed test) naming the component and what to fix. ``check_metric`` returns what the
   metric computed and ``check_reporter`` the files it wrote, for further assertions.
+- :func:`check_plugin`: the whole plugin (a module or an installed entry point's name): hook
+  names, what its hooks return, and every component it provides through the checks above.
 - :func:`training_stepper`: one training step of an objective through benchbench's own trainer
   (:func:`benchbench.trainer.stepper`), for timing outside pytest.
 - the fixture ``benchmark_training_step``: that step under pytest-benchmark's ``benchmark``.
@@ -18,9 +20,13 @@ given another dataset, on the CPU, with a few stacked members.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import random
+import tempfile
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +36,25 @@ import torch
 from torch import Tensor, nn
 
 from . import params
-from .cells import stream
+from .cells import Cell, make_job, stream
 from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError
-from .evaluation import diagnose
+from .evaluation import NamedMetric, diagnose
 from .metric import Evaluation, Metric, Unavailable
 from .objective import Objective
 from .outputs import Output
-from .registry import default_registry, validate_component
+from .plugin_manager import ENTRY_POINT_GROUP, load_plugins
+from .registry import KINDS, build_registry, default_registry, validate_component
 from .reporter import Reporter, RunReport
+from .suite import ComponentSpec, EvalSettings, ExecutionSettings, Suite
 from .summary import summarize
 from .timing import Timing
-from .trainer import SETUP_SAMPLES, build_networks, generate, stacked_data, stepper, training_step
+from .trainer import SETUP_SAMPLES, build_networks, generate, stacked_data, stepper, train, training_step
 
 __tracebackhide__ = True  # pytest shows a failed check at the author's test line (--fulltrace: everything)
 
 MEMBERS = 3  # members stacked by the objective checks (stackable objectives)
+JOB_STEPS = 2  # training steps of the job the objective checks run through the trainer
 SAMPLES = 64  # samples drawn by the dataset checks
 METRIC_SAMPLES = 400  # real and generated samples of the metric checks' evaluations
 CPU = torch.device("cpu")
@@ -115,7 +124,13 @@ def check_objective(objective: type[Objective] | str, settings: Mapping[str, Any
     parameter, the generator loss every generator parameter; the loss of member ``i`` has zero
     gradient with respect to member ``j``'s parameters (unless ``stackable = False``);
     :meth:`~benchbench.Objective.diagnose` returns exactly the declared ``diagnostics``, shape
-    ``[M]``, finite; and two steps of the real trainer run and move the generator.
+    ``[M]``, finite; no loss draws from the global random state (randomness comes from the
+    members' own streams, ``self.uniform`` / ``self.normal``); the critic loss's gradient with
+    respect to the critic's parameters is its derivative (checked against finite differences:
+    nothing of it is cut from the graph, such as a gradient penalty without
+    ``create_graph=True``); two steps of the real trainer run and move the generator; and a job
+    of two steps runs through the trainer's own ``train`` (FLOP counting, timing, curves,
+    diagnostics, final evaluation) with finite losses and its FLOPs counted.
     """
     cls = _component("objective", objective)
     label = _label(cls)
@@ -132,6 +147,7 @@ def check_objective(objective: type[Objective] | str, settings: Mapping[str, Any
     _check_generator_loss(label, instance, nets.generator, nets.critic, data, rng, batch)
     _check_diagnostics(label, instance, nets.generator, nets.critic, data, rng, batch)
     _check_training_steps(label, instance, data, members)
+    _check_job(label, instance, data, members)
 
 
 def _check_critic_loss(label: str, objective: Objective, generator: nn.Module, critic: nn.Module,
@@ -141,11 +157,13 @@ def _check_critic_loss(label: str, objective: Objective, generator: nn.Module, c
     with torch.no_grad():
         fake = generate(generator, data, rng, batch, objective.config)
     critic.requires_grad_(True)
-    loss = _call(label, "critic_loss", objective.critic_loss, critic, real, fake)
+    objective.rng = _loss_streams(len(rng))
+    loss = _loss_call(label, "critic_loss", objective.critic_loss, critic, real, fake)
     _check_loss(label, "critic_loss", loss, len(rng))
     _check_reaches(label, "critic_loss", loss, critic, "critic")
     if type(objective).stackable:
         _check_independent(label, "critic_loss", loss, critic, "critic")
+    _check_derivative(label, objective, critic, real, fake)
 
 
 def _check_generator_loss(label: str, objective: Objective, generator: nn.Module, critic: nn.Module | None,
@@ -155,13 +173,96 @@ def _check_generator_loss(label: str, objective: Objective, generator: nn.Module
     fake = generate(generator, data, rng, batch, objective.config)
     if critic is not None:
         critic.requires_grad_(True)  # so that mixing members through the critic shows too
-    loss = _call(label, "generator_loss", objective.generator_loss, critic, real, fake)
+    objective.rng = _loss_streams(len(rng))
+    loss = _loss_call(label, "generator_loss", objective.generator_loss, critic, real, fake)
     _check_loss(label, "generator_loss", loss, len(rng))
     _check_reaches(label, "generator_loss", loss, generator, "generator")
     if type(objective).stackable:
         _check_independent(label, "generator_loss", loss, generator, "generator")
         if critic is not None:
             _check_independent(label, "generator_loss", loss, critic, "critic")
+
+
+def _loss_streams(members: int) -> list[torch.Generator]:
+    """The per-member generators the kit gives an objective's losses (``Objective.rng``)."""
+    return [stream(s, "kit-loss") for s in range(members)]
+
+
+def _global_random_states() -> tuple:
+    """torch's, Python's and NumPy's global random states, to compare before and after a call."""
+    import numpy
+    return torch.get_rng_state(), random.getstate(), numpy.random.get_state()[1].copy()
+
+
+def _same_states(a: tuple, b: tuple) -> bool:
+    return torch.equal(a[0], b[0]) and a[1] == b[1] and bool((a[2] == b[2]).all())
+
+
+GLOBAL_RANDOMNESS = ("draws from the global random state (torch.rand/randn without generator=, random, numpy.random): "
+                     "runs are not reproducible and a member's result depends on its stack; draw with "
+                     "self.uniform(...) / self.normal(...), the members' own streams in self.rng")
+
+
+def _loss_call(label: str, what: str, loss: Callable, *args: Any) -> Any:
+    """``loss(*args)`` as :func:`_call`, failing if it draws from a global random state."""
+    before = _global_random_states()
+    value = _call(label, what, loss, *args)
+    if not _same_states(before, _global_random_states()):
+        _fail(label, f"{what} {GLOBAL_RANDOMNESS}")
+    return value
+
+
+def _check_derivative(label: str, objective: Objective, critic: nn.Module, real: Tensor, fake: Tensor) -> None:
+    """The autograd gradient of the critic loss with respect to the critic's parameters equals its
+    derivative, estimated by central differences in float64 along random directions: nothing
+    the loss depends on is cut from the graph. The classic cut: a gradient penalty whose
+    ``torch.autograd.grad`` leaves out ``create_graph=True``, so that the critic never learns from
+    it. The loss's random draws are replayed for every evaluation. Skipped for a loss that does
+    not compute in float64 (it casts, or fails on float64 inputs)."""
+    critic = copy.deepcopy(critic).double().requires_grad_(True)
+    real, fake = real.double(), fake.double()
+    params = list(critic.parameters())
+    streams = [g.get_state() for g in objective.rng]
+
+    def loss() -> Tensor:
+        for g, state in zip(objective.rng, streams):
+            g.set_state(state)
+        return objective.critic_loss(critic, real, fake).sum()
+
+    try:
+        value = loss()
+    except Exception:  # noqa: BLE001 - a loss written for float32 only: nothing to compare in float64
+        return
+    if value.dtype != torch.float64:  # the loss casts (e.g. .float()): finite differences would be noise
+        return
+    grads = torch.autograd.grad(value, params, allow_unused=True)
+    directions = torch.Generator().manual_seed(0)
+    found = []
+    for _ in range(2):  # a ReLU kink crossed by a step of 1e-9 is unlikely; twice in a row, vanishingly so
+        direction = [torch.randn(p.shape, generator=directions, dtype=p.dtype) for p in params]
+        autograd = float(sum((g * d).sum() for g, d in zip(grads, direction) if g is not None))
+        original = [p.detach().clone() for p in params]
+        values = []
+        for h in (DERIVATIVE_STEP, -DERIVATIVE_STEP):
+            with torch.no_grad():
+                for p, p0, d in zip(params, original, direction):
+                    p.copy_(p0 + h * d)
+            values.append(loss().detach().item())
+        with torch.no_grad():
+            for p, p0 in zip(params, original):
+                p.copy_(p0)
+        numeric = (values[0] - values[1]) / (2 * DERIVATIVE_STEP)
+        if abs(autograd - numeric) <= 1e-3 * max(1.0, abs(autograd), abs(numeric)):
+            return
+        found.append((autograd, numeric))
+    autograd, numeric = found[0]
+    _fail(label, f"critic_loss's gradient with respect to the critic's parameters is not its derivative (along a "
+                 f"random direction: autograd {autograd:.6g}, finite differences {numeric:.6g}): part of the loss is "
+                 f"cut from the graph. A gradient penalty needs torch.autograd.grad(..., create_graph=True); no term "
+                 f"may go through .detach(), .item(), numpy or torch.no_grad()")
+
+
+DERIVATIVE_STEP = 1e-9  # central-difference step in float64 (parameters of order 0.1-1)
 
 
 def _check_loss(label: str, what: str, loss: Any, members: int) -> None:
@@ -215,6 +316,7 @@ def _check_diagnostics(label: str, objective: Objective, generator: nn.Module, c
                        data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
     """``diagnose`` on held-out data, as the final evaluation calls it."""
     declared = {o.name for o in objective.diagnostics}
+    objective.rng = ()  # as in a run: the members' streams are for the losses only
     with torch.no_grad():
         real = stacked_data(data, rng, batch, heldout=True)
         fake = generate(generator, data, rng, batch, objective.config)
@@ -240,6 +342,52 @@ def _check_training_steps(label: str, objective: Objective, data: Dataset, membe
         _fail(label, f"the losses became non-finite within two training steps: {losses.tolist()}")
     if all(torch.equal(a, p) for a, p in zip(before, nets.generator.parameters())):
         _fail(label, "two training steps left the generator unchanged (a zero gradient?)")
+
+
+class _TimingProbe(Metric):
+    """Keeps the :class:`~benchbench.Timing` a job's final evaluation hands its metrics."""
+
+    name = "kit-timing"
+    outputs = (Output("kit_train_seconds", "throughput", "none", "the job's training time"),)
+    timing: Timing | None = None
+
+    def applies(self, evaluation: Evaluation) -> bool:
+        return evaluation.timing is not None
+
+    def compute(self, evaluation: Evaluation) -> dict[str, float]:
+        self.timing = evaluation.timing
+        return {"kit_train_seconds": evaluation.timing.train_seconds}
+
+
+def _check_job(label: str, objective: Objective, data: Dataset, members: int) -> None:
+    """A job of :data:`JOB_STEPS` steps through :func:`benchbench.trainer.train`, the code a
+    worker of ``benchbench run`` executes: FLOP counting, timed training, curves with the
+    diagnostics at every step, final evaluation."""
+    name = getattr(type(objective), "name", "kit-objective")
+    dataset = ComponentSpec("dataset", data.name, data.name, getattr(data, "config", None))
+    spec = ComponentSpec("objective", name, name, objective.config)
+    suite = Suite("kit", "", tuple(range(members)), JOB_STEPS, "cpu",
+                  EvalSettings(samples=64, every=1, curve_samples=32, plot_samples=0),
+                  ExecutionSettings(workers=1), (dataset,), (spec,), (), ())
+    job = make_job(suite, dataset, spec, [Cell(f"kit-{s}", data.name, name, s, {}) for s in range(members)])
+    probe = _TimingProbe(None)
+    before = _global_random_states()
+    outcome = _call(label, "a training job (benchbench.trainer.train, as `benchbench run` runs it)", train, job, data,
+                    [NamedMetric(probe.name, "benchbench.testing", probe)], objective, CPU)
+    if not _same_states(before, _global_random_states()):
+        _fail(label, f"a training job {GLOBAL_RANDOMNESS}")
+    if outcome.problems:
+        _fail(label, f"a training job reported problems: {'; '.join(outcome.problems)}")
+    diverged = [(i, d) for i, d in enumerate(outcome.diverged) if d]
+    if diverged:
+        i, d = diverged[0]
+        _fail(label, f"in a training job of {JOB_STEPS} steps, member {i}'s {d['loss']} became NaN or infinite at "
+                     f"step {d['step']}")
+    timing = probe.timing
+    if timing is None or (timing.flops_per_step is None and timing.flops_note.startswith("FLOPs not counted")):
+        why = timing.flops_note if timing is not None else "no timing reached the metrics"
+        _fail(label, f"the FLOPs of its training step could not be counted ({why}); runs will report gflop_per_s as "
+                     f"n/a. The count runs one step under a torch dispatch mode (torch.utils.flop_counter's formulas)")
 
 
 # ---- datasets --------------------------------------------------------------------------------------
@@ -454,6 +602,56 @@ def kit_run_report(directory: Path, seeds: Sequence[int] = (0, 1, 2)) -> RunRepo
                      {"kit-mixture": data}, samples)
 
 
+# ---- plugins ---------------------------------------------------------------------------------------
+
+def check_plugin(plugin: object | str, skip: Collection[str] = ()) -> dict[str, list[str]]:
+    """Check a whole plugin: a module (or object) with hooks, or the entry-point name of an
+    installed one; return what it provides, ``{kind: [component names]}``.
+
+    It imports; every attribute carrying ``@hookimpl`` is a hook of :mod:`benchbench.hookspecs`
+    (a misspelling fails with the closest hook's name) and no hook is left unmarked; its hooks
+    return what the core accepts when plugins load (lists of valid component classes, names
+    unique); it provides at least one component; and each component passes its own check with
+    the defaults (:func:`check_objective`, :func:`check_dataset`, :func:`check_metric`,
+    :func:`check_reporter`). ``skip``: component names left to their own checks, e.g. a metric
+    that needs ``check_metric(..., evaluation=...)``.
+    """
+    name, module = _plugin(plugin)
+    label = f"plugin {name!r}"
+    registry = build_registry(load_plugins([(name, module)], entry_points=False))
+    problems = [f.message for f in registry.failures if f.plugin == name]
+    if problems:
+        _fail(label, "; ".join(problems))
+    provided = {kind: names for kind, names in registry.provided_by(name).items() if names}
+    if not provided:
+        _fail(label, f"provides no component: implement at least one of the hooks "
+                     f"{', '.join(k.hook for k in KINDS.values())}, each returning a list of classes")
+    checks = {"objective": check_objective, "dataset": check_dataset, "metric": check_metric}
+    for kind, names in provided.items():
+        for component in names:
+            if component in skip:
+                continue
+            cls = registry.entries[kind][component].cls
+            if kind == "reporter":
+                with tempfile.TemporaryDirectory() as directory:
+                    check_reporter(cls, directory)
+            else:
+                checks[kind](cls)
+    return provided
+
+
+def _plugin(plugin: object | str) -> tuple[str, object]:
+    """(name, module) of a plugin given as itself or as the entry-point name of an installed one."""
+    if not isinstance(plugin, str):
+        return getattr(plugin, "__name__", type(plugin).__name__), plugin
+    found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == plugin]
+    if not found:
+        installed = sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+        raise ConformanceError(f"no installed plugin {plugin!r} (entry-point group {ENTRY_POINT_GROUP!r}: "
+                               f"pip install -e . in the plugin's package?); installed: {', '.join(installed)}")
+    return plugin, _call(f"plugin {plugin!r}", f"importing {found[0].value}", found[0].load)
+
+
 # ---- benchmarking ----------------------------------------------------------------------------------
 
 def training_stepper(objective: type[Objective] | str, settings: Mapping[str, Any] | None = None,
@@ -557,4 +755,4 @@ def _fail(label: str, message: str):
 
 
 __all__ = ["ConformanceError", "KitMixture", "benchmark_training_step", "check_dataset", "check_metric",
-           "check_objective", "check_reporter", "kit_evaluations", "kit_run_report", "training_stepper"]
+           "check_objective", "check_plugin", "check_reporter", "kit_evaluations", "kit_run_report", "training_stepper"]

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Timing:
     peak_memory_bytes: int | None  # CUDA: peak allocated by torch; CPU: peak RSS of the process
     memory_kind: str  # "cuda_allocated" or "process_rss"
     flops_per_step: float | None = None  # floating-point operations of one training step of the whole stack
+    flops_note: str = ""  # why ``flops_per_step`` is None (e.g. the counter failed), shown as n/a (reason)
 
 
 class Stopwatch:
@@ -75,15 +78,32 @@ def peak_memory(device: torch.device) -> tuple[int | None, str]:
 
 
 def count_flops(step) -> float | None:
-    """Floating-point operations of ``step()`` (matrix products and convolutions, as counted by
-    :class:`torch.utils.flop_counter.FlopCounterMode`), or None when nothing could be counted."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
+    """Floating-point operations of ``step()`` (matrix products and convolutions, forward and
+    backward, by the per-operator formulas of :mod:`torch.utils.flop_counter`), or None when
+    nothing could be counted. Exceptions of ``step()`` propagate."""
+    counter = _FlopCounter()
     with counter:
         step()
-    total = counter.get_total_flops()
-    return float(total) if total else None
+    return float(counter.total) if counter.total else None
+
+
+class _FlopCounter(TorchDispatchMode):
+    """Sums torch's FLOP formulas (``flop_registry``) over the operators dispatched inside it.
+    torch's own ``FlopCounterMode`` also tracks modules with backward hooks on their inputs,
+    which breaks ``torch.autograd.grad`` on a leaf tensor (every gradient penalty: "A leaf node
+    was passed to _will_engine_execute_node"); counting at the dispatcher alone does not."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
 
 
 def describe_device(device: torch.device) -> str:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .cells import Job, make_job, stream
 from .dataset import Dataset
-from .errors import PluginError
+from .errors import ComponentError, PluginError
 from .evaluation import NamedMetric, score
 from .models import critic_network, generator_network
 from .objective import CriticConfig, Objective, ObjectiveConfig
@@ -53,6 +53,7 @@ class Networks:
     opt_generator: torch.optim.Optimizer
     opt_critic: torch.optim.Optimizer | None
     members: int
+    loss_rng: list[torch.Generator] = dataclasses.field(default_factory=list)  # per member: Objective.rng
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
@@ -93,7 +94,7 @@ def build_networks(objective: Objective, dataset: Dataset, seeds: Sequence[int],
     if execution.compile and device.type == "cuda":
         generator = torch.compile(generator, mode="reduce-overhead")
         critic = torch.compile(critic, mode="reduce-overhead") if critic is not None else None
-    return Networks(generator, critic, opt_generator, opt_critic, len(seeds))
+    return Networks(generator, critic, opt_generator, opt_critic, len(seeds), [stream(s, "loss", device) for s in seeds])
 
 
 def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
@@ -102,6 +103,7 @@ def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: S
     losses to ``losses`` ``[2, M]`` (row 0: generator, row 1: critic summed over the k steps)."""
     cfg: ObjectiveConfig = objective.config
     critic, members = nets.critic, nets.members
+    objective.rng = nets.loss_rng  # the members' own streams for randomness inside the losses
     with autocast(rng[0].device, precision):
         if critic is not None:
             critic.requires_grad_(True)
@@ -123,6 +125,7 @@ def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: S
         loss.float().sum().backward()
         nets.opt_generator.step()
         losses[0] += loss.detach()
+    objective.rng = ()  # for the losses only: a draw elsewhere (diagnose) would shift the training streams
 
 
 def stepper(objective: Objective, dataset: Dataset, seeds: Sequence[int], device: torch.device,
@@ -145,7 +148,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     # ---- set-up: networks and optimizers, one member per seed -------------------------------
     nets = build_networks(objective, dataset, seeds, device, execution)
     train_rng = streams("train")
-    flops = count_step_flops(nets, objective, dataset, streams("flops"), execution.precision)
+    flops, flops_note = count_step_flops(nets, objective, dataset, streams("flops"), execution.precision)
     curve_real = stacked_data(dataset, streams("curve-data"), settings.curve_samples, heldout=True)
     curves: list[list[tuple[int, str, float]]] = [[] for _ in seeds]
     losses = torch.zeros(2, members, device=device)  # running sums of each member's generator and critic loss
@@ -218,7 +221,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
             clock.stop()
             sample_seconds.append(clock.seconds)
     timing = Timing(describe_device(device), members, step, train_clock.seconds, n, min(sample_seconds),
-                    memory, memory_kind, flops)
+                    memory, memory_kind, flops, flops_note)
     diverged = diverged_members(diverged_at)
     found, notes, issues = score(metrics, dataset, seeds, real, fake, objective, nets.critic, timing, step,
                                  skip=set(diverged))
@@ -307,8 +310,8 @@ def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int, heldo
             and data.device == rng[0].device and (count == n or (heldout and count and 0 < count <= n))):
         got = (tuple(data.shape), data.dtype, data.device) if isinstance(data, Tensor) else type(data)
         what = f"{'heldout' if heldout else 'sample'}({n})"
-        raise PluginError(dataset.name, f"{what} returned {got}; expected float32 samples of shape "
-                                        f"{(n, *dataset.shape)} on {rng[0].device}")
+        raise ComponentError("dataset", dataset.name, f"{what} returned {got}; expected float32 samples of shape "
+                                                      f"{(n, *dataset.shape)} on {rng[0].device}")
     return data
 
 
@@ -323,17 +326,24 @@ def stack(tensors: list[Tensor]) -> Tensor:
 
 def per_member(loss: Tensor, members: int, objective: Objective, what: str) -> Tensor:
     if not isinstance(loss, Tensor) or loss.shape != (members,):
-        got = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-        raise PluginError(objective.name, f"{what} returned {got}; expected one loss per member, shape ({members},)")
+        got = f"shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ComponentError("objective", objective.name, f"{what} returned {got}; expected one loss per stacked "
+                                                          f"member, shape ({members},): reduce each member with "
+                                                          f".flatten(1).mean(1), never a plain .mean()")
     return loss
 
 
 def count_step_flops(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
-                     precision: str) -> float | None:
-    """FLOPs of one training step, counted on a copy of the networks (the originals do not move)."""
+                     precision: str) -> tuple[float | None, str]:
+    """(FLOPs of one training step, counted on a copy of the networks so the originals do not
+    move; or None and why). Counting is optional: it never fails the job."""
     try:
         scratch = copy.deepcopy(nets)
-    except Exception:  # noqa: BLE001 - e.g. compiled modules: then the rate is simply not reported
-        return None
+    except Exception as exc:  # noqa: BLE001 - e.g. compiled modules: then the rate is simply not reported
+        return None, f"FLOPs not counted: the networks could not be copied ({type(exc).__name__})"
     losses = torch.zeros(2, nets.members, device=rng[0].device)
-    return count_flops(lambda: training_step(scratch, objective, dataset, rng, losses, precision))
+    try:
+        flops = count_flops(lambda: training_step(scratch, objective, dataset, rng, losses, precision))
+    except Exception as exc:  # noqa: BLE001 - a step the counter cannot trace; the job itself may still run
+        return None, f"FLOPs not counted: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return flops, "" if flops else "no matrix products or convolutions counted"

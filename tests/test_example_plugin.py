@@ -7,47 +7,15 @@ restriction by $BENCHBENCH_PLUGINS alone is tested in-process in test_plugins.py
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "benchbench-lsgan"
-SCRIPT = Path(sys.executable).parent / "benchbench"  # the console script beside this interpreter
-TIMEOUT = 120  # seconds per command
+from example_packages import install, run
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """(source copy, target directory): the example copied out of the repository (a build writes
-    build/ and *.egg-info next to the sources) and pip-installed offline into the target."""
-    root = tmp_path_factory.mktemp("example")
-    source, target = root / "benchbench-lsgan", root / "site"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info",
-                                                                   ".benchmarks", ".pytest_cache"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--no-cache-dir", "--target", str(target), str(source)],
-                   check=True, capture_output=True, timeout=TIMEOUT)
-    return source, target
-
-
-def run(installed, *args: str, cwd: Path | None = None, restrict: str | None = None) -> subprocess.CompletedProcess:
-    """A command with the example on the path (as after `pip install`), in a clean environment."""
-    source, target = installed
-    env = {k: v for k, v in os.environ.items() if k not in ("BENCHBENCH_PLUGINS", "PYTHONPATH")}
-    env.update(PYTHONPATH=str(target), BENCHBENCH_CACHE=str(target.parent / "cache"), MPLBACKEND="Agg",
-               OMP_NUM_THREADS="1")  # as tests/conftest.py: tiny tensors, a shared machine
-    if restrict is not None:
-        env["BENCHBENCH_PLUGINS"] = restrict
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "benchbench"]
-    if args[0] == "pytest":
-        command = [sys.executable, "-m", "pytest"]
-        args = args[1:]
-    return subprocess.run([*command, *args], cwd=cwd or source, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT)
+    """(source copy, target directory) of examples/benchbench-lsgan, pip-installed offline."""
+    return install("benchbench-lsgan", tmp_path_factory.mktemp("example"))
 
 
 def test_the_package_installs_its_module_and_entry_point(installed):
@@ -90,4 +58,4 @@ def test_the_examples_own_tests_pass(installed):
     source, _ = installed
     result = run(installed, "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-disable", cwd=source)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout

@@ -100,8 +100,23 @@ def test_every_name_of_the_test_kit_is_documented():
     text = GUIDE.read_text().split("## The test kit", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in testing.__all__ if f"`{name}" not in text]
     assert not missing, missing
-    for name in ("check_objective", "check_dataset", "check_metric", "check_reporter", "training_stepper"):
+    for name in ("check_objective", "check_dataset", "check_metric", "check_reporter", "check_plugin",
+                 "training_stepper"):
         parameters = ", ".join(str(p).split(":")[0] if p.default is inspect.Parameter.empty
                                else f"{p.name}={p.default!r}"
                                for p in inspect.signature(getattr(testing, name)).parameters.values())
         assert f"`{name}({parameters})`".replace("'", '"') in " ".join(text.split()), (name, parameters)
+
+
+@pytest.mark.parametrize("topic", [
+    "To give an inherited setting another default, declare the field again",  # e.g. critic_steps: 5
+    "{type: lsgan,",  # variants of an objective
+    "call `super().__init__(config)`",  # datasets
+    "def has_log_prob(self) -> bool:",  # a density for some settings only
+    "One bad hook is left out alone; the plugin's other hooks load.",
+    "#### Randomness and `autograd.grad` inside losses",
+    "create_graph=True",
+    "--traceback",
+])
+def test_the_guide_answers_what_plugin_authors_asked(topic):
+    assert topic in GUIDE.read_text(), topic

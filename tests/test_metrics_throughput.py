@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from benchbench import Evaluation, Timing
+from benchbench import Evaluation, Timing, Unavailable
 from benchbench_plugins.datasets.mixtures import Grid, Ring
 from benchbench_plugins.metrics.throughput import Throughput, throughput
 
@@ -23,9 +23,11 @@ def test_throughput_is_amortised_over_the_members_of_the_job():
     }
 
 
-def test_unknown_memory_is_nan():
+def test_unknown_memory_is_nan_and_uncounted_flops_are_unavailable_with_the_reason():
     values = throughput(Timing("cuda:0 H100", 1, 10, 1.0, 100, 0.01, None, "cuda_allocated"))
-    assert math.isnan(values["peak_memory_mb"]) and math.isnan(values["gflop_per_s"])  # nothing counted
+    assert math.isnan(values["peak_memory_mb"]) and values["gflop_per_s"] == Unavailable("FLOPs not counted")
+    why = throughput(Timing("cpu", 1, 10, 1.0, 100, 0.01, None, "process_rss", None, "FLOPs not counted: RuntimeError"))
+    assert why["gflop_per_s"] == Unavailable("FLOPs not counted: RuntimeError")
     assert values["model_steps_per_s"] == pytest.approx(10.0) and values["samples_per_s"] == pytest.approx(10_000.0)
 
 
@@ -46,4 +48,4 @@ def test_metric_applies_only_with_timing(dataset):
     assert metric.applies(evaluation)
     values = metric.compute(evaluation)
     assert set(values) == {o.name for o in Throughput.outputs}
-    assert all(type(v) is float for v in values.values())
+    assert all(type(v) is float for v in values.values())  # FLOPs counted: a number

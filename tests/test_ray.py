@@ -157,6 +157,7 @@ def test_a_dead_worker_is_retried_and_a_raising_job_fails_alone(cluster, tiny, t
     assert crashed.exists(), "the first attempt should have killed its worker"
     assert len(outcome.records[outcome.records.objective == "crash-once"].cell.unique()) == 2
     assert outcome.failed_jobs == ["ring/broken (seeds 0, 1): ValueError: broken on purpose"]
+    assert "RemoteTraceback" in outcome.tracebacks[0] and "in __init__" in outcome.tracebacks[0]  # from the task
     assert attempts.read_text() == "x", "an exception in the job is not retried"
     comparable(outcome.records)  # one record per cell and metric
 

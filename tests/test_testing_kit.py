@@ -6,14 +6,16 @@ opt-in (no pytest11 entry point)."""
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import math
+import types
 from importlib import metadata
 
 import pytest
 import torch
 
-from benchbench import Evaluation, Metric, Output, Unavailable, default_registry
+from benchbench import CriticConfig, Evaluation, Metric, Objective, Output, Unavailable, default_registry, hookimpl
 from benchbench import testing as kit
 
 pytest_plugins = ["pytester"]
@@ -220,6 +222,124 @@ def test_a_reporter_that_returns_files_it_did_not_write_fails(tmp_path):
     with pytest.raises(kit.ConformanceError, match="never-written.md, which is not a file it wrote"):
         kit.check_reporter(Liar, tmp_path)
 
+
+
+# ---- gradient penalties, randomness inside losses, a job's own code path ----------------------------
+
+SMALL = {"batch_size": 32, "hidden": [16], "critic_hidden": [16]}
+
+
+class Penalised(Objective):
+    """A Wasserstein critic with a gradient penalty at random interpolates (WGAN-GP's shape);
+    each broken variant below changes one thing."""
+
+    name = "penalised"
+    Config = CriticConfig
+    create_graph = True
+
+    def weights(self, real):
+        return self.uniform(real.shape[1])  # [M, B], from the members' own streams
+
+    def critic_loss(self, critic, real, fake):
+        e = self.weights(real)[..., None]
+        x = (e * real + (1 - e) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=self.create_graph)
+        return (critic(fake) - critic(real)).flatten(1).mean(1) + 10 * ((grad.norm(dim=2) - 1) ** 2).mean(1)
+
+    def generator_loss(self, critic, real, fake):
+        return -critic(fake).flatten(1).mean(1)
+
+
+class PenaltyCut(Penalised):
+    name = "penalty-cut"
+    create_graph = False  # the penalty's value counts, its gradient never reaches the critic
+
+
+class GlobalRandom(Penalised):
+    name = "global-random"
+
+    def weights(self, real):
+        return torch.rand(real.shape[:2])  # the global random state: not reproducible, depends on the stack
+
+
+class Uncountable(Penalised):
+    """Refuses to run under a torch dispatch mode (as code with its own dispatch handling may):
+    the job's FLOP counting fails on it, which every earlier check misses."""
+
+    name = "uncountable"
+
+    def critic_loss(self, critic, real, fake):
+        from torch.utils._python_dispatch import is_in_torch_dispatch_mode
+        if is_in_torch_dispatch_mode():
+            raise RuntimeError("cannot run under a dispatch mode")
+        return super().critic_loss(critic, real, fake)
+
+
+class DrawsInDiagnose(Penalised):
+    name = "draws-in-diagnose"
+    diagnostics = (Output("kit_penalty_draw", "theory"),)
+
+    def diagnose(self, critic, real, fake):
+        return {"kit_penalty_draw": self.uniform(1)[:, 0]}  # would shift the training streams in a run
+
+
+def test_a_gradient_penalty_with_per_member_randomness_passes_through_a_jobs_own_code_path():
+    kit.check_objective(Penalised, SMALL)  # its job counts FLOPs through the penalty's autograd.grad
+
+
+@pytest.mark.parametrize("objective, message", [
+    (PenaltyCut, "PenaltyCut ('penalty-cut'): critic_loss's gradient with respect to the critic's parameters is not "
+                 "its derivative (along a random direction: autograd * finite differences *): part of the loss is cut "
+                 "from the graph. A gradient penalty needs torch.autograd.grad(..., create_graph=True)*"),
+    (GlobalRandom, "GlobalRandom ('global-random'): critic_loss draws from the global random state (torch.rand/randn "
+                   "without generator=, random, numpy.random): runs are not reproducible and a member's result depends "
+                   "on its stack; draw with self.uniform(...) / self.normal(...), the members' own streams in self.rng"),
+    (Uncountable, "Uncountable ('uncountable'): the FLOPs of its training step could not be counted (FLOPs not "
+                  "counted: RuntimeError: cannot run under a dispatch mode); runs will report gflop_per_s as n/a*"),
+    (DrawsInDiagnose, "DrawsInDiagnose ('draws-in-diagnose'): diagnose raised RuntimeError: objective "
+                      "'draws-in-diagnose' draws randomness but has no per-member generators: the trainer sets "
+                      "objective.rng for the losses during a training step only (diagnose must not draw)*"),
+], ids=lambda x: getattr(x, "name", "message"))
+def test_broken_penalties_and_randomness_fail_with_what_to_fix(objective, message):
+    with pytest.raises(kit.ConformanceError) as error:
+        kit.check_objective(objective, SMALL)
+    assert fnmatch.fnmatchcase(str(error.value), message), str(error.value)
+
+
+# ---- whole plugins ---------------------------------------------------------------------------------
+
+def plugin_module(name, **hooks):
+    module = types.ModuleType(name)
+    module.__dict__.update(hooks)
+    return module
+
+
+def test_check_plugin_checks_an_installed_plugin_and_returns_what_it_provides(tmp_path):
+    assert kit.check_plugin("gan") == {"objective": ["minimax", "nonsaturating"]}
+    assert kit.check_plugin(plugin_module("penalties", benchbench_objectives=hookimpl(lambda: [Penalised]))) == {
+        "objective": ["penalised"]}
+
+
+@pytest.mark.parametrize("hooks, message", [
+    ({"benchbench_metric": hookimpl(lambda: []), "benchbench_objectives": hookimpl(lambda: [Penalised])},
+     "plugin 'extras': unknown hook 'benchbench_metric': did you mean 'benchbench_metrics'? *"),
+    ({"benchbench_objectives": lambda: [Penalised]},
+     "plugin 'extras': benchbench_objectives is not marked with @benchbench.hookimpl: benchbench never calls it"),
+    ({"benchbench_objectives": hookimpl(lambda: Penalised)},
+     "plugin 'extras': benchbench_objectives: returned type, expected a list of Objective subclasses"),
+    ({}, "plugin 'extras': provides no component: implement at least one of the hooks benchbench_objectives, *"),
+    ({"benchbench_objectives": hookimpl(lambda: [Penalised, PenaltyCut])},
+     "PenaltyCut ('penalty-cut'): critic_loss's gradient with respect to the critic's parameters is not its derivative*"),
+], ids=["misspelled", "unmarked", "bad-return", "empty", "broken-component"])
+def test_check_plugin_fails_a_broken_plugin_with_what_to_fix(hooks, message):
+    with pytest.raises(kit.ConformanceError) as error:
+        kit.check_plugin(plugin_module("extras", **hooks))
+    assert fnmatch.fnmatchcase(str(error.value), message), str(error.value)
+
+
+def test_check_plugin_of_a_name_nothing_installs_lists_the_installed():
+    with pytest.raises(kit.ConformanceError, match=r"no installed plugin 'extras' .*installed: density, .*gan, "):
+        kit.check_plugin("extras")
 
 # ---- broken objectives fail in a real pytest run ----------------------------------------------------
 

@@ -70,8 +70,10 @@ def test_a_broken_objective_fails_its_job_named_and_the_others_finish(tiny, tmp_
     suite = parse_suite(tiny, registry, source="tiny")
     outcome = run(suite, out=tmp_path / "r", registry=registry)
     assert len(outcome.failed_jobs) == 2
-    assert "expected one loss per member, shape (2,)" in outcome.failed_jobs[0]
-    assert "plugin 'wrong-shape'" in outcome.failed_jobs[0]
+    assert outcome.failed_jobs[0].startswith(
+        "ring/wrong-shape (seeds 0, 1): objective 'wrong-shape' of plugin 'third-party': generator_loss returned "
+        "shape (); expected one loss per stacked member, shape (2,): reduce each member with .flatten(1).mean(1)")
+    assert "in per_member" in outcome.tracebacks[0] and "ComponentError" in outcome.tracebacks[0]  # for --traceback
     assert set(outcome.curves.objective) >= {"minimax", "nonsaturating", "gmmn"}
 
 
@@ -83,3 +85,33 @@ def test_trains_on_cuda(tiny, tmp_path):
     outcome = run(tiny_suite(tiny, seeds=2), out=tmp_path / "r")
     assert not outcome.failed_jobs
     assert outcome.records[outcome.records.metric == "peak_memory_mb"].value.gt(0).all()
+
+
+class FailsFirstCall(NonSaturating):
+    """Its first critic loss raises (say, a lazily built buffer): that first call is the FLOP
+    counting step, which must then be reported as not counted, the job going on."""
+
+    name = "fails-first-call"
+    calls = 0
+
+    def critic_loss(self, critic, real, fake):
+        type(self).calls += 1
+        if type(self).calls == 1:
+            raise RuntimeError("buffer not ready")
+        return super().critic_loss(critic, real, fake)
+
+
+def test_flops_that_cannot_be_counted_are_unavailable_with_the_reason_and_the_job_runs(tiny, tmp_path):
+    from benchbench import parse_suite
+    plugin = type("Plugin", (), {"benchbench_objectives": staticmethod(hookimpl(lambda: [FailsFirstCall]))})
+    registry = registry_with([("third-party", plugin)])
+    tiny.update(datasets={"ring": {}}, objectives={"fails-first-call": {"batch_size": 16, "hidden": [8],
+                                                                       "critic_hidden": [8]}})
+    tiny["metrics"], tiny["reporters"], tiny["steps"] = ["throughput"], [], 3
+    outcome = run(parse_suite(tiny, registry, source="tiny"), out=tmp_path / "r", registry=registry)
+    assert not outcome.failed_jobs
+    rate = outcome.records[(outcome.records.metric == "gflop_per_s") & (outcome.records.objective != "(data)")]
+    assert len(rate) == 2 and rate.value.isna().all()
+    assert set(rate.note) == {"FLOPs not counted: RuntimeError: buffer not ready"}
+    steps = outcome.records[(outcome.records.metric == "model_steps_per_s") & (outcome.records.objective != "(data)")]
+    assert (steps.value > 0).all()

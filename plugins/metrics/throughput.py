@@ -10,7 +10,8 @@ clock and one memory peak cover them all. The numbers are therefore amortised pe
   members together);
 - ``peak_memory_mb`` = peak_memory_bytes / 2^20 of the whole job (not divided; NaN if unknown);
 - ``gflop_per_s`` = flops_per_step * steps / train_seconds / 1e9: the achieved rate of the whole
-  stack's matrix products and convolutions (FLOPs counted by torch's FlopCounterMode; NaN if none).
+  stack's matrix products and convolutions (FLOPs counted with torch's per-operator formulas);
+  ``Unavailable(timing.flops_note)`` (tables: ``n/a (reason)``) when the step's FLOPs were not counted.
 
 Every output has scope "job": the seeds of one job share them, so summaries count them once per
 job. Applies only to final evaluations of trained cells (timing is None for training curves and
@@ -21,10 +22,10 @@ from __future__ import annotations
 
 import math
 
-from benchbench import Evaluation, Metric, Output, Timing, hookimpl
+from benchbench import Evaluation, Metric, Output, Timing, Unavailable, hookimpl
 
 
-def throughput(timing: Timing) -> dict[str, float]:
+def throughput(timing: Timing) -> dict[str, float | Unavailable]:
     """``train_time_s``, ``model_steps_per_s``, ``samples_per_s``, ``peak_memory_mb`` and ``gflop_per_s`` over
     the ``members`` of a stacked job (see the module docstring for the formulas)."""
     members = timing.members
@@ -34,7 +35,7 @@ def throughput(timing: Timing) -> dict[str, float]:
         "model_steps_per_s": _ratio(timing.steps * members, timing.train_seconds),
         "samples_per_s": _ratio(members * timing.samples, timing.sample_seconds),
         "peak_memory_mb": float(memory),
-        "gflop_per_s": math.nan if not timing.flops_per_step else
+        "gflop_per_s": Unavailable(timing.flops_note or "FLOPs not counted") if not timing.flops_per_step else
         _ratio(timing.flops_per_step * timing.steps / 1e9, timing.train_seconds),
     }
 
@@ -63,7 +64,7 @@ class Throughput(Metric):
     def applies(self, evaluation: Evaluation) -> bool:
         return evaluation.timing is not None
 
-    def compute(self, evaluation: Evaluation) -> dict[str, float]:
+    def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
         return throughput(evaluation.timing)
 
 

@@ -1,10 +1,12 @@
-"""The least-squares GAN: benchbench's conformance checks, the losses against closed forms, the
-optimal critic, discovery through the entry point, and the speed of one training step."""
+"""The least-squares GAN: benchbench's conformance checks (of the objective and of the whole
+plugin), the losses against closed forms, the optimal critic, discovery through the entry
+point, and the speed of one training step."""
 
 import torch
 
+import benchbench_lsgan
 from benchbench import default_registry
-from benchbench.testing import check_objective
+from benchbench.testing import check_objective, check_plugin
 from benchbench_lsgan import LeastSquares, LSGANConfig
 
 SMALL = {"batch_size": 64, "hidden": [32, 32], "critic_hidden": [32, 32]}
@@ -13,6 +15,11 @@ SMALL = {"batch_size": 64, "hidden": [32, 32], "critic_hidden": [32, 32]}
 def test_conforms_to_the_objective_contract():
     check_objective(LeastSquares)
     check_objective(LeastSquares, {"fake_target": -1.0, "real_target": 1.0, "generator_target": 0.0})
+
+
+def test_the_plugin_module_conforms():
+    """Its hooks' names (a typo fails here, with the right name) and every component it provides."""
+    assert check_plugin(benchbench_lsgan) == {"objective": ["lsgan"]}
 
 
 def constant_critic(values):
