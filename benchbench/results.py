@@ -9,6 +9,7 @@ Layout of ``results/<suite>/<run-id>/``: ``suite.yaml`` (resolved), ``environmen
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -21,6 +22,7 @@ import pandas as pd
 import torch
 import yaml
 
+from . import cellfile
 from .cells import SCHEMA_VERSION, Cell
 from .errors import ConfigError
 
@@ -44,6 +46,7 @@ class RunDirectory:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.cells = self.path / "cells"
+        self.damaged: dict[str, str] = {}  # cell key -> what was wrong with its files (a warning)
 
     @classmethod
     def new(cls, root: Path, suite: str) -> RunDirectory:
@@ -78,15 +81,22 @@ class RunDirectory:
         return self._read(cell) is not None
 
     def _read(self, cell: Cell) -> dict[str, Any] | None:
-        """A finished cell's document; a file that does not parse (a damaged disk) counts as missing."""
+        """A finished cell's document, or None when it is missing or damaged: a cell whose files
+        do not both validate (:mod:`benchbench.cellfile`) is named in ``damaged`` and removed, to
+        be run again."""
         path = self.cells / f"{cell.key}.json"
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # rebuilt by running the cell again
-            return None
+        document, why = cellfile.read_document(path, cell.key)
+        if document is not None:
+            why = cellfile.samples_problem(path.with_suffix(".npy"))
+            if why is None:
+                return document
+        if why is not None:
+            self.damaged[cell.key] = f"cell {cell.key} ({cell.dataset}/{cell.objective} seed {cell.seed}): {why}; " \
+                                     f"it runs again"
+            for damaged in (path, path.with_suffix(".npy")):
+                with contextlib.suppress(OSError):  # an empty directory in its place goes too
+                    damaged.rmdir() if damaged.is_dir() and not damaged.is_symlink() else damaged.unlink(missing_ok=True)
+        return None
 
     def save(self, result: CellResult, samples: torch.Tensor) -> None:
         """Write one cell atomically (a crash never leaves half a file)."""

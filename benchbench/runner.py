@@ -75,7 +75,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         if cluster is not None:  # e.g. --resume with no earlier run: stop the Ray cluster it started
             cluster.close()
         raise
-    problems = [str(f) for f in registry.failures]
+    problems = [str(f) for f in registry.failures] + list(directory.damaged.values())  # damaged cells re-run
     failed: list[str] = []
 
     def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
