@@ -2,6 +2,12 @@
 disk, two runs on one directory. Each ends in one line and a run directory that still resumes."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,3 +60,54 @@ def test_a_damaged_cell_is_named_once_and_runs_again(quick, write_suite, tmp_pat
     assert len(again.records) == len(first.records)
     third = run(suite, out=tmp_path / "r")  # repaired: nothing left to run, nothing to warn about
     assert third.skipped_cells == 4 and not any(cell.stem in p for p in third.problems)
+
+
+# ---- workers die with their run ----------------------------------------------------------------
+
+def _children(pid):
+    """Pids of the live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers through /proc")
+def test_a_killed_run_takes_its_workers_and_resource_tracker_with_it(tiny, write_suite, tmp_path):
+    """One worker trains a long job when the run is killed, the other waits for work (the fast
+    jobs are done): both must end within seconds, and so must the resource tracker."""
+    tiny.update(steps=500, seeds=1, datasets={"ring": {}}, metrics=[], reporters=[], execution={"workers": 2},
+                objectives={"nonsaturating": {"batch_size": 4096, "hidden": [256, 256]}, "gmmn": {"batch_size": 8}})
+    tiny["eval"].update(every=0)
+    out = tmp_path / "r"
+    main = subprocess.Popen([sys.executable, "-m", "benchbench", "run", str(write_suite(tiny)), "--out", str(out),
+                             "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("cells/*.json"))) < 2 and time.monotonic() < deadline:  # gmmn and (data) done
+            time.sleep(0.1)
+        children = _children(main.pid)
+        assert len(children) >= 3, children  # two workers and the resource tracker
+    finally:
+        main.kill()
+        main.wait()
+    deadline = time.monotonic() + 5
+    while any(map(_alive, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in children if _alive(pid)]
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"still running {time.monotonic() - deadline + 5:.1f} s after their run was killed"
