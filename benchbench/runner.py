@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import lock
 from .cells import Job, make_job, plan
 from .environment import environment
 from .errors import ConfigError
@@ -44,6 +45,7 @@ def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
     return run(suite, **options).summary
 
 
+@lock.released_on_return  # the run directory's lock (taken in RunDirectory.prepare)
 def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | None = None,
         steps: int | None = None, device: str | None = None, workers: int | None = None,
         registry: Registry | None = None, results_root: str | Path = DEFAULT_RESULTS, resume: bool = False,
@@ -75,7 +77,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         if cluster is not None:  # e.g. --resume with no earlier run: stop the Ray cluster it started
             cluster.close()
         raise
-    problems = [str(f) for f in registry.failures] + list(directory.damaged.values())  # damaged cells re-run
+    problems = [str(f) for f in registry.failures] + list(directory.warnings.values())  # damaged cells, a lock taken over
     failed: list[str] = []
 
     def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
@@ -148,6 +150,8 @@ def _engine(engine: str, address: str | None, gpus_per_task: float | None):
 
 def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_root: Path) -> RunDirectory:
     if out is not None:
+        if not str(out).strip():
+            raise ConfigError("--out", "is empty; give a directory (new, or holding a run to continue)")
         return RunDirectory(Path(out))
     if resume:
         latest = RunDirectory.latest(results_root, suite.name)

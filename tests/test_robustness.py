@@ -1,8 +1,10 @@
 """A hostile user's tries: damaged run directories, killed runs, huge inputs, a full or read-only
 disk, two runs on one directory. Each ends in one line and a run directory that still resumes."""
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 
 from benchbench import run
+from clirun import invoke
 
 
 @pytest.fixture
@@ -111,3 +114,171 @@ def test_a_killed_run_takes_its_workers_and_resource_tracker_with_it(tiny, write
     for pid in left:  # do not leave them to the next test
         os.kill(pid, signal.SIGKILL)
     assert not left, f"still running {time.monotonic() - deadline + 5:.1f} s after their run was killed"
+
+
+# ---- the environment's errors: one line naming the path and the cause ----------------------------
+
+def _cli(args, capsys):
+    code, out, err = invoke(["run", *map(str, args), "-q"], capsys)
+    return code, err
+
+
+def _one_line(err, *parts):
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in err, (part, err)
+
+
+@pytest.fixture
+def done(quick, write_suite, tmp_path):
+    """(suite file, a finished run directory of it)."""
+    suite = write_suite(quick)
+    run(suite, out=tmp_path / "r")
+    return suite, tmp_path / "r"
+
+
+def test_out_that_cannot_be_a_run_directory(quick, write_suite, tmp_path, capsys):
+    suite = write_suite(quick)
+    (tmp_path / "file").write_text("x")
+    for out, parts in (("", ("--out: is empty",)), ("  ", ("--out: is empty",)),
+                       ("/dev/null", ("/dev/null: is not a directory",)),
+                       (tmp_path / "file" / "sub", (f"{tmp_path / 'file'}: is a file, not a directory",))):
+        code, err = _cli([suite, "--out", out], capsys)
+        assert code == 2, (out, err)
+        _one_line(err, *parts)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "tiny.yaml"]  # nothing written anywhere
+
+
+@pytest.mark.parametrize("damage, culprit, cause", [
+    (lambda r: (r / "suite.yaml").write_text("{[ not: yaml"), "suite.yaml", "invalid YAML"),
+    (lambda r: (r / "suite.yaml").write_text("- a list"), "suite.yaml", "but a suite must be a mapping"),
+    (lambda r: (shutil.rmtree(r / "cells"), (r / "cells").write_text("")), "cells", "is a file where"),
+    (lambda r: ((r / "environment.json").unlink(), (r / "environment.json").mkdir()), "environment.json",
+     "is a directory where"),
+    (lambda r: ((r / "records.csv").unlink(), (r / "records.csv").mkdir()), "records.csv", "is a directory where"),
+], ids=["garbage suite.yaml", "suite.yaml a list", "cells a file", "environment.json a directory",
+        "records.csv a directory"])
+def test_a_run_directory_in_a_bad_state_is_one_line(done, capsys, damage, culprit, cause):
+    suite, directory = done
+    damage(directory)
+    code, err = _cli([suite, "--out", directory], capsys)
+    assert code == 2
+    _one_line(err, f"{directory / culprit}", cause)
+
+
+def _mount(*args):
+    try:
+        result = subprocess.run(["mount", *map(str, args)], capture_output=True, text=True, timeout=30)
+    except OSError as exc:
+        pytest.skip(f"cannot mount: {exc}")
+    if result.returncode:
+        pytest.skip(f"cannot mount (needs root): {result.stderr.strip()}")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A fresh 2 MiB tmpfs (skipped where mounting is not allowed)."""
+    path = tmp_path / "mnt"
+    path.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", path)
+    yield path
+    subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_read_only_file_system_is_one_line(quick, write_suite, tmpfs, capsys):
+    suite = write_suite(quick)
+    run(suite, out=tmpfs / "r")
+    _mount("-o", "remount,ro", tmpfs)
+    code, err = _cli([suite, "--out", tmpfs / "r"], capsys)
+    assert code == 2
+    _one_line(err, str(tmpfs / "r"), "read-only file system")
+
+
+def test_a_full_disk_stops_the_run_with_the_finished_cells_saved_and_resumable(quick, write_suite, tmpfs, capsys):
+    suite = write_suite(quick)
+    first = run(suite, out=tmpfs / "r")
+    missing = sorted((tmpfs / "r" / "cells").glob("*.json"))[-1]
+    missing.unlink()
+    missing.with_suffix(".npy").unlink()
+    filler = tmpfs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):  # fill the disk...
+        while True:
+            os.write(fd, b"\0" * 4096)
+    os.close(fd)
+    os.truncate(filler, filler.stat().st_size - 2 * 4096)  # ...but for the lock and environment.json
+    code, err = _cli([suite, "--out", tmpfs / "r"], capsys)
+    assert code == 1
+    _one_line(err, str(tmpfs / "r" / "cells"), "no space left on the device", "the run stopped")
+    assert len(list((tmpfs / "r" / "cells").glob("*.json"))) == 3
+    assert not list((tmpfs / "r").rglob("*.part")) and not (tmpfs / "r" / "run.lock").exists()
+    filler.unlink()
+    again = run(suite, out=tmpfs / "r")
+    assert again.skipped_cells == 3 and len(again.records) == len(first.records)
+
+
+def test_a_file_size_limit_after_training_stops_the_run_with_every_cell_kept(quick, write_suite, tmp_path):
+    """RLIMIT_FSIZE (ulimit -f) lets every cell through but not curves.csv, which holds the curves of
+    them all: exit 1, one line naming the file, and the run resumes from the saved cells."""
+    quick.update(steps=100, eval={**quick["eval"], "every": 1})  # cells of 100 curve points: ~6 kB
+    suite = write_suite(quick)
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (8000, 8000)); "
+    process = subprocess.run([sys.executable, "-c", limit + "from benchbench.cli import main; main()", "run",
+                              str(suite), "--out", str(tmp_path / "r"), "-q"], capture_output=True, text=True,
+                             timeout=300)
+    assert process.returncode == 1, process.stderr
+    _one_line(process.stderr, f"{tmp_path / 'r' / 'curves.csv'}: file too large", "the run stopped")
+    assert len(list((tmp_path / "r" / "cells").glob("*.json"))) == 4 and not list((tmp_path / "r").rglob("*.part"))
+    again = run(suite, out=tmp_path / "r")
+    assert again.skipped_cells == 4 and (tmp_path / "r" / "curves.csv").stat().st_size > 8000
+
+
+def test_plots_are_written_whole_or_not_at_all(quick, write_suite, tmp_path):
+    """Under a file-size limit the PNGs fail (a warning naming the reporter): none is left truncated."""
+    quick.update(reporters=["plots", "markdown"])
+    suite = write_suite(quick)
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
+    process = subprocess.run([sys.executable, "-c", limit + "from benchbench.cli import main; main()", "run",
+                              str(suite), "--out", str(tmp_path / "r"), "-q"], capture_output=True, text=True,
+                             timeout=300)
+    assert "reporter 'plots'" in process.stderr and "file too large" in process.stderr.lower(), process.stderr
+    for png in (tmp_path / "r").rglob("*.png"):
+        assert png.read_bytes().endswith(b"IEND\xaeB`\x82"), f"{png} is truncated"
+    assert not list((tmp_path / "r").rglob("*.part"))
+
+
+# ---- one run at a time in a run directory ------------------------------------------------------
+
+HOLD = "import sys, time; from pathlib import Path; from benchbench import lock; " \
+       "lock.acquire(Path(sys.argv[1])); print('locked', flush=True); time.sleep(600)"
+
+
+def test_a_directory_in_use_is_refused_and_a_dead_runs_lock_taken_over(done, capsys):
+    suite, directory = done
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(directory)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        code, err = _cli([suite, "--out", directory], capsys)
+        assert code == 2
+        _one_line(err, f"{directory}: in use by another run (pid {holder.pid} on ", "choose another --out")
+    finally:
+        holder.kill()
+        holder.wait()
+    again = run(suite, out=directory)  # its lock file is still there, but nobody holds it
+    assert any(f"took over the lock of a run that is no longer running (pid {holder.pid}" in p
+               for p in again.problems), again.problems
+    assert not (directory / "run.lock").exists()  # released when the run returned
+
+
+def test_the_lock_is_released_on_ctrl_c(done):
+    suite, directory = done
+    trained = [c for c in (directory / "cells").glob("*.json") if json.loads(c.read_text())["objective"] == "gmmn"]
+    trained[0].unlink()  # one cell to train again
+
+    def interrupt(_steps):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(suite, out=directory, progress=interrupt)
+    assert not (directory / "run.lock").exists()
+    assert run(suite, out=directory).skipped_cells == 3

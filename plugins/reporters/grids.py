@@ -11,6 +11,7 @@ all objectives of a dataset side by side, these are one full-size file each.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import re
 from pathlib import Path
@@ -21,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 
-from benchbench import Reporter, RunReport, hookimpl, param  # noqa: E402
+from benchbench import Reporter, RunReport, atomic_write, hookimpl, param  # noqa: E402
 
 REFERENCE = "(data)"  # the objective label of the real-data reference row
 
@@ -50,8 +51,9 @@ class Grids(Reporter):
             scale = max(1, math.ceil(self.config.min_pixels / grid.shape[1]))
             grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
             path = folder / f"grid_{_file_label(label)}_{_file_label(objective)}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            plt.imsave(path, grid, cmap="gray", vmin=0.0, vmax=1.0)
+            buffer = io.BytesIO()  # rendered in memory, then written atomically
+            plt.imsave(buffer, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+            atomic_write(path, buffer.getvalue())
             written.append(path)
         return written
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import re
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from benchbench import Dataset, Output, Reporter, RunReport, hookimpl, interval, param  # noqa: E402
+from benchbench import Dataset, Output, Reporter, RunReport, atomic_write, hookimpl, interval, param  # noqa: E402
 
 REFERENCE = "(data)"  # the objective label of fresh samples of the true data
 CURVE_GROUPS = ("quality", "divergence", "theory", "training")  # panel order; others follow
@@ -304,11 +305,13 @@ def _file_label(label: str) -> str:
 
 
 def _save(figure, path: Path, dpi: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Render ``figure`` to PNG in memory, then write it atomically (never a truncated file)."""
+    buffer = io.BytesIO()
     try:
-        figure.savefig(path, dpi=dpi)
+        figure.savefig(buffer, dpi=dpi, format="png")
     finally:
         plt.close(figure)
+    atomic_write(path, buffer.getvalue())
     return path
 
 
