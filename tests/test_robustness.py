@@ -282,3 +282,25 @@ def test_the_lock_is_released_on_ctrl_c(done):
         run(suite, out=directory, progress=interrupt)
     assert not (directory / "run.lock").exists()
     assert run(suite, out=directory).skipped_cells == 3
+
+
+# ---- the environment record leaves the user's git checkout alone -------------------------------
+
+def test_the_git_state_is_read_without_taking_the_index_lock(tmp_path):
+    """A tracked file touched after the commit makes a plain `git status` refresh and rewrite the
+    index (through .git/index.lock); the environment record must leave the index as it is."""
+    from benchbench.environment import git_state
+    git = lambda *args: subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (tmp_path / "tracked.txt").write_text("a")
+    git("add", "tracked.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    os.utime(tmp_path / "tracked.txt", (1, 1))  # stale stat data in the index: status would refresh it
+    index = tmp_path / ".git" / "index"
+    before = index.stat()
+    state = git_state(tmp_path)
+    assert state is not None and state["dirty"] is False
+    after = index.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "the index was rewritten"
+    git("status", "--porcelain")  # the same, with git's optional lock: the index is rewritten
+    assert (index.stat().st_ino, index.stat().st_mtime_ns) != (before.st_ino, before.st_mtime_ns)
