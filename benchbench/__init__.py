@@ -5,6 +5,7 @@ The public API: the contracts plugins implement, the hook markers, config helper
 
 from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError, ConfigError, PluginError
+from .filenames import file_label
 from .hookspecs import hookimpl
 from .cache import atomic_write, cache_dir, load_tensors, save_tensors
 from .download import DataFileError, RemoteFile, download
@@ -22,6 +23,6 @@ from .timing import Timing
 __all__ = [
     "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
-    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
+    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "file_label", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
     "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
 ]

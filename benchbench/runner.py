@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import lock
+from . import divergence, lock
 from .cells import Job, make_job, plan
 from .environment import environment
 from .errors import ConfigError
 from .evaluation import TRAINING_OUTPUTS
 from .executor import default_workers, execute
+from .preflight import preflight
 from .registry import Registry, default_registry
 from .reporter import RunReport
 from .results import CellResult, RunDirectory, curves_frame, records_frame
@@ -66,6 +67,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         if not isinstance(suite, Suite):
             suite = load_suite(suite, registry)
         suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
+        preflight(suite, registry)  # data files there, sizes that fit this machine
     try:
         jobs = plan(suite, registry)
         directory = run_directory(suite, out, resume, Path(results_root))
@@ -90,7 +92,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             diverged = outcome.diverged[i] if outcome.diverged else None
             if diverged:
                 problems.append(f"{job.label} seed {cell.seed}: diverged at step {diverged['step']} "
-                                f"({diverged['loss']} became NaN or infinite); its metrics are missing")
+                                f"({divergence.describe(diverged)}); its metrics are missing")
             result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
                                 outcome.notes[i] if outcome.notes else {}, diverged)
             directory.save(result, outcome.samples[i])

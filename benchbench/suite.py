@@ -27,6 +27,7 @@ TOP_LEVEL = ("name", "description", "seeds", "steps", "device", "eval", "executi
 # Sizes beyond these are typos, not experiments: rejected with the allowed range before anything runs.
 MAX_STEPS = 10**9  # training steps (and curve intervals)
 MAX_SEEDS = 10_000  # seeds of one suite
+MAX_SEED = 2**63 - 1  # a seed is stored as a 64-bit integer
 MAX_SAMPLES = 10**8  # samples per evaluation
 MAX_WORKERS = 1024  # worker processes
 MAX_NAME = 100  # characters of a suite's name (it names the run directories)
@@ -235,7 +236,7 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
         return tuple(range(value))
     if isinstance(value, (list, tuple)) and len(value) > MAX_SEEDS:  # before looking at each
         raise ConfigError(where, f"a list of {len(value):,} seeds; at most {MAX_SEEDS}")
-    seeds = params.check(value, tuple[int, ...], {"ge": 0}, where)
+    seeds = params.check(value, tuple[int, ...], {"ge": 0, "le": MAX_SEED}, where)
     if not seeds or len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
         raise ConfigError(where, f"expected a number of seeds or a list of 1 to {MAX_SEEDS} distinct seeds, "
                                  f"got {show(value)}")

@@ -336,3 +336,30 @@ def test_a_huge_value_is_quoted_short_without_being_expanded():
 
 def test_a_long_suite_name_is_refused():
     assert_rejected(suite_with("name", "n" * 300), "name")
+
+
+# ---- sizes that cannot fit, data that is not there: refused before training -----------------------
+
+@pytest.mark.parametrize("key, value, message", [
+    ("objectives.minimax.batch_size", 10**11, "one member training with batch_size 100,000,000,000 on ring takes"),
+    ("objectives.minimax.hidden", [10**6, 10**6], "networks of 1,000,006,000,011 parameters take"),
+    ("eval.samples", 10**8, "generating 100,000,000 samples of ring with minimax takes"),
+    ("datasets.ring.modes", 10**8, "must be <= 10000"),
+    ("seeds", [10**23], "must be <= 9223372036854775807"),
+])
+def test_sizes_that_cannot_fit_are_refused_before_training(key, value, message):
+    if key == "eval.samples":  # with the default widths: 256 activations a sample
+        text = suite_with("objectives.minimax", {"batch_size": 2})
+        text = yaml.safe_dump({**yaml.safe_load(text), "eval": {**BASE["eval"], "samples": value}})
+    else:
+        text = suite_with(key, value)
+    code, _, stderr, _ = run_cli(text)
+    assert code == 2 and message in stderr, stderr
+    assert_rejected(text, key)
+
+
+def test_missing_dataset_files_are_one_line_before_training(tmp_path):
+    text = suite_with("datasets", {"mnist": {"root": str(tmp_path / "empty"), "download": False}})
+    code, _, stderr, _ = run_cli(text)
+    assert code == 2 and "downloads are switched off" in stderr and str(tmp_path / "empty") in stderr, stderr
+    assert_rejected(text, "datasets.mnist")

@@ -304,3 +304,23 @@ def test_the_git_state_is_read_without_taking_the_index_lock(tmp_path):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "the index was rewritten"
     git("status", "--porcelain")  # the same, with git's optional lock: the index is rewritten
     assert (index.stat().st_ino, index.stat().st_mtime_ns) != (before.st_ino, before.st_mtime_ns)
+
+
+# ---- reporters with odd settings -------------------------------------------------------------------
+
+def test_no_plot_samples_and_a_300_character_label(quick, write_suite, tmp_path):
+    label = "r" * 300
+    quick.update(datasets={label: {"type": "ring"}}, reporters=["plots", "markdown"])
+    quick["eval"]["plot_samples"] = 0
+    outcome = run(write_suite(quick), out=tmp_path / "r")
+    assert not [p for p in outcome.problems if "reporter" in p], outcome.problems
+    names = sorted(p.name for p in (tmp_path / "r" / "plots").iterdir())
+    assert names and all(len(n) < 100 and n.startswith(("curves_rrrr", "samples_rrrr")) for n in names), names
+    assert not any(n.startswith("samples_") for n in names)  # nothing to draw
+
+
+def test_long_labels_give_short_distinct_file_names():
+    from benchbench import file_label
+    a, b = file_label("x" * 300 + "a"), file_label("x" * 300 + "b")
+    assert len(a) == len(b) == 60 and a != b and a.startswith("x" * 51 + "-")
+    assert file_label("(data)") == "_data_" and file_label("ring-2.d_x") == "ring-2.d_x"
