@@ -195,22 +195,30 @@ def test_a_read_only_file_system_is_one_line(quick, write_suite, tmpfs, capsys):
     _one_line(err, str(tmpfs / "r"), "read-only file system")
 
 
-def test_a_full_disk_stops_the_run_with_the_finished_cells_saved_and_resumable(quick, write_suite, tmpfs, capsys):
+def test_a_full_disk_stops_the_run_with_the_finished_cells_saved_and_resumable(quick, write_suite, tmpfs):
+    """The disk fills up while a cell trains: saving it is one line (exit code 1), no temporary
+    file is left, the other cells are kept, and the same command finishes the run once there is room."""
+    from benchbench.storage import StorageError
     suite = write_suite(quick)
     first = run(suite, out=tmpfs / "r")
-    missing = sorted((tmpfs / "r" / "cells").glob("*.json"))[-1]
-    missing.unlink()
-    missing.with_suffix(".npy").unlink()
+    trained = [c for c in (tmpfs / "r" / "cells").glob("*.json") if json.loads(c.read_text())["objective"] == "gmmn"]
+    trained[0].unlink()
+    trained[0].with_suffix(".npy").unlink()
     filler = tmpfs / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    with contextlib.suppress(OSError):  # fill the disk...
-        while True:
-            os.write(fd, b"\0" * 4096)
-    os.close(fd)
-    os.truncate(filler, filler.stat().st_size - 2 * 4096)  # ...but for the lock and environment.json
-    code, err = _cli([suite, "--out", tmpfs / "r"], capsys)
-    assert code == 1
-    _one_line(err, str(tmpfs / "r" / "cells"), "no space left on the device", "the run stopped")
+
+    def fill_the_disk(_steps):
+        if not filler.exists():
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            os.close(fd)
+
+    with pytest.raises(StorageError) as error:
+        run(suite, out=tmpfs / "r", progress=fill_the_disk)
+    assert error.value.exit_code == 1 and "\n" not in str(error.value)
+    assert str(error.value).startswith(str(tmpfs / "r" / "cells" / trained[0].stem))
+    assert "no space left on the device; the run stopped; the cells finished are saved" in str(error.value)
     assert len(list((tmpfs / "r" / "cells").glob("*.json"))) == 3
     assert not list((tmpfs / "r").rglob("*.part")) and not (tmpfs / "r" / "run.lock").exists()
     filler.unlink()
