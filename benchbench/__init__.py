@@ -5,6 +5,7 @@ The public API: the contracts plugins implement, the hook markers, config helper
 
 from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError, ComponentError, ConfigError, PluginError
+from .filenames import file_label
 from .hookspecs import hookimpl
 from .cache import atomic_write, cache_dir, load_tensors, save_tensors
 from .download import DataFileError, RemoteFile, download
@@ -23,7 +24,7 @@ from .verdicts import Verdicts, compare_samples, comparisons, compute_verdicts, 
 __all__ = [
     "BenchbenchError", "ComponentError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
-    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "footnote", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
+    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "file_label", "footnote", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
     "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
     "Verdicts", "compare_samples", "comparisons", "compute_verdicts", "holm", "ranks", "robust", "verdicts_from_run",
 ]

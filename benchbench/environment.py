@@ -44,10 +44,12 @@ def version() -> str:
 
 
 def git_state(directory: Path) -> dict[str, Any] | None:
-    """Commit and dirtiness of the checkout holding ``directory``; None outside a git checkout."""
+    """Commit and dirtiness of the checkout holding ``directory``; None outside a git checkout.
+    Read-only: ``--no-optional-locks`` keeps ``git status`` from refreshing the index, so a run
+    never takes ``.git/index.lock`` in the user's checkout (nor races their own git commands)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip()
+        return subprocess.run(["git", "--no-optional-locks", "-C", str(directory), *args], capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
     try:
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):

@@ -7,6 +7,7 @@ other metrics still count. Returned values must be the declared output names, as
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import torch
@@ -21,8 +22,9 @@ from .timing import Timing
 TRAINING_OUTPUTS = (
     Output("generator_loss", "training", "none", "mean generator loss since the previous curve point"),
     Output("critic_loss", "training", "none", "mean critic loss since the previous curve point"),
-    Output("diverged", "stability", "lower", "seeds whose losses became NaN or infinite (their metrics are "
-                                            "missing); tables show the count", summary="sum"),
+    Output("diverged", "stability", "lower", "seeds whose losses became NaN or infinite, or whose samples became "
+                                            "non-finite or left 1000x the data's scale (their metrics are missing); tables "
+                                            "show the count", summary="sum"),
     Output("eval_time_s", "throughput", "lower", "wall time of every evaluation of the job (curves and final "
                                                  "metrics) / members (s per trained model)", "job"),
 )
@@ -99,4 +101,6 @@ def _checked(named: NamedMetric, values: object) -> tuple[dict[str, float], dict
             out[key] = float(value)
         except (TypeError, ValueError):
             raise TypeError(f"output {key!r} is {value!r}, expected a number or Unavailable(reason)") from None
+        if not math.isfinite(out[key]):  # kept as a note on the cell, never a silently missing row
+            notes[key] = f"metric {named.label!r} returned {out[key]}"
     return out, notes

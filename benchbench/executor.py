@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import torch
 
 from .cells import Job
+from .parent_watch import die_with_parent
 from .registry import Registry, default_registry
 from .trainer import JobOutcome, run_job
 
@@ -46,7 +47,7 @@ def execute(jobs: Sequence[Job], registry: Registry, workers: int, on_done: Done
     context = multiprocessing.get_context("spawn")
     progress_queue = context.Queue()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(progress_queue, threads)) as pool:
+                             initargs=(progress_queue, threads, os.getpid())) as pool:
         pending = {pool.submit(_run_in_worker, job): job for job in jobs}
         try:
             while pending:
@@ -64,8 +65,9 @@ def execute(jobs: Sequence[Job], registry: Registry, workers: int, on_done: Done
             raise
 
 
-def _init_worker(progress_queue, threads: int) -> None:
+def _init_worker(progress_queue, threads: int, parent_pid: int) -> None:
     global _progress_queue
+    die_with_parent(parent_pid)
     _progress_queue = progress_queue
     torch.set_num_threads(threads)
 

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 
 from .errors import ConfigError
 
+MAX_ITEMS = 10_000  # values of one list setting (seeds included)
 PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,60}")  # keys error messages show as they are
 
 
@@ -90,6 +92,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             value = [value] if args and args[-1] is Ellipsis else value
         if not isinstance(value, (list, tuple)):
             raise ConfigError(where, f"expected a list, got {show(value)}")
+        if len(value) > MAX_ITEMS:  # before looking at the items
+            raise ConfigError(where, f"a list of {len(value):,} values; at most {MAX_ITEMS:,}")
         if args and args[-1] is Ellipsis:
             return tuple(_coerce(v, args[0], where) for v in value)
         if len(value) != len(args):
@@ -144,9 +148,21 @@ def _allowed(key: Any, fields: Mapping[str, Any]) -> str:
 
 
 def show(value: Any) -> str:
-    """``repr(value)`` shortened to 60 characters: a value as one-line error messages quote it."""
-    text = repr(value)
+    """``repr(value)`` shortened to 60 characters: a value as one-line error messages quote it.
+    Only the first few items of the first levels are looked at, so a huge (or self-containing,
+    or alias-expanded) value costs no more than a small one."""
+    text = _SHORT.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:  # no decimal conversion of a huge number
+        return super().repr_int(x, level) if x.bit_length() <= 256 else f"<a {x.bit_length()}-bit number>"
+
+
+_SHORT = _ShortRepr()  # at most 3 levels, 8 items of each, 80 characters of text or digits
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 3, 80, 80, 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = _SHORT.maxfrozenset = 8
 
 
 def key_text(key: Any) -> str:

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import divergence, lock
 from .cells import Job, make_job, plan
 from .environment import environment
 from .errors import ConfigError
 from .evaluation import TRAINING_OUTPUTS
 from .executor import default_workers, execute
 from .failures import describe_failure, format_traceback
+from .preflight import preflight
 from .registry import Registry, default_registry
 from .reporter import RunReport
 from .results import CellResult, RunDirectory, curves_frame, records_frame
@@ -49,6 +51,7 @@ def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
     return run(suite, **options).summary
 
 
+@lock.released_on_return  # the run directory's lock (taken in RunDirectory.prepare)
 def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | None = None,
         steps: int | None = None, device: str | None = None, workers: int | None = None,
         registry: Registry | None = None, results_root: str | Path = DEFAULT_RESULTS, resume: bool = False,
@@ -69,6 +72,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         if not isinstance(suite, Suite):
             suite = load_suite(suite, registry)
         suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
+        preflight(suite, registry)  # data files there, sizes that fit this machine
     try:
         jobs = plan(suite, registry)
         directory = run_directory(suite, out, resume, Path(results_root))
@@ -80,7 +84,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         if cluster is not None:  # e.g. --resume with no earlier run: stop the Ray cluster it started
             cluster.close()
         raise
-    problems = [str(f) for f in registry.failures]
+    problems = [str(f) for f in registry.failures] + list(directory.warnings.values())  # damaged cells, a lock taken over
     failed: list[str] = []
     tracebacks: list[str] = []
 
@@ -94,7 +98,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             diverged = outcome.diverged[i] if outcome.diverged else None
             if diverged:
                 problems.append(f"{job.label} seed {cell.seed}: diverged at step {diverged['step']} "
-                                f"({diverged['loss']} became NaN or infinite); its metrics are missing")
+                                f"({divergence.describe(diverged)}); its metrics are missing")
             result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
                                 outcome.notes[i] if outcome.notes else {}, diverged)
             directory.save(result, outcome.samples[i])
@@ -158,6 +162,8 @@ def _engine(engine: str, address: str | None, gpus_per_task: float | None):
 
 def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_root: Path) -> RunDirectory:
     if out is not None:
+        if not str(out).strip():
+            raise ConfigError("--out", "is empty; give a directory (new, or holding a run to continue)")
         return RunDirectory(Path(out))
     if resume:
         latest = RunDirectory.latest(results_root, suite.name)

@@ -32,6 +32,15 @@ def member_bytes(cfg: ObjectiveConfig, dataset: Dataset) -> int:
     return 4 * (OPTIMIZER_COPIES * parameters + ACTIVATION_COPIES * activations * cfg.batch_size)
 
 
+def eval_bytes(cfg: ObjectiveConfig, dataset: Dataset, n: int) -> int:
+    """Estimated memory of one member's evaluation on ``n`` samples: noise, the generator's
+    activations (the whole batch at once, without gradients), and real and generated samples."""
+    from .models import generator_network
+
+    generator = generator_network(cfg, dataset, [torch.Generator().manual_seed(0)])
+    return 4 * n * (cfg.noise_dim + _activations_per_sample(generator, cfg, dataset, True) + 2 * dataset.dim)
+
+
 def free_bytes(device: torch.device, workers: int = 1) -> int | None:
     """Free memory of ``device`` for one of ``workers`` processes (None when unknown)."""
     if device.type == "cuda":

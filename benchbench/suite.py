@@ -7,6 +7,7 @@ given twice in one YAML mapping, or a name listed twice, is an error (PyYAML wou
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,14 +20,17 @@ from . import params
 from .errors import ConfigError
 from .params import key_text, param, show
 from .registry import Registry, valid_name
+from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "device", "eval", "execution",
              "datasets", "objectives", "metrics", "reporters")
 # Sizes beyond these are typos, not experiments: rejected with the allowed range before anything runs.
 MAX_STEPS = 10**9  # training steps (and curve intervals)
 MAX_SEEDS = 10_000  # seeds of one suite
+MAX_SEED = 2**63 - 1  # a seed is stored as a 64-bit integer
 MAX_SAMPLES = 10**8  # samples per evaluation
 MAX_WORKERS = 1024  # worker processes
+MAX_NAME = 100  # characters of a suite's name (it names the run directories)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +119,11 @@ def read_suite_file(path: Path) -> Any:
     naming the file (and line) when it cannot be read or parsed."""
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ConfigError(where, f"larger than {MAX_BYTES >> 10} KiB: a suite is a small YAML text file")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(where, "no such suite file") from None
     except UnicodeDecodeError as exc:
@@ -128,14 +136,18 @@ def read_suite_file(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark else "YAML"
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        raise ConfigError(f"{where}: {at}", f"invalid YAML: {problem}") from None
+        kind = "refused" if isinstance(exc, DocumentTooLarge) else "invalid YAML"
+        raise ConfigError(f"{where}: {at}", f"{kind}: {problem}") from None
     except RecursionError:
         raise ConfigError(where, "invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # e.g. a number of more than 4300 digits
+        raise ConfigError(where, f"invalid YAML: {' '.join(str(exc).split())[:120]}") from None
     return raw
 
 
-class SuiteLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error."""
+class SuiteLoader(BoundedComposer, yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error, and a document
+    that expands to too many values is refused before it is built (:mod:`benchbench.yaml_limits`)."""
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
         if isinstance(node, yaml.MappingNode):
@@ -164,8 +176,9 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
     at = lambda key: f"{source}: {key}"  # noqa: E731
 
     name = params.check(raw.get("name", default_name), str, {}, at("name"))
-    if not valid_name(name):
-        raise ConfigError(at("name"), f"{name!r} must be lower-case letters, digits, '-', '_' or '.'")
+    if not valid_name(name) or len(name) > MAX_NAME:
+        raise ConfigError(at("name"), f"{show(name)} must be at most {MAX_NAME} lower-case letters, digits, "
+                                      f"'-', '_' or '.'")
     for section in ("datasets", "objectives"):
         if section not in raw:
             raise ConfigError(source, f"missing key {section!r}: name at least one")
@@ -221,7 +234,9 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
             raise ConfigError(where, f"must be >= 1 and <= {MAX_SEEDS} (a number of seeds) or a list of seeds, "
                                      f"got {show(value)}")
         return tuple(range(value))
-    seeds = params.check(value, tuple[int, ...], {"ge": 0}, where)
+    if isinstance(value, (list, tuple)) and len(value) > MAX_SEEDS:  # before looking at each
+        raise ConfigError(where, f"a list of {len(value):,} seeds; at most {MAX_SEEDS}")
+    seeds = params.check(value, tuple[int, ...], {"ge": 0, "le": MAX_SEED}, where)
     if not seeds or len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
         raise ConfigError(where, f"expected a number of seeds or a list of 1 to {MAX_SEEDS} distinct seeds, "
                                  f"got {show(value)}")
@@ -234,7 +249,7 @@ def _components(value: Any, kind: str, registry: Registry, where: str, required:
     if value == "all" and not required:
         value = {name: None for name in registry.available(kind)}
     elif isinstance(value, list) and all(isinstance(i, str) for i in value):
-        twice = next((item for item in value if value.count(item) > 1), None)
+        twice = next((item for item, n in collections.Counter(value).items() if n > 1), None)
         if twice is not None:
             raise ConfigError(where, f"{show(twice)} is listed twice")
         value = dict.fromkeys(value)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from .cells import Job, make_job, stream
 from .dataset import Dataset
+from .divergence import runaway, sample_bound
 from .errors import ComponentError, PluginError
 from .evaluation import NamedMetric, score
 from .models import critic_network, generator_network
@@ -30,6 +31,7 @@ Progress = Callable[[int], None]  # called with the number of member-steps done 
 SETUP_SAMPLES = 1024  # real samples an objective may use to scale its settings to the data
 SAMPLING_REPEATS = 3  # the sampling-throughput measurement takes the fastest of these
 LOSS_NAMES = ("generator_loss", "critic_loss")
+DIVERGED = (*LOSS_NAMES, "samples")  # what a member's `diverged` record names: a loss, or its samples
 
 
 @dataclasses.dataclass
@@ -152,7 +154,12 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     curve_real = stacked_data(dataset, streams("curve-data"), settings.curve_samples, heldout=True)
     curves: list[list[tuple[int, str, float]]] = [[] for _ in seeds]
     losses = torch.zeros(2, members, device=device)  # running sums of each member's generator and critic loss
-    diverged_at = torch.zeros(2, members, dtype=torch.long, device=device)  # first step with a non-finite loss
+    diverged_at = torch.zeros(3, members, dtype=torch.long, device=device)  # first step with a non-finite loss
+    bound = sample_bound(dataset, curve_real)  # (row 2: with samples beyond this, or non-finite)
+
+    def check_samples(fake: Tensor, step: int) -> None:
+        if step:  # the untrained generator is not a divergence
+            diverged_at[2].masked_fill_(runaway(fake, bound) & (diverged_at[2] == 0), step)
     problems: list[str] = []
     if execution.compile and device.type != "cuda":
         problems.append(f"execution.compile is ignored on {device.type}: it compiles CUDA graphs on CUDA only")
@@ -162,6 +169,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
         eval_clock.start()
         with torch.no_grad():  # the same noise at every curve point
             fake = generate(nets.generator, dataset, streams("curve-noise"), settings.curve_samples, cfg)
+        check_samples(fake, step)
         skip = set(diverged_members(diverged_at))
         found, _, issues = score(metrics, dataset, seeds, curve_real, fake, objective, nets.critic, step=step,
                                  skip=skip)
@@ -188,8 +196,8 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
         step_losses.zero_()
         training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
         losses += step_losses
-        first = (~torch.isfinite(step_losses)) & (diverged_at == 0)  # no sync: stays on the device
-        diverged_at.masked_fill_(first, step)
+        first = (~torch.isfinite(step_losses)) & (diverged_at[:2] == 0)  # no sync: stays on the device
+        diverged_at[:2].masked_fill_(first, step)
 
         unreported += 1
         if unreported == report_every or step == steps:
@@ -211,6 +219,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     eval_clock.start()
     n = settings.samples
     real = stacked_data(dataset, streams("eval-data"), n, heldout=True)
+    problems.extend(fewer_heldout(dataset, real, n))
     noise = sample_noise(streams("eval-noise"), n, cfg)
     sample_seconds = []
     with torch.no_grad():
@@ -222,6 +231,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
             sample_seconds.append(clock.seconds)
     timing = Timing(describe_device(device), members, step, train_clock.seconds, n, min(sample_seconds),
                     memory, memory_kind, flops, flops_note)
+    check_samples(fake, step)
     diverged = diverged_members(diverged_at)
     found, notes, issues = score(metrics, dataset, seeds, real, fake, objective, nets.critic, timing, step,
                                  skip=set(diverged))
@@ -235,14 +245,14 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
 
 
 def diverged_members(diverged_at: Tensor) -> dict[int, dict]:
-    """Members whose losses became NaN or infinite: {member: {"step": first step, "loss": name}}."""
+    """Members whose losses (or samples) diverged: {member: {"step": first step, "loss": name}}."""
     if not bool(diverged_at.any()):
         return {}
     found = {}
     for which, member in diverged_at.nonzero().tolist():
         step = int(diverged_at[which, member])
         if member not in found or step < found[member]["step"]:
-            found[member] = {"step": step, "loss": LOSS_NAMES[which]}
+            found[member] = {"step": step, "loss": DIVERGED[which]}
     return found
 
 
@@ -253,8 +263,17 @@ def score_reference(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], 
     real = stacked_data(dataset, streams("eval-data"), settings.samples, heldout=True)
     fake = stacked_data(dataset, streams("reference"), settings.samples)
     found, notes, problems = score(metrics, dataset, job.seeds, real, fake)
+    problems = sorted({*problems, *fewer_heldout(dataset, real, settings.samples)})
     return JobOutcome(found, [[] for _ in job.seeds], fake[:, :settings.plot_samples].cpu(), problems, notes,
                       [None] * len(job.seeds))
+
+
+def fewer_heldout(dataset: Dataset, real: Tensor, n: int) -> list[str]:
+    """A note when the data holds fewer held-out samples than ``eval.samples`` asks for (a test split)."""
+    if real.shape[1] >= n:
+        return []
+    return [f"eval.samples is {n:,} but {dataset.name} has {real.shape[1]:,} held-out samples: the metrics compare "
+            f"{n:,} generated samples with those {real.shape[1]:,}"]
 
 
 def build(registry: Registry, spec: ComponentSpec, *args):

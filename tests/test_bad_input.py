@@ -264,3 +264,119 @@ def test_any_text_or_bytes(content):
 
 def test_deeply_nested_yaml():
     assert_rejected("[" * 5000 + "]" * 5000)
+
+
+# ---- inputs that would exhaust the machine: refused in well under a second -------------------------
+
+def _alias_bomb(levels: int = 9) -> str:
+    """~500 bytes standing for 9**levels values (the "billion laughs")."""
+    items = ["&a0 [x, x, x, x, x, x, x, x, x]"] + [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]"
+                                                  for i in range(1, levels)]
+    return "datasets: {ring: {}}\nobjectives: {gmmn: {}}\nname: [" + ", ".join(items) + "]\n"
+
+
+def _costly(content: str) -> tuple[float, float, str]:
+    """(seconds, peak MB allocated, the error) of loading ``content`` as a suite."""
+    import time
+    import tracemalloc
+
+    from benchbench import ConfigError, load_suite
+    path = Path(tempfile.mkdtemp(prefix="bad-input-")) / FILE
+    path.write_text(content)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as error:
+        load_suite(path, default_registry())
+    seconds = time.perf_counter() - start
+    tracemalloc.start()  # again, for the memory (tracing makes it several times slower)
+    with pytest.raises(ConfigError):
+        load_suite(path, default_registry())
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return seconds, peak, str(error.value)
+
+
+HUGE = {
+    "alias bomb": (_alias_bomb(), "line 3: refused: the document expands to more than 20,000 values"),
+    "self-reference": ("name: &a [*a]\n", "line 1: refused: alias *a refers to a value that contains it"),
+    "5 million seeds": ("seeds: [" + ", ".join(["0"] * 5_000_000) + "]\n", "larger than 128 KiB"),
+    "a 15,000-entry list": ("seeds: [" + ", ".join(map(str, range(15_000))) + "]\n", "line 1: refused: a list of more than 10,000 entries"),
+    "a 5000-digit seed": ("seeds: [1" + "0" * 5000 + "]\n", "invalid YAML: Exceeds the limit"),
+}
+
+
+@pytest.mark.parametrize("case", list(HUGE))
+def test_inputs_that_would_exhaust_the_machine_are_refused_at_once(case):
+    content, message = HUGE[case]
+    seconds, peak, error = _costly(content)
+    print(f"{case}: {seconds * 1000:.0f} ms, peak {peak:.1f} MiB allocated")  # numbers for the issue's note
+    assert message in error and len(error) < 200, error
+    if case == "a 15,000-entry list":  # stops at the 10,001st entry: about what the longest valid list costs
+        valid = _seconds_to_load("seeds: [" + ", ".join(map(str, range(10_000))) + "]\n")
+        print(f"  (a valid list of 10,000 seeds: {valid * 1000:.0f} ms)")
+        assert seconds < 5 * valid + 0.5, (seconds, valid)  # (timings on a shared machine are noisy)
+    else:
+        assert seconds < 0.25, seconds
+    assert peak < 64, peak
+    assert_rejected(content)
+
+
+def _seconds_to_load(content: str) -> float:
+    import time
+
+    from benchbench.suite import read_suite_file
+    path = Path(tempfile.mkdtemp(prefix="bad-input-")) / FILE
+    path.write_text(content)
+    start = time.perf_counter()
+    read_suite_file(path)
+    return time.perf_counter() - start
+
+
+def test_a_huge_list_given_as_data_is_refused_before_its_items_are_looked_at():
+    import time
+
+    from benchbench import ConfigError, parse_suite
+    for key, raw in (("seeds", {"seeds": [0] * 5_000_000}),
+                     ("objectives.gmmn.hidden", {"seeds": 1, "objectives": {"gmmn": {"hidden": [8] * 5_000_000}}})):
+        start = time.perf_counter()
+        with pytest.raises(ConfigError, match="a list of 5,000,000 "):
+            parse_suite({"datasets": {"ring": {}}, "objectives": {"gmmn": {}}, **raw}, default_registry(), FILE)
+        assert time.perf_counter() - start < 0.25, key
+
+
+def test_a_huge_value_is_quoted_short_without_being_expanded():
+    from benchbench.params import show
+    value = ["x"]
+    for _ in range(40):  # 2**40 strings once expanded
+        value = [value, value]
+    assert len(show(value)) <= 60 and len(show(10**5000)) <= 60 and len(show("y" * 10**6)) <= 60
+
+
+def test_a_long_suite_name_is_refused():
+    assert_rejected(suite_with("name", "n" * 300), "name")
+
+
+# ---- sizes that cannot fit, data that is not there: refused before training -----------------------
+
+@pytest.mark.parametrize("key, value, message", [
+    ("objectives.minimax.batch_size", 10**11, "one member training with batch_size 100,000,000,000 on ring takes"),
+    ("objectives.minimax.hidden", [10**6, 10**6], "networks of 1,000,006,000,011 parameters take"),
+    ("eval.samples", 10**8, "generating 100,000,000 samples of ring with minimax takes"),
+    ("datasets.ring.modes", 10**8, "must be <= 10000"),
+    ("seeds", [10**23], "must be <= 9223372036854775807"),
+])
+def test_sizes_that_cannot_fit_are_refused_before_training(key, value, message):
+    if key == "eval.samples":  # with the default widths: 256 activations a sample
+        text = suite_with("objectives.minimax", {"batch_size": 2})
+        text = yaml.safe_dump({**yaml.safe_load(text), "eval": {**BASE["eval"], "samples": value}})
+    else:
+        text = suite_with(key, value)
+    code, _, stderr, _ = run_cli(text)
+    assert code == 2 and message in stderr, stderr
+    assert_rejected(text, key)
+
+
+def test_missing_dataset_files_are_one_line_before_training(tmp_path):
+    text = suite_with("datasets", {"mnist": {"root": str(tmp_path / "empty"), "download": False}})
+    code, _, stderr, _ = run_cli(text)
+    assert code == 2 and "downloads are switched off" in stderr and str(tmp_path / "empty") in stderr, stderr
+    assert_rejected(text, "datasets.mnist")

@@ -1,6 +1,7 @@
 """Faults during a run: diverging losses, out of memory, unavailable metric values. Each is
 provoked by a small plugin defined here; the sweep must go on and say what happened."""
 
+import json
 import math
 
 import torch
@@ -50,6 +51,14 @@ class TooFewSamples(Metric):
         return {"needs_many": Unavailable(f"n={len(evaluation.fake)} < 10^6")}
 
 
+class ReturnsNaN(Metric):
+    name = "returns-nan"
+    outputs = (Output("nan_value", "quality", "higher", "a metric whose value is NaN"),)
+
+    def compute(self, evaluation):
+        return {"nan_value": math.nan}
+
+
 SMALL = {"batch_size": 16, "hidden": [8], "critic_hidden": [8]}
 
 
@@ -57,7 +66,7 @@ def registry():
     plugin = type("Faulty", (), {
         "benchbench_objectives": staticmethod(hookimpl(lambda: [NaNAfterSixSteps, OutOfMemoryWhenStacked,
                                                                 Unstackable])),
-        "benchbench_metrics": staticmethod(hookimpl(lambda: [TooFewSamples])),
+        "benchbench_metrics": staticmethod(hookimpl(lambda: [TooFewSamples, ReturnsNaN])),
     })
     return registry_with([("faulty", plugin)])
 
@@ -126,3 +135,42 @@ def test_user_errors_survive_the_trip_back_from_a_worker_process():
     for error in (ConfigError("suites/x.yaml: datasets.mnist", "files missing"), PluginError("gan", "bad shape")):
         again = pickle.loads(pickle.dumps(error))
         assert type(again) is type(error) and str(again) == str(error)
+
+
+def test_samples_that_run_away_mark_the_seed_diverged_with_the_step(tiny, tmp_path):
+    """GMMN with lr 1e9 keeps a finite loss while its samples fly off (near 1e30): diverged all the same."""
+    tiny.update(metrics=["modes", "energy"], steps=40)
+    s, reg = suite(tiny, {"gmmn": {"lr": 1e9, "batch_size": 16, "hidden": [8]}, "nonsaturating": SMALL})
+    outcome = run(s, out=tmp_path / "r", registry=reg)
+    records = outcome.records.set_index(["objective", "seed", "metric"])["value"]
+    assert records[("gmmn", 0, "diverged")] == 1 and records[("gmmn", 1, "diverged")] == 1
+    assert records[("nonsaturating", 0, "diverged")] == 0
+    assert ("gmmn", 0, "energy_distance2") not in records.index  # no 1e60 in the tables
+    assert any("ring/gmmn seed 0: diverged at step 10 (its samples became NaN or infinite, or left 1000x" in p
+               for p in outcome.problems), outcome.problems
+    document = json.loads(next((tmp_path / "r" / "cells").glob("*.json")).read_text())  # any cell reads back
+    assert document["diverged"] in (None, {"step": 10, "loss": "samples"})
+
+
+def test_a_metric_that_returns_nan_is_a_note_not_a_missing_row(tiny, tmp_path):
+    tiny["metrics"] = ["returns-nan"]
+    s, reg = suite(tiny, {"nonsaturating": SMALL})
+    outcome = run(s, out=tmp_path / "r", registry=reg)
+    rows = outcome.records[outcome.records.metric == "nan_value"]
+    assert len(rows) == 4 and (rows.note == "metric 'returns-nan' returned nan").all()  # (data) and the objective
+    row = outcome.summary.set_index(["objective", "metric"]).loc[("nonsaturating", "nan_value")]
+    assert math.isnan(row["mean"]) and row["note"] == "metric 'returns-nan' returned nan"
+
+
+def test_fewer_held_out_samples_than_eval_samples_is_recorded(tiny, tmp_path):
+    """The digits' test split holds 360 images: eval.samples 400 is scored on those, and said so."""
+    tiny.update(metrics=[], steps=2, seeds=1)
+    tiny["eval"].update(samples=400, every=0)
+    raw = {**tiny, "datasets": {"digits": {}}, "objectives": {"gmmn": {"batch_size": 8, "hidden": [8]}},
+           "reporters": []}
+    reg = registry()
+    outcome = run(parse_suite(raw, reg, source="tiny"), out=tmp_path / "r", registry=reg)
+    note = "eval.samples is 400 but digits has 360 held-out samples: the metrics compare 400 generated samples"
+    assert sum(note in p for p in outcome.problems) == 2, outcome.problems  # one per job: (data) and gmmn
+    cells = [json.loads(c.read_text()) for c in (tmp_path / "r" / "cells").glob("*.json")]
+    assert all(any(note in p for p in c["problems"]) for c in cells)  # kept with the results

@@ -54,7 +54,7 @@ class GaussianMixture(Dataset):
 
 @dataclasses.dataclass(frozen=True)
 class RingConfig:
-    modes: int = param(8, "number of Gaussians, equally spaced on the circle", ge=1)
+    modes: int = param(8, "number of Gaussians, equally spaced on the circle", ge=1, le=10_000)
     radius: float = param(1.0, "radius of the circle (PacGAN: 1)", gt=0)
     std: float = param(0.01, "standard deviation of each Gaussian (PacGAN: 0.01)", gt=0)
 
@@ -75,7 +75,7 @@ class Ring(GaussianMixture):
 
 @dataclasses.dataclass(frozen=True)
 class GridConfig:
-    side: int = param(5, "Gaussians per side of the square grid", ge=1)
+    side: int = param(5, "Gaussians per side of the square grid", ge=1, le=100)
     spacing: float = param(2.0, "distance between neighbouring centres", gt=0)
     std: float = param(0.05, "standard deviation of each Gaussian", gt=0)
 

@@ -11,8 +11,8 @@ all objectives of a dataset side by side, these are one full-size file each.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
-import re
 from pathlib import Path
 
 import matplotlib
@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 
-from benchbench import Reporter, RunReport, hookimpl, param  # noqa: E402
+from benchbench import Reporter, RunReport, atomic_write, file_label, hookimpl, param  # noqa: E402
 
 REFERENCE = "(data)"  # the objective label of the real-data reference row
 
@@ -49,9 +49,10 @@ class Grids(Reporter):
             grid = mosaic(images[: self.config.side**2], low, high, self.config.side)
             scale = max(1, math.ceil(self.config.min_pixels / grid.shape[1]))
             grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-            path = folder / f"grid_{_file_label(label)}_{_file_label(objective)}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            plt.imsave(path, grid, cmap="gray", vmin=0.0, vmax=1.0)
+            path = folder / f"grid_{file_label(label)}_{file_label(objective)}.png"
+            buffer = io.BytesIO()  # rendered in memory, then written atomically
+            plt.imsave(buffer, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+            atomic_write(path, buffer.getvalue())
             written.append(path)
         return written
 
@@ -99,10 +100,6 @@ def mosaic(images: np.ndarray, low: float, high: float, columns: int) -> np.ndar
 def _numpy(x) -> np.ndarray:
     """A tensor (moved to the CPU) or an array, as a numpy array."""
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-
-
-def _file_label(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
 
 
 @hookimpl

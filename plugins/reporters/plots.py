@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
-import re
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from benchbench import Dataset, Output, Reporter, RunReport, hookimpl, interval, param  # noqa: E402
+from benchbench import Dataset, Output, Reporter, RunReport, atomic_write, file_label, hookimpl, interval, param  # noqa: E402
 
 REFERENCE = "(data)"  # the objective label of fresh samples of the true data
 CURVE_GROUPS = ("quality", "divergence", "theory", "training")  # panel order; others follow
@@ -53,15 +53,15 @@ class Plots(Reporter):
         written = []
         for label in labels:
             dataset = run.datasets.get(label)
-            samples = first_seed_samples(run.samples, label)
+            samples = {o: x for o, x in first_seed_samples(run.samples, label).items() if len(x)}  # plot_samples: 0
             if samples:
                 figure = samples_figure(f"{run.suite} · {label}", dataset, samples, self.config.max_points)
-                written.append(_save(figure, folder / f"samples_{_file_label(label)}.png", self.config.dpi))
+                written.append(_save(figure, folder / f"samples_{file_label(label)}.png", self.config.dpi))
             curves = run.curves[run.curves["dataset"] == label] if not run.curves.empty else run.curves
             summary = run.summary[run.summary["dataset"] == label] if not run.summary.empty else run.summary
             if not curves.empty and curve_panels(curves, run.outputs):
                 figure = curves_figure(f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points)
-                written.append(_save(figure, folder / f"curves_{_file_label(label)}.png", self.config.dpi))
+                written.append(_save(figure, folder / f"curves_{file_label(label)}.png", self.config.dpi))
         return written
 
 
@@ -299,16 +299,15 @@ def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outpu
 
 # --- files ---------------------------------------------------------------------------------------
 
-def _file_label(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
-
 
 def _save(figure, path: Path, dpi: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Render ``figure`` to PNG in memory, then write it atomically (never a truncated file)."""
+    buffer = io.BytesIO()
     try:
-        figure.savefig(path, dpi=dpi)
+        figure.savefig(buffer, dpi=dpi, format="png")
     finally:
         plt.close(figure)
+    atomic_write(path, buffer.getvalue())
     return path
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchbench import Output, Reporter, RunReport, footnote, hookimpl, markdown, tables
+from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hookimpl, markdown, tables
 
 REFERENCE = "(data)"  # the objective label of fresh samples of the true data
 EXCLUDED_GROUPS = ("training",)
@@ -93,7 +93,7 @@ class Markdown(Reporter):
 
     def report(self, run: RunReport, directory: Path) -> list[Path]:
         path = Path(directory) / "summary.md"
-        path.write_text(render(run), encoding="utf-8")
+        atomic_write(path, render(run).encode("utf-8"))
         return [path]
 
 

@@ -1,0 +1,83 @@
+"""Checks of a finished cell's two files, so that a damaged one is run again instead of trusted.
+
+A cell counts as done only when its ``.json`` document has every key the tables and reporters
+read, with the right types (``scores`` a mapping of names to numbers, ``curves`` a list of
+``[step, metric, value]``...), and its ``.npy`` samples load without pickles as a floating-point
+array of at least two dimensions. :func:`problem` says what is wrong, in a few words, or None.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# key -> the types its value may have (JSON null is None)
+FIELDS: dict[str, tuple[type, ...]] = {
+    "schema": (int,), "cell": (str,), "job": (str,), "dataset": (str,), "objective": (str,), "seed": (int,),
+    "scores": (dict,), "curves": (list,), "problems": (list,), "notes": (dict,), "diverged": (dict, type(None)),
+    "config": (dict,),
+}
+
+
+def read_document(path: Path, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the cell document at ``path``, None), or (None, what is wrong with it); a missing file is (None, None)."""
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        return None, f"{path.name} is a directory"
+    except OSError as exc:
+        return None, f"{path.name} cannot be read ({exc.strerror})"
+    except (ValueError, RecursionError):
+        return None, f"{path.name} is not valid JSON"
+    why = document_problem(document, key)
+    return (None, f"{path.name} {why}") if why else (document, None)
+
+
+def document_problem(document: Any, key: str) -> str | None:
+    """What makes ``document`` unusable as cell ``key``'s record, or None."""
+    if not isinstance(document, dict):
+        return f"holds {type(document).__name__}, not a cell record"
+    for name, types in FIELDS.items():
+        if name not in document:
+            return f"lacks {name!r}"
+        value = document[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            return f"has {name!r} of type {type(value).__name__}"
+    if document["cell"] != key:
+        return f"is the record of cell {str(document['cell'])[:40]!r}"
+    if not all(isinstance(k, str) and _number(v) for k, v in document["scores"].items()):
+        return "has 'scores' that are not all numbers"
+    if not all(isinstance(c, list) and len(c) == 3 and isinstance(c[0], int) and isinstance(c[1], str)
+               and _number(c[2]) for c in document["curves"]):
+        return "has 'curves' that are not all [step, metric, value]"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in document["notes"].items()):
+        return "has 'notes' that are not all text"
+    return None
+
+
+def samples_problem(path: Path) -> str | None:
+    """What makes the samples file at ``path`` unusable, or None."""
+    try:
+        samples = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except IsADirectoryError:
+        return f"{path.name} is a directory"
+    except OSError as exc:
+        return f"{path.name} cannot be read ({exc.strerror})" if exc.strerror else f"{path.name} is damaged"
+    except (ValueError, EOFError):
+        return f"{path.name} is not a numpy array file (damaged or truncated)"
+    if not isinstance(samples, np.ndarray) or samples.dtype.kind != "f" or samples.ndim < 2:
+        return f"{path.name} holds {getattr(samples, 'dtype', '?')} of {getattr(samples, 'ndim', '?')} dimensions, " \
+               f"not float samples"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
