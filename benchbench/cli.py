@@ -12,6 +12,7 @@ from . import params
 from .errors import BenchbenchError
 from .plugin_manager import RESTRICT_VARIABLE
 from .registry import default_registry
+from .reporting import rebuild
 from .runner import DEFAULT_RESULTS, run
 from .summary import markdown, tables
 
@@ -82,6 +83,19 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
     click.echo(f"\nresults: {outcome.directory}" if not quiet else str(outcome.directory))
     if outcome.failed_jobs:
         sys.exit(1)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--reporters", metavar="NAMES", help="Reporters to run: comma-separated names, or all "
+              "(default: the suite's own).")
+def report_command(run_dir, reporters) -> None:
+    """Write every report of the finished run RUN_DIR again from its cell files, without training."""
+    names = None if reporters is None else "all" if reporters == "all" else [n for n in reporters.split(",") if n]
+    report, failed = rebuild(run_dir, default_registry(), names)
+    for problem in failed:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(f"reports: {report.directory}")
 
 
 @cli.command("plugins")

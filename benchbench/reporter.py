@@ -21,6 +21,12 @@ class RunReport:
     - ``records``: cell, job, dataset, objective, seed, metric, value (final evaluation)
     - ``curves``: cell, dataset, objective, seed, step, metric, value (during training)
     - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n
+
+    Fields with defaults were added later (a reporter built for fewer fields keeps working):
+    ``environment`` is the run's ``environment.json`` (device, versions, git commit...),
+    ``problems`` every problem the cells recorded (diverged seeds, metric errors, out-of-memory
+    retries, missing cells), ``suite_config`` the resolved suite (``suite.yaml``), ``wall_time_s``
+    the seconds from the run's start to its last cell (None if unknown).
     """
 
     suite: str
@@ -31,6 +37,10 @@ class RunReport:
     outputs: dict[str, Output]  # metric name -> declaration
     datasets: dict[str, Dataset]  # dataset label -> dataset (densities for plots)
     samples: dict[tuple[str, str, int], Tensor]  # (dataset, objective, seed) -> samples [n, *shape], CPU
+    environment: dict[str, Any] = dataclasses.field(default_factory=dict)
+    problems: list[str] = dataclasses.field(default_factory=list)
+    suite_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    wall_time_s: float | None = None
 
 
 class Reporter:
