@@ -17,7 +17,9 @@ class Output:
     ``better`` says which direction is good, for reports; ``scope`` is ``"job"`` for measurements
     shared by the seeds trained together in one stacked job (throughput), counted once per job
     when averaging over seeds. ``summary`` is how seeds are combined in tables: ``"mean"`` (with a
-    95% interval) or ``"sum"`` (a count, e.g. of diverged seeds).
+    95% interval) or ``"sum"`` (a count, e.g. of diverged seeds). ``heavy_tailed`` marks numbers
+    whose values over seeds can be extreme (KL divergences, log-likelihoods): tables show their
+    interquartile mean with a bootstrap interval rather than the mean.
     """
 
     name: str
@@ -26,6 +28,7 @@ class Output:
     doc: str = ""
     scope: Literal["cell", "job"] = "cell"
     summary: Literal["mean", "sum"] = "mean"
+    heavy_tailed: bool = False
 
     def __post_init__(self):
         assert NAME.match(self.name), f"output name {self.name!r} must match {NAME.pattern}"

@@ -181,8 +181,9 @@ class KDEDivergence(Metric):
     outputs = (
         Output("jsd", "divergence", "lower", "Jensen-Shannon divergence (nats, <= log 2), p_g by a Gaussian KDE"),
         Output("kl_data_model", "divergence", "lower", "KL(p_data || p_g) (nats), p_g by a Gaussian KDE; unbounded "
-                                                       "when modes are dropped"),
-        Output("kl_model_data", "divergence", "lower", "KL(p_g || p_data) (nats), leave-one-out KDE at the samples"),
+                                                       "when modes are dropped", heavy_tailed=True),
+        Output("kl_model_data", "divergence", "lower", "KL(p_g || p_data) (nats), leave-one-out KDE at the samples",
+               heavy_tailed=True),
     )
 
     def applies(self, evaluation: Evaluation) -> bool:
@@ -208,7 +209,8 @@ class LogLikelihood(Metric):
     to dropped modes)."""
 
     name = "log-likelihood"
-    outputs = (Output("log_likelihood", "quality", "higher", "mean log p_data(generated sample) (nats)"),)
+    outputs = (Output("log_likelihood", "quality", "higher", "mean log p_data(generated sample) (nats)",
+                      heavy_tailed=True),)
 
     def applies(self, evaluation: Evaluation) -> bool:
         return evaluation.dataset.has_log_prob

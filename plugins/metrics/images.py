@@ -279,7 +279,8 @@ class StackedModes(FeatureMetric):
     name = "stacked-modes"
     outputs = (
         Output(MODES, "quality", "higher", "modes (channel-label tuples, K^C) hit by at least one generated image"),
-        Output(MODE_KL, "quality", "lower", "KL(histogram of the generated images' modes || uniform), nats"),
+        Output(MODE_KL, "quality", "lower", "KL(histogram of the generated images' modes || uniform), nats",
+               heavy_tailed=True),
     )
 
     def applies(self, evaluation: Evaluation) -> bool:

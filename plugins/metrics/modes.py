@@ -72,7 +72,7 @@ class ModeCoverage(Metric):
         Output("modes_captured", "quality", "higher", "components nearest to at least one high-quality sample"),
         Output("high_quality_pct", "quality", "higher", "percent of samples within 3 std of their nearest centre"),
         Output("mode_kl", "quality", "lower", "KL(nearest-mode histogram of all samples || mixture weights), "
-                                                 "nats"),
+                                                 "nats", heavy_tailed=True),
     )
 
     def applies(self, evaluation: Evaluation) -> bool:

@@ -83,7 +83,8 @@ class Parzen(Metric):
     Config = ParzenConfig
     outputs = (
         Output(LL, "quality", "higher", "Parzen-window log-likelihood of the test split under the generated "
-                                        "samples, mean over test images (nats; images in [0, 1] by default)"),
+                                        "samples, mean over test images (nats; images in [0, 1] by default)",
+               heavy_tailed=True),
         Output(SE, "quality", "none", "standard error of parzen_ll over the test images"),
         Output(SIGMA, "quality", "none", "window width chosen on the validation split"),
     )
