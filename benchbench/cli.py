@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from . import params
+from . import compare_report, params
+from .compare import compare_runs, parse_threshold
 from .errors import BenchbenchError
 from .plugin_manager import RESTRICT_VARIABLE
 from .registry import default_registry
@@ -96,6 +97,30 @@ def report_command(run_dir, reporters) -> None:
     for problem in failed:
         click.echo(f"warning: {problem}", err=True)
     click.echo(f"reports: {report.directory}")
+
+
+@cli.command("compare")
+@click.argument("base", type=click.Path(file_okay=False))
+@click.argument("new", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write compare.csv and compare.html "
+              "(default: NEW).")
+@click.option("--fail-on", type=click.Choice(["regression", "never"]), default="never", show_default=True,
+              help="regression: exit 1 when a metric got significantly worse or a throughput fell by more "
+                   "than --threshold.")
+@click.option("--threshold", default="10%", show_default=True, help="Throughput change that counts as a "
+              "regression.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Significance level of the quality tests (after Holm).")
+def compare_command(base, new, out, fail_on, threshold, alpha) -> None:
+    """Compare run NEW of a suite against run BASE of the same suite: quality per metric over
+    seeds, throughput per job; writes compare.csv and compare.html."""
+    comparison = compare_runs(base, new, default_registry(), parse_threshold(threshold), alpha)
+    click.echo(compare_report.text(comparison))
+    written = compare_report.write(comparison, out or new)
+    click.echo(f"\nwritten: {', '.join(map(str, written))}")
+    if fail_on == "regression" and len(comparison.regressions):
+        click.echo(f"error: {len(comparison.regressions)} regression(s) against {base}", err=True)
+        sys.exit(1)
 
 
 @cli.command("plugins")

@@ -56,17 +56,19 @@ def suite_of(directory: Path, registry: Registry, reporters: str | list[str] | N
     return dataclasses.replace(suite, device=str(resolved.get("device", "cpu")))
 
 
-def read_cells(directory: Path, suite: Suite) -> tuple[list[dict[str, Any]], list[str]]:
-    """The cell documents of the suite's (dataset, objective, seed) combinations in plan order (each
-    dataset's reference first, then the objectives, seeds in order), and problems met reading them.
+def read_cells(directory: Path, resolved: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The cell documents of the (dataset, objective, seed) combinations of the resolved suite
+    ``resolved`` (``suite.yaml``) in plan order (each dataset's reference first, then the
+    objectives, seeds in order), and problems met reading them.
 
     A combination saved more than once (cells of an older plugin version beside a re-run's) counts
     its newest file. Cell files of another schema make the directory unreadable: a ConfigError.
     """
     folder = Path(directory) / "cells"
-    objectives = ([REFERENCE] if suite.eval.reference else []) + [o.label for o in suite.objectives]
-    order = {(d.label, o, s): (i, j, k) for i, d in enumerate(suite.datasets) for j, o in enumerate(objectives)
-             for k, s in enumerate(suite.seeds)}
+    objectives = ([REFERENCE] if (resolved.get("eval") or {}).get("reference", True) else []) + list(
+        resolved["objectives"])
+    order = {(d, o, s): (i, j, k) for i, d in enumerate(resolved["datasets"]) for j, o in enumerate(objectives)
+             for k, s in enumerate(resolved["seeds"])}
     found: dict[tuple, tuple[float, dict[str, Any]]] = {}
     problems = []
     for path in sorted(folder.glob("*.json")):
@@ -110,10 +112,10 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     directory = Path(directory)
     suite_config = read_resolved_suite(directory)
     suite = suite or suite_of(directory, registry)
-    documents, problems = read_cells(directory, suite)
+    documents, problems = read_cells(directory, suite_config)
     outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
     records, curves = records_frame(documents), curves_frame(documents)
-    environment = _read_json(directory / "environment.json")
+    environment = read_json(directory / "environment.json")
     problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents)]
     return RunReport(
         suite=suite.name, directory=directory, records=records, curves=curves, summary=summarize(records, outputs),
@@ -162,7 +164,7 @@ def wall_time(directory: Path, environment: dict[str, Any]) -> float | None:
     return max(0.0, max(times) - start) if times else None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):
