@@ -16,14 +16,14 @@ from .registry import Registry, default_registry, registry_with
 from .reporter import Reporter, RunReport
 from .runner import RunOutcome, run, run_suite
 from .suite import Suite, load_suite, parse_suite
-from .summary import format_interval, interval, markdown, summarize, tables
+from .summary import footnote, format_interval, interval, markdown, summarize, tables
 from .timing import Timing
 from .verdicts import Verdicts, compare_samples, comparisons, compute_verdicts, holm, ranks, robust, verdicts_from_run
 
 __all__ = [
     "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
-    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
+    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "footnote", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
     "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
     "Verdicts", "compare_samples", "comparisons", "compute_verdicts", "holm", "ranks", "robust", "verdicts_from_run",
 ]

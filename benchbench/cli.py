@@ -15,7 +15,7 @@ from .plugin_manager import RESTRICT_VARIABLE
 from .registry import default_registry
 from .reporting import rebuild
 from .runner import DEFAULT_RESULTS, run
-from .summary import markdown, tables
+from .summary import footnote, markdown, tables
 
 
 def _restrict_plugins(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -75,6 +75,10 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
         for dataset, group, table in tables(outcome.summary, outcome.report.outputs):
             if group != "training":
                 click.echo(f"\n{dataset} - {group} (mean ± 95% CI over seeds)\n{markdown(table)}")
+                shown = outcome.summary[(outcome.summary["dataset"] == dataset)
+                                        & outcome.summary["metric"].isin(list(table.columns))]
+                if footnote(shown, outcome.report.outputs):
+                    click.echo(footnote(shown, outcome.report.outputs))
         if outcome.skipped_cells:
             click.echo(f"\n{outcome.skipped_cells} cells were already in {outcome.directory} and not run again")
     for problem in outcome.problems:

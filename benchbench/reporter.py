@@ -20,7 +20,10 @@ class RunReport:
 
     - ``records``: cell, job, dataset, objective, seed, metric, value (final evaluation)
     - ``curves``: cell, dataset, objective, seed, step, metric, value (during training)
-    - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n
+    - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n, note, median, iqm
+      (each with _low/_high bootstrap bounds), tied_best, verdict
+    - ``comparisons``: every pair of objectives per (dataset, metric) (:func:`benchbench.comparisons`)
+    - ``ranks``: per metric, each objective's mean rank over datasets (:func:`benchbench.ranks`)
 
     Fields with defaults were added later (a reporter built for fewer fields keeps working):
     ``environment`` is the run's ``environment.json`` (device, versions, git commit...),
@@ -41,6 +44,8 @@ class RunReport:
     problems: list[str] = dataclasses.field(default_factory=list)
     suite_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     wall_time_s: float | None = None
+    comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 class Reporter:

@@ -25,8 +25,8 @@ from .registry import Registry
 from .reporter import RunReport
 from .results import RunDirectory, curves_frame, records_frame
 from .suite import ComponentSpec, Suite, parse_suite
-from .summary import summarize
 from .trainer import build
+from .verdicts import compute_verdicts
 
 
 def read_resolved_suite(directory: Path) -> dict[str, Any]:
@@ -117,22 +117,25 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     records, curves = records_frame(documents), curves_frame(documents)
     environment = read_json(directory / "environment.json")
     problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents)]
+    found = compute_verdicts(records, outputs)
     return RunReport(
-        suite=suite.name, directory=directory, records=records, curves=curves, summary=summarize(records, outputs),
+        suite=suite.name, directory=directory, records=records, curves=curves, summary=found.summary,
         outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
         samples={(d["dataset"], d["objective"], d["seed"]): torch.from_numpy(np.load(directory / "cells" / f"{d['cell']}.npy"))
                  for d in documents if (directory / "cells" / f"{d['cell']}.npy").exists()},
         environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
-        wall_time_s=wall_time(directory, environment))
+        wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks)
 
 
 def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], registry: Registry) -> list[str]:
-    """Write the tables (records.csv, curves.csv, summary.csv) and run each reporter; returns the
+    """Write the tables (records.csv, curves.csv, summary.csv, comparisons.csv, ranks.csv) and run each reporter; returns the
     reporters that failed, named (a broken reporter never loses the results or the other reports)."""
     directory = RunDirectory(report.directory)
     directory.write_csv("records.csv", report.records)
     directory.write_csv("curves.csv", report.curves)
     directory.write_csv("summary.csv", report.summary)
+    directory.write_csv("comparisons.csv", report.comparisons)
+    directory.write_csv("ranks.csv", report.ranks)
     problems = []
     for spec in reporters:
         plugin = spec.type

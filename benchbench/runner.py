@@ -33,10 +33,13 @@ class RunOutcome:
     problems: list[str]  # named plugin failures and metric errors; the run went on
     failed_jobs: list[str]  # jobs that raised; their cells are missing
     skipped_cells: int  # cells found already done in the run directory
+    comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # comparisons.csv
+    ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # ranks.csv
 
 
 def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
-    """Run ``suite`` (a path or a :class:`Suite`) and return its summary as a DataFrame.
+    """Run ``suite`` (a path or a :class:`Suite`) and return its summary as a DataFrame (pairwise
+    comparisons and ranks: :func:`run`'s outcome, or :func:`benchbench.verdicts_from_run`).
 
     Options as for :func:`run`: ``out``, ``resume``, ``seeds``, ``steps``, ``device``, ``workers``, ``registry``.
     """
@@ -105,7 +108,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     problems.extend(write_reports(report, suite.reporters, registry))
     summary, records, curves = report.summary, report.records, report.curves
     return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
-                      skipped)
+                      skipped, report.comparisons, report.ranks)
 
 
 def expected_work(job: Job) -> int:

@@ -38,6 +38,8 @@ COMPARISON_COLUMNS = ["dataset", "metric", "objective_a", "objective_b", "n_a", 
 RANK_COLUMNS = ["metric", "objective", "rank", "rank_low", "rank_high", "datasets"]
 ROBUST_COLUMNS = ["median", "median_low", "median_high", "iqm", "iqm_low", "iqm_high"]
 TIE = "~"  # benchstat's mark for a difference the test does not support
+TEST, ALPHA = "mannwhitneyu", 0.05  # what runs use
+TEST_NAMES = {"mannwhitneyu": "two-sided Mann-Whitney U", "welch": "two-sided Welch's t"}
 
 
 @dataclasses.dataclass
@@ -50,7 +52,7 @@ class Verdicts:
     summary: pd.DataFrame
 
 
-def compare_samples(x, y, better: str, test: str = "mannwhitneyu", seed: int = 0,
+def compare_samples(x, y, better: str, test: str = TEST, seed: int = 0,
                     level: float = 0.95) -> dict[str, float]:
     """Compare two samples of one metric (e.g. over training seeds) where ``better`` is "higher" or
     "lower": ``diff`` = mean(x) - mean(y) with a percentile-bootstrap interval, ``p_improve`` =
@@ -102,7 +104,7 @@ def _pair_interval(x: np.ndarray, y: np.ndarray, statistic, seed: int, level: fl
     return result.confidence_interval.low, result.confidence_interval.high
 
 
-def p_value(x, y, test: str = "mannwhitneyu") -> float:
+def p_value(x, y, test: str = TEST) -> float:
     """Two-sided p-value of ``test`` for x and y differing; 1 when they cannot (all values equal)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) == 0 or len(y) == 0:
@@ -117,7 +119,7 @@ def p_value(x, y, test: str = "mannwhitneyu") -> float:
     return float(stats.mannwhitneyu(x, y, alternative="two-sided").pvalue)
 
 
-def min_p_value(n: int, m: int, test: str = "mannwhitneyu") -> float:
+def min_p_value(n: int, m: int, test: str = TEST) -> float:
     """The smallest two-sided p-value ``test`` can give with n and m values: 2 / C(n + m, n) for the
     exact Mann-Whitney test (n = m = 3: 0.1); 0 for Welch's t once both have two values."""
     if test == "welch":
@@ -178,8 +180,8 @@ def seed_values(records: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFra
     return records.loc[keep, ["dataset", "objective", "metric", "seed"]].assign(value=values[keep].astype(float))
 
 
-def comparisons(records: pd.DataFrame, outputs: dict[str, Output], test: str = "mannwhitneyu",
-                alpha: float = 0.05, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+def comparisons(records: pd.DataFrame, outputs: dict[str, Output], test: str = TEST,
+                alpha: float = ALPHA, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """One row per (dataset, metric, objective_a, objective_b) over training seeds; see
     :data:`COMPARISON_COLUMNS`. ``p_holm`` is Holm-adjusted within each (dataset, metric);
     ``significant`` is p_holm < alpha; ``winner`` names the better objective, or "~" for a tie;
@@ -273,9 +275,10 @@ def _mark_tied_best(summary: pd.DataFrame, outputs: dict[str, Output], compared:
                 verdict = "worse" if worse else ("tied" if pair["can_reach"] else "underpowered")
             summary.at[row.Index, "tied_best"] = tied
             summary.at[row.Index, "verdict"] = verdict
-    if len(candidates):  # the best of an underpowered family is no more certain than the others
+    if len(candidates):  # a best that no comparison could have dethroned is no more certain than the rest
         for (dataset, metric), group in summary.loc[candidates.index].groupby(["dataset", "metric"], sort=False):
-            if (group["verdict"] == "underpowered").any():
+            others = group.loc[group["verdict"] != "best", "verdict"]
+            if len(others) and (others == "underpowered").all():
                 summary.loc[group.index[group["verdict"] == "best"], "verdict"] = "underpowered"
 
 
@@ -313,31 +316,32 @@ def ranks(records: pd.DataFrame, outputs: dict[str, Output], seed: int = 0, leve
     return pd.DataFrame(rows, columns=RANK_COLUMNS)
 
 
-def compute_verdicts(records: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output],
-             test: str = "mannwhitneyu", alpha: float = 0.05, seed: int = 0) -> Verdicts:
-    """Comparisons, ranks and the summary with robust aggregates and tied-best marks."""
+def compute_verdicts(records: pd.DataFrame, outputs: dict[str, Output], test: str = TEST,
+                     alpha: float = ALPHA, seed: int = 0) -> Verdicts:
+    """Comparisons, ranks and the summary (with robust aggregates and tied-best marks) of records."""
+    from .summary import summarize
+
     compared = comparisons(records, outputs, test, alpha, seed)
-    return Verdicts(compared, ranks(records, outputs, seed), with_verdicts(summary, records, outputs, compared, seed))
+    return Verdicts(compared, ranks(records, outputs, seed), summarize(records, outputs, compared, seed))
 
 
-def verdicts_from_run(run_dir: str | Path, test: str = "mannwhitneyu", alpha: float = 0.05, seed: int = 0,
+def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPHA, seed: int = 0,
                       registry=None) -> Verdicts:
     """The :class:`Verdicts` of a finished run directory, from its ``records.csv`` (directions from
     the installed plugins' declared outputs, or ``registry``'s)."""
     from .errors import ConfigError
     from .evaluation import TRAINING_OUTPUTS
     from .registry import default_registry
-    from .summary import summarize
 
     path = Path(run_dir) / "records.csv"
     if not path.is_file():
         raise ConfigError(str(run_dir), "has no records.csv; give the directory of a finished run")
-    records = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    records = pd.read_csv(path, dtype={"note": str})
     if "note" in records:
         records["note"] = records["note"].fillna("")
     registry = registry or default_registry()
     outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
-    return compute_verdicts(records, summarize(records, outputs), outputs, test, alpha, seed)
+    return compute_verdicts(records, outputs, test, alpha, seed)
 
 
 def _check(test: str, better=None) -> None:

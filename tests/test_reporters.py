@@ -11,7 +11,7 @@ import torch
 
 from benchbench import Dataset, NoConfig, Output, RunReport, summarize
 from benchbench_plugins.datasets.mixtures import Gaussian1d, Ring
-from benchbench_plugins.reporters import plots, tables
+from benchbench_plugins.reporters import plots, tables, verdicts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 OBJECTIVES = ("(data)", "a", "b")
@@ -41,11 +41,12 @@ class TinyImages(Dataset):
         return torch.rand(n, *self.shape, generator=generator)
 
 
-def make_report(tmp_path, datasets: dict[str, Dataset], with_curves: bool = True) -> RunReport:
+def make_report(tmp_path, datasets: dict[str, Dataset], with_curves: bool = True, seeds=SEEDS,
+                outputs=OUTPUTS) -> RunReport:
     records, curves, samples = [], [], {}
     for label, dataset in datasets.items():
         for objective in OBJECTIVES:
-            for seed in SEEDS:
+            for seed in seeds:
                 cell = f"{label}/{objective}/{seed}"
                 for metric, values in FINAL.items():
                     value = values[objective] + 0.01 * seed
@@ -58,7 +59,7 @@ def make_report(tmp_path, datasets: dict[str, Dataset], with_curves: bool = True
     records = pd.DataFrame(records, columns=["cell", "job", "dataset", "objective", "seed", "metric", "value"])
     curves = pd.DataFrame(curves, columns=["cell", "dataset", "objective", "seed", "step", "metric", "value"])
     return RunReport(suite="toy", directory=tmp_path, records=records, curves=curves,
-                     summary=summarize(records, OUTPUTS), outputs=OUTPUTS, datasets=datasets, samples=samples)
+                     summary=summarize(records, outputs), outputs=outputs, datasets=datasets, samples=samples)
 
 
 def mixtures():
@@ -89,8 +90,8 @@ def test_markdown_has_a_table_per_dataset_and_group(tmp_path):
     assert "*jsd*: Jensen-Shannon divergence from densities" in text
 
 
-def test_markdown_bolds_the_best_by_direction_never_the_reference(tmp_path):
-    text = tables.Markdown(NoConfig()).report(make_report(tmp_path, mixtures()), tmp_path)[0].read_text()
+def test_markdown_bolds_the_tied_best_by_direction_never_the_reference(tmp_path):
+    text = tables.Markdown(NoConfig()).report(make_report(tmp_path, mixtures(), seeds=range(5)), tmp_path)[0].read_text()
     for dataset in ("ring", "gaussian-1d"):
         divergence, quality = table_rows(text, dataset, "divergence"), table_rows(text, dataset, "quality")
         assert divergence["a"][0].startswith("**") and "**" not in divergence["b"][0]  # lower is better
@@ -98,13 +99,41 @@ def test_markdown_bolds_the_best_by_direction_never_the_reference(tmp_path):
         assert not any("**" in cell for cell in table_rows(text, dataset, "theory")["a"])  # better: none
         for group in ("quality", "divergence", "theory", "throughput"):
             assert not any("**" in cell for cell in table_rows(text, dataset, group)["*(data)*"])
+    assert ("**Bold**: tied-best, not significantly worse than the best objective (two-sided Mann-Whitney U test "
+            "over seeds, Holm-corrected within each column, alpha = 0.05, n = 5 seeds).") in text
+    assert "No verdict" not in text
 
 
-def test_best_objectives_ignores_reference_nan_and_none():
-    rows = pd.DataFrame({"objective": ["(data)", "a", "b", "c"], "mean": [0.0, 0.2, 0.1, float("nan")]})
-    assert tables.best_objectives(rows, "lower") == {"b"}
-    assert tables.best_objectives(rows, "higher") == {"a"}
-    assert tables.best_objectives(rows, "none") == set()
+def test_markdown_says_when_three_seeds_cannot_decide(tmp_path):
+    """a and b are completely separated, but 3 vs 3 seeds cannot reach p < 0.05: no bold, and the
+    table says why instead of silently marking nothing."""
+    text = tables.Markdown(NoConfig()).report(make_report(tmp_path, mixtures()), tmp_path)[0].read_text()
+    divergence = table_rows(text, "ring", "divergence")
+    assert not any("**" in cell for row in divergence.values() for cell in row)
+    assert ("No verdict for jsd: with 3 seeds no difference can reach significance (the smallest possible "
+            "p-value is 0.1 before correction); run more seeds.") in text
+
+
+def test_markdown_bolds_every_objective_tied_with_the_best(tmp_path):
+    report = make_report(tmp_path, mixtures(), seeds=range(6))
+    # b's jsd seeds overlap a's: a still has the best mean, b is not significantly worse
+    jsd = (report.records["metric"] == "jsd") & (report.records["objective"] == "b")
+    report.records.loc[jsd, "value"] = [0.1, 0.12, 0.14, 0.11, 0.16, 0.18] * 2
+    report.summary = summarize(report.records, OUTPUTS)
+    text = tables.Markdown(NoConfig()).report(report, tmp_path)[0].read_text()
+    divergence = table_rows(text, "ring", "divergence")
+    assert divergence["a"][0].startswith("**") and divergence["b"][0].startswith("**")
+
+
+def test_markdown_shows_the_iqm_of_heavy_tailed_metrics(tmp_path):
+    outputs = {**OUTPUTS, "jsd": Output("jsd", "divergence", "lower", "a heavy-tailed divergence", heavy_tailed=True)}
+    report = make_report(tmp_path, mixtures(), seeds=range(5), outputs=outputs)
+    text = tables.Markdown(NoConfig()).report(report, tmp_path)[0].read_text()
+    row = report.summary[(report.summary["dataset"] == "ring") & (report.summary["objective"] == "a")
+                         & (report.summary["metric"] == "jsd")].iloc[0]
+    assert table_rows(text, "ring", "divergence")["a"][0] == (
+        f"**IQM {row.iqm:.3g} [{row.iqm_low:.3g}, {row.iqm_high:.3g}]**")
+    assert "jsd: heavy-tailed, so the interquartile mean with a 95% percentile-bootstrap interval." in text
 
 
 def test_markdown_without_results(tmp_path):
@@ -173,3 +202,22 @@ def test_markdown_names_the_device_under_throughput(tmp_path):
     text = tables.Markdown(NoConfig()).report(make_report(tmp_path, mixtures()), tmp_path)[0].read_text()
     throughput = text.split("## ring\n", 1)[1].split("### throughput\n", 1)[1].split("\n### ", 1)[0]
     assert "Device: cuda:0 NVIDIA H100 · torch 2.13.0 · 16 CPU cores" in throughput
+
+
+# --- verdicts --------------------------------------------------------------------------------------
+
+def test_verdicts_draw_probability_of_improvement(tmp_path):
+    report = make_report(tmp_path, mixtures(), with_curves=False, seeds=range(5))
+    paths = verdicts.ImprovementPlot(verdicts.VerdictsConfig()).report(report, tmp_path)
+    assert paths == [tmp_path / "plots" / "probability_of_improvement.png"]
+    assert_png(paths[0])
+    everything = paths[0].stat().st_size
+    only_jsd = verdicts.ImprovementPlot(verdicts.VerdictsConfig(metrics=("jsd",))).report(report, tmp_path)
+    assert only_jsd == paths and paths[0].stat().st_size < everything
+    assert not list((tmp_path / "plots").glob("*.tmp*"))  # written atomically, nothing left behind
+
+
+def test_verdicts_without_pairs_write_nothing(tmp_path):
+    report = make_report(tmp_path, {})
+    assert verdicts.ImprovementPlot(verdicts.VerdictsConfig()).report(report, tmp_path) == []
+    assert not (tmp_path / "plots").exists()

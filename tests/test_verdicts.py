@@ -10,7 +10,7 @@ from scipy import stats
 
 from benchbench import Output
 from benchbench.verdicts import (REFERENCE, compare_samples, comparisons, difference_interval, holm, min_p_value,
-                                 p_value, ranks, robust, with_verdicts)
+                                 p_value, ranks, robust)
 from benchbench.summary import summarize
 
 OUTPUTS = {"score": Output("score", "quality", "higher"), "loss": Output("loss", "divergence", "lower"),
@@ -116,7 +116,7 @@ def test_images_suite_situation_is_a_tie():
     assert summary["ci95_high"].sub(summary["ci95_low"]).div(2).round(1).tolist() == [108.3, 218.2]
     found = comparisons(records, OUTPUTS)
     assert found["winner"].tolist() == ["~"] and not found["significant"].any()
-    marked = with_verdicts(summary, records, OUTPUTS, found)
+    marked = summarize(records, OUTPUTS, found)
     assert marked["tied_best"].all()
     assert set(marked["verdict"]) == {"underpowered"}  # 3 vs 3: Mann-Whitney's p >= 0.1
 
@@ -140,7 +140,7 @@ def test_tied_best_marks_every_objective_not_significantly_worse():
     records = records_of({("d", "a", "score"): [10, 11, 12, 13, 14], ("d", "b", "score"): [9, 10.5, 12, 13, 14],
                           ("d", "c", "score"): [0, 1, 2, 3, 4]})
     found = comparisons(records, OUTPUTS)
-    marked = with_verdicts(summarize(records, OUTPUTS), records, OUTPUTS, found).set_index("objective")
+    marked = summarize(records, OUTPUTS, found).set_index("objective")
     assert marked["tied_best"].to_dict() == {"a": True, "b": True, "c": False}
     assert marked["verdict"].to_dict() == {"a": "best", "b": "tied", "c": "worse"}
 
@@ -158,3 +158,45 @@ def test_ranks_average_over_datasets():
     overlapping = records_of({("d1", "a", "score"): [1, 5, 9], ("d1", "b", "score"): [2, 6, 8]})
     found = ranks(overlapping, OUTPUTS).set_index("objective")
     assert found.loc["b", "rank"] == 1.0 and found.loc["b", "rank_high"] == 2.0  # resamples may swap them
+
+
+def test_verdicts_from_run_reproduce_what_the_run_wrote(tiny, tmp_path):
+    import io
+
+    from benchbench import run, verdicts_from_run
+
+    tiny.update(seeds=2, steps=10, datasets={"ring": {}}, metrics=["modes", "mmd"], reporters=["markdown", "verdicts"],
+                objectives={k: tiny["objectives"][k] for k in ("minimax", "gmmn")})
+    outcome = run(tiny_suite(tiny, tmp_path), out=tmp_path / "run")
+    found = verdicts_from_run(outcome.directory)
+
+    def as_written(frame):
+        return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+
+    for name, frame, computed in [("comparisons", outcome.comparisons, found.comparisons),
+                                  ("ranks", outcome.ranks, found.ranks), ("summary", outcome.summary, found.summary)]:
+        written = pd.read_csv(outcome.directory / f"{name}.csv")
+        pd.testing.assert_frame_equal(written, as_written(computed))
+        pd.testing.assert_frame_equal(written, as_written(frame))
+    assert set(found.comparisons["metric"]) == {"modes_captured", "high_quality_pct", "mode_kl", "mmd2"}
+    assert (found.comparisons[["objective_a", "objective_b"]].drop_duplicates().values.tolist()
+            == [["gmmn", "minimax"]])  # the suite's order (safe_dump sorts the keys)
+    assert not found.comparisons["can_reach"].any()  # 2 vs 2 seeds: Mann-Whitney's p >= 1/3
+    assert (outcome.directory / "plots" / "probability_of_improvement.png").read_bytes()[:4] == b"\x89PNG"
+    assert "No verdict for" in (outcome.directory / "summary.md").read_text()
+    assert outcome.report.comparisons is outcome.comparisons
+
+
+def tiny_suite(raw, tmp_path):
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_verdicts_from_a_directory_without_records_is_a_config_error(tmp_path):
+    from benchbench import ConfigError, verdicts_from_run
+
+    with pytest.raises(ConfigError, match="records.csv"):
+        verdicts_from_run(tmp_path)

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchbench import Output, Reporter, RunReport, atomic_write, hookimpl, param  # noqa: E402
+from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hookimpl, param  # noqa: E402
 from benchbench import tables as summary_tables  # noqa: E402
 
 from . import grids, marks, plots  # noqa: E402
@@ -92,7 +92,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
                 + '<a href="#throughput">throughput</a><a href="#problems">problems and notes</a></nav>')
     if not shown.empty:
         body.append(f'<p class="legend">Each cell: mean ± 95% CI half-width over seeds (Student t), '
-                    f'{_e(seeds_phrase(shown, run.outputs))}. {_e(marks.legend(summary))}; ↑ higher is better, '
+                    f'{_e(seeds_phrase(shown, run.outputs))}. <b>Bold</b>: tied-best (see beneath each table); ↑ higher is better, '
                     f'↓ lower is better. <i>{REFERENCE}</i>: fresh samples of the true data, what a perfect '
                     f'generator scores. Hover a column name for its description.</p>')
     throughput = []
@@ -101,8 +101,10 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
         rows = shown[shown["dataset"] == dataset]
         for _, group, table in summary_tables(rows, run.outputs) if not rows.empty else []:
             title = f"{dataset} · {group}" if group == THROUGHPUT else group
+            marked = footnote(rows[rows["metric"].isin(table.columns)], run.outputs)
             (throughput if group == THROUGHPUT else body).append(
-                f"<h3>{_e(title)}</h3>" + table_html(table, summary, dataset, run.outputs)
+                f"<h3>{_e(title)}</h3>" + table_html(table, run.outputs)
+                + (f'<p class="legend">{_e(marks.plain(marked))}</p>' if marked else "")
                 + legend_html(list(table.columns), run.outputs))
         if rows.empty:
             body.append("<p>No results.</p>")
@@ -173,18 +175,17 @@ def _duration(seconds: float | None) -> str:
 
 # --- tables ----------------------------------------------------------------------------------------
 
-def table_html(table: pd.DataFrame, summary: pd.DataFrame, dataset: str, outputs: dict[str, Output]) -> str:
-    """One summary table (objectives x metrics of ``dataset``): the reference row first, marked cells
-    bold, column descriptions as ``title`` attributes."""
+def table_html(table: pd.DataFrame, outputs: dict[str, Output]) -> str:
+    """One table of :func:`benchbench.tables` (objectives x metrics): the reference row first,
+    tied-best cells bold, column descriptions as ``title`` attributes."""
     order = [o for o in table.index if o == REFERENCE] + [o for o in table.index if o != REFERENCE]
-    best = {m: marks.marked(summary, dataset, m, outputs) for m in table.columns}
     head = "<tr><th>objective</th>" + "".join(
         f'<th title="{_e(outputs[m].doc)}">{_e(_header(m, outputs))}</th>' if m in outputs and outputs[m].doc
         else f"<th>{_e(_header(m, outputs))}</th>" for m in table.columns) + "</tr>"
     rows = []
     for objective in order:
-        cells = "".join(f'<td class="best">{_e(v)}</td>' if objective in best[m] and v != "–" else f"<td>{_e(v)}</td>"
-                        for m, v in table.loc[objective].items())
+        cells = "".join(f'<td class="best">{_e(text)}</td>' if bold else f"<td>{_e(text)}</td>"
+                        for text, bold in map(marks.unmark, table.loc[objective]))
         css = ' class="reference"' if objective == REFERENCE else ""
         rows.append(f"<tr{css}><td>{_e(objective)}</td>{cells}</tr>")
     return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchbench import Output, Reporter, RunReport, atomic_write, hookimpl
+from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hookimpl
 from benchbench import tables as summary_tables
 
 from . import marks
@@ -40,29 +40,30 @@ def render(run: RunReport) -> str:
         return "\n".join([*lines, "% No results.", ""])
     for dataset, group, table in summary_tables(summary, run.outputs):
         rows = summary[(summary["dataset"] == dataset) & summary["metric"].isin(table.columns)]
-        caption_tail = (f"mean $\\pm$ 95\\% CI half-width over seeds (Student $t$), "
-                        f"{escape(seeds_phrase(rows, run.outputs))}; {escape(marks.legend(run.summary))}")
-        lines += table_tex(table, run.summary, dataset, group, run.outputs, caption_tail, run.suite)
+        caption_tail = " ".join(filter(None, [
+            f"Mean $\\pm$ 95\\% CI half-width over seeds (Student $t$), {escape(seeds_phrase(rows, run.outputs))}.",
+            escape(marks.plain(footnote(rows, run.outputs)))]))
+        lines += table_tex(table, dataset, group, run.outputs, caption_tail, run.suite)
     return "\n".join(lines)
 
 
-def table_tex(table: pd.DataFrame, summary: pd.DataFrame, dataset: str, group: str, outputs: dict[str, Output],
-              caption_tail: str, suite: str) -> list[str]:
+def table_tex(table: pd.DataFrame, dataset: str, group: str, outputs: dict[str, Output], caption_tail: str,
+              suite: str) -> list[str]:
     order = [o for o in table.index if o == REFERENCE] + [o for o in table.index if o != REFERENCE]
-    best = {m: marks.marked(summary, dataset, m, outputs) for m in table.columns}
     header = " & ".join(["objective", *(escape(m) + (ARROWS.get(outputs[m].better, "") if m in outputs else "")
                                         for m in table.columns)])
     rows = []
     for objective in order:
         cells = []
-        for metric, value in table.loc[objective].items():
-            text = escape(_short(value))
-            cells.append(f"\\textbf{{{text}}}" if objective in best[metric] and value != "–" else text)
+        for value in table.loc[objective]:
+            text, bold = marks.unmark(value)
+            text = escape(_short(text))
+            cells.append(f"\\textbf{{{text}}}" if bold else text)
         name = f"\\textit{{{escape(objective)}}}" if objective == REFERENCE else escape(objective)
         rows.append(" & ".join([name, *cells]) + r" \\")
     label = "".join(c if c.isalnum() else "-" for c in f"{suite}-{dataset}-{group}")
     return [r"\begin{table}[ht]", r"\centering",
-            f"\\caption{{{escape(dataset)}: {escape(group)} ({caption_tail})}}", f"\\label{{tab:{label}}}",
+            f"\\caption{{{escape(dataset)}: {escape(group)}. {caption_tail}}}", f"\\label{{tab:{label}}}",
             f"\\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule", header + r" \\", r"\midrule",
             *rows, r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
 

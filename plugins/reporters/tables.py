@@ -1,49 +1,29 @@
 """The ``markdown`` reporter: ``summary.md``, one table per dataset and metric group.
 
-Cells are "mean ± 95% CI half-width" over seeds; the best objective of each column is in bold
-(by the metric's ``better``), never the ``(data)`` reference row, which is listed first in italics.
-The ``training`` group (losses during training) is left to the curves.
+Cells are "mean ± 95% CI half-width" over seeds, or the interquartile mean with its bootstrap
+interval for heavy-tailed metrics; every tied-best objective of a column is in bold (not
+significantly worse than the best, by the metric's ``better``; a footnote gives the test, alpha and
+n, and says when the seeds are too few for any verdict), never the ``(data)`` reference row, which
+is listed first in italics. The ``training`` group (losses during training) is left to the curves.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
-from benchbench import Output, Reporter, RunReport, hookimpl, markdown, tables
+from benchbench import Output, Reporter, RunReport, footnote, hookimpl, markdown, tables
 
 REFERENCE = "(data)"  # the objective label of fresh samples of the true data
 EXCLUDED_GROUPS = ("training",)
 ARROWS = {"higher": "↑", "lower": "↓"}
 
 
-def best_objectives(rows: pd.DataFrame, better: str) -> set[str]:
-    """The objectives with the best mean in ``rows`` (objective, mean) for one metric.
-
-    The reference row and non-finite means are ignored; ties all win; ``better == "none"`` has none.
-    """
-    if better not in ARROWS:
-        return set()
-    candidates = rows[(rows["objective"] != REFERENCE) & rows["mean"].map(_finite)]
-    if candidates.empty:
-        return set()
-    means = candidates["mean"].astype(float)
-    best = means.max() if better == "higher" else means.min()
-    return set(candidates.loc[means == best, "objective"])
-
-
-def emphasize(table: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
-    """``table`` (objectives x metrics of one dataset) with the best cells bold, the reference row
-    first and in italics, and ↑/↓ after each metric name saying which direction is better."""
-    table = table.copy()
-    for metric in table.columns:
-        better = outputs[metric].better if metric in outputs else "none"
-        for objective in best_objectives(summary[summary["metric"] == metric], better):
-            if objective in table.index and table.at[objective, metric] != "–":
-                table.at[objective, metric] = f"**{table.at[objective, metric]}**"
+def emphasize(table: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
+    """``table`` (objectives x metrics of one dataset, tied-best cells already bold) with the
+    reference row first and in italics, and ↑/↓ after each metric name saying which direction is better."""
     order = [o for o in table.index if o == REFERENCE] + [o for o in table.index if o != REFERENCE]
     table = table.reindex(order)
     table.index = [f"*{o}*" if o == REFERENCE else o for o in table.index]
@@ -79,7 +59,7 @@ def render(run: RunReport) -> str:
     if summary.empty:
         return "\n".join([*lines, "No results.", ""])
     lines += [f"Each cell: mean ± 95% CI half-width over seeds (Student t), {seeds_phrase(summary, run.outputs)}. "
-              f"**Bold**: the best objective per column (↑ higher is better, ↓ lower is better). "
+              f"↑ higher is better, ↓ lower is better. "
               f"*{REFERENCE}*: fresh samples of the true data, what a perfect generator scores.", ""]
     current = None
     for dataset, group, table in tables(summary, run.outputs):
@@ -87,11 +67,11 @@ def render(run: RunReport) -> str:
             lines += [f"## {dataset}", ""]
             current = dataset
         metrics = list(table.columns)
-        lines += [f"### {group}", "", markdown(emphasize(table, summary[summary["dataset"] == dataset],
-                                                          run.outputs)), ""]
-        text = legend(metrics, run.outputs)
-        if text:
-            lines += [text, ""]
+        lines += [f"### {group}", "", markdown(emphasize(table, run.outputs)), ""]
+        shown = summary[(summary["dataset"] == dataset) & summary["metric"].isin(metrics)]
+        for text in (footnote(shown, run.outputs), legend(metrics, run.outputs)):
+            if text:
+                lines += [text, ""]
         if group == "throughput" and device_line(run.directory):
             lines += [device_line(run.directory), ""]
     return "\n".join(lines)
@@ -107,7 +87,7 @@ def device_line(directory: Path) -> str:
 
 
 class Markdown(Reporter):
-    """Writes ``summary.md``: per dataset, one table per metric group with the best values in bold."""
+    """Writes ``summary.md``: per dataset, one table per metric group with the tied-best values in bold."""
 
     name = "markdown"
 
@@ -124,13 +104,6 @@ def _group(metric: str, outputs: dict[str, Output]) -> str:
 def _header(metric: str, outputs: dict[str, Output]) -> str:
     arrow = ARROWS.get(outputs[metric].better, "") if metric in outputs else ""
     return f"{metric} {arrow}" if arrow else metric
-
-
-def _finite(x) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
 
 
 @hookimpl
