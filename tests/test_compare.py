@@ -125,7 +125,7 @@ def test_bad_threshold_is_one_line(runs, capsys):
 
 # --- benchbench report -----------------------------------------------------------------------------
 
-REBUILT = ("records.csv", "curves.csv", "summary.csv", "summary.md", "summary.tex")
+REBUILT = ("records.csv", "curves.csv", "summary.csv", "comparisons.csv", "ranks.csv", "summary.md", "summary.tex")
 
 
 def test_report_rebuilds_byte_identical_tables(runs, capsys, tmp_path):

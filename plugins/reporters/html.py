@@ -45,7 +45,7 @@ nav a{margin-right:14px}a{color:#0b5cad}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:6px 0 4px;font-variant-numeric:tabular-nums;font-size:14px}
 th,td{padding:4px 8px;border-bottom:1px solid #e3e6ea;text-align:right;white-space:nowrap}
-th{background:#f0f2f5;font-weight:600}th:first-child,td:first-child{text-align:left}
+th{background:#f0f2f5;font-weight:600;white-space:normal;vertical-align:bottom}th:first-child,td:first-child{text-align:left}
 th[title]{text-decoration:underline dotted;cursor:help}
 tr.reference td{font-style:italic;color:#5a6470}
 td.best{font-weight:700;background:#e8f3e8}
@@ -95,7 +95,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
                     f'{_e(seeds_phrase(shown, run.outputs))}. <b>Bold</b>: tied-best (see beneath each table); ↑ higher is better, '
                     f'↓ lower is better. <i>{REFERENCE}</i>: fresh samples of the true data, what a perfect '
                     f'generator scores. Hover a column name for its description.</p>')
-    throughput = []
+    throughput, throughput_metrics = [], []
     for dataset in datasets:
         body.append(f'<h2 id="{_anchor(dataset)}">{_e(dataset)}</h2>')
         rows = shown[shown["dataset"] == dataset]
@@ -105,13 +105,15 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
             (throughput if group == THROUGHPUT else body).append(
                 f"<h3>{_e(title)}</h3>" + table_html(table, run.outputs)
                 + (f'<p class="legend">{_e(marks.plain(marked))}</p>' if marked else "")
-                + legend_html(list(table.columns), run.outputs))
+                + ("" if group == THROUGHPUT else legend_html(list(table.columns), run.outputs)))
+            throughput_metrics += list(table.columns) if group == THROUGHPUT else []
         if rows.empty:
             body.append("<p>No results.</p>")
         body += figures_html(run, dataset, config)
     body.append('<h2 id="throughput">Throughput</h2>')
     device = run.environment.get("device")
     body += throughput or ["<p>No throughput was measured (the suite has no throughput metric).</p>"]
+    body.append(legend_html(list(dict.fromkeys(throughput_metrics)), run.outputs))
     if device:
         body.append(f'<p class="legend">Device: {_e(device)}; torch {_e(run.environment.get("torch", "?"))}; '
                     f'{_e(run.environment.get("cpu_count", "?"))} CPU cores.</p>')
@@ -180,15 +182,25 @@ def table_html(table: pd.DataFrame, outputs: dict[str, Output]) -> str:
     tied-best cells bold, column descriptions as ``title`` attributes."""
     order = [o for o in table.index if o == REFERENCE] + [o for o in table.index if o != REFERENCE]
     head = "<tr><th>objective</th>" + "".join(
-        f'<th title="{_e(outputs[m].doc)}">{_e(_header(m, outputs))}</th>' if m in outputs and outputs[m].doc
-        else f"<th>{_e(_header(m, outputs))}</th>" for m in table.columns) + "</tr>"
+        f'<th title="{_e(outputs[m].doc)}">{_breakable(_header(m, outputs))}</th>' if m in outputs and outputs[m].doc
+        else f"<th>{_breakable(_header(m, outputs))}</th>" for m in table.columns) + "</tr>"
     rows = []
     for objective in order:
-        cells = "".join(f'<td class="best">{_e(text)}</td>' if bold else f"<td>{_e(text)}</td>"
+        cells = "".join(f'<td class="best">{_cell(text)}</td>' if bold else f"<td>{_cell(text)}</td>"
                         for text, bold in map(marks.unmark, table.loc[objective]))
         css = ' class="reference"' if objective == REFERENCE else ""
         rows.append(f"<tr{css}><td>{_e(objective)}</td>{cells}</tr>")
     return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'
+
+
+def _breakable(header: str) -> str:
+    """A metric name that may wrap after its underscores (narrower tables)."""
+    return _e(header).replace("_", "_<wbr>")
+
+
+def _cell(text: str) -> str:
+    """A table cell; an interval in brackets ("IQM x [low, high]") goes on its own line."""
+    return "<br>[".join(map(_e, str(text).split(" [", 1)))
 
 
 def legend_html(metrics: list[str], outputs: dict[str, Output]) -> str:
