@@ -253,33 +253,30 @@ def with_verdicts(summary: pd.DataFrame, records: pd.DataFrame, outputs: dict[st
 
 def _mark_tied_best(summary: pd.DataFrame, outputs: dict[str, Output], compared: pd.DataFrame) -> None:
     metrics = comparable(outputs)
+    pairs = {} if compared.empty else {
+        (d, m, frozenset((a, b))): (significant, winner, reach) for d, m, a, b, significant, winner, reach in zip(
+            compared["dataset"], compared["metric"], compared["objective_a"], compared["objective_b"],
+            compared["significant"], compared["winner"], compared["can_reach"])}
     candidates = summary[summary["metric"].isin(list(metrics)) & (summary["objective"] != REFERENCE)
                          & summary["mean"].notna()]
+    tied_best, verdicts = summary["tied_best"].to_numpy(copy=True), summary["verdict"].to_numpy(copy=True)
     for (dataset, metric), group in candidates.groupby(["dataset", "metric"], sort=False):
         output = metrics[metric]
         centre = group["iqm" if output.heavy_tailed else "mean"].astype(float)
         best = group.loc[centre.idxmax() if output.better == "higher" else centre.idxmin(), "objective"]
-        pairs = compared[(compared["dataset"] == dataset) & (compared["metric"] == metric)] \
-            if not compared.empty else compared
-        for row in group.itertuples():
-            if row.objective == best:
-                tied, verdict = True, "best"
-            else:
-                match = pairs[((pairs["objective_a"] == best) & (pairs["objective_b"] == row.objective))
-                              | ((pairs["objective_a"] == row.objective) & (pairs["objective_b"] == best))]
-                if match.empty:
-                    continue
-                pair = match.iloc[0]
-                worse = bool(pair["significant"]) and pair["winner"] == best
-                tied = not worse
-                verdict = "worse" if worse else ("tied" if pair["can_reach"] else "underpowered")
-            summary.at[row.Index, "tied_best"] = tied
-            summary.at[row.Index, "verdict"] = verdict
-    if len(candidates):  # a best that no comparison could have dethroned is no more certain than the rest
-        for (dataset, metric), group in summary.loc[candidates.index].groupby(["dataset", "metric"], sort=False):
-            others = group.loc[group["verdict"] != "best", "verdict"]
-            if len(others) and (others == "underpowered").all():
-                summary.loc[group.index[group["verdict"] == "best"], "verdict"] = "underpowered"
+        found = {}
+        for position, objective in zip(summary.index.get_indexer(group.index), group["objective"]):
+            if objective == best:
+                found[position] = "best"
+            elif (pair := pairs.get((dataset, metric, frozenset((best, objective))))) is not None:
+                significant, winner, reach = pair
+                found[position] = "worse" if significant and winner == best else ("tied" if reach else "underpowered")
+        others = [v for v in found.values() if v != "best"]
+        if others and all(v == "underpowered" for v in others):  # nothing could have dethroned the best
+            found = {k: "underpowered" for k in found}
+        for position, verdict in found.items():
+            verdicts[position], tied_best[position] = verdict, verdict != "worse"
+    summary["tied_best"], summary["verdict"] = tied_best, verdicts
 
 
 def ranks(records: pd.DataFrame, outputs: dict[str, Output], seed: int = 0, level: float = 0.95) -> pd.DataFrame:

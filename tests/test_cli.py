@@ -16,14 +16,18 @@ def test_run_in_process_writes_every_file(tiny, write_suite, tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, stderr = invoke(["run", str(suite), "--out", str(out), "--seeds", "2", "--steps", "20"], capsys)
     assert code == 0, stderr
-    for name in ("records.csv", "curves.csv", "summary.csv", "summary.md", "suite.yaml", "environment.json"):
+    for name in ("records.csv", "curves.csv", "summary.csv", "summary.md", "suite.yaml", "environment.json",
+                 "comparisons.csv", "ranks.csv", "plots/probability_of_improvement.png"):
         assert (out / name).is_file(), name
     assert list((out / "plots").glob("samples_*.png")) and list((out / "plots").glob("curves_*.png"))
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == ["dataset", "objective", "metric", "mean", "std", "ci95_low", "ci95_high", "n", "note"]
+    assert list(summary.columns) == ["dataset", "objective", "metric", "mean", "std", "ci95_low", "ci95_high", "n", "note",
+                                     "median", "median_low", "median_high", "iqm", "iqm_low", "iqm_high", "tied_best",
+                                     "verdict"]
     assert {"(data)", "minimax", "nonsaturating", "gmmn"} == set(summary.objective)
     assert yaml.safe_load((out / "suite.yaml").read_text())["steps"] == 20
     assert "ring - quality (mean ± 95% CI over seeds)" in stdout and f"results: {out}" in stdout
+    assert "No verdict for" in stdout  # 2 seeds cannot tell objectives apart, and the terminal says so
 
 
 def test_run_as_a_subprocess(tiny, write_suite, tmp_path):
