@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from test_reporters import OUTPUTS, TinyImages, make_report, mixtures
 
-from benchbench import NoConfig
+from benchbench import NoConfig, comparisons, ranks
 from benchbench_plugins.reporters.html import Html, HtmlConfig
 from benchbench_plugins.reporters.latex import Latex, escape
 
@@ -31,6 +31,7 @@ def full_report(tmp_path, seeds=FIVE):
         (float("nan"), "no density for images")
     return dataclasses.replace(
         report, records=records, environment=ENVIRONMENT, wall_time_s=75.0,
+        comparisons=comparisons(records, OUTPUTS), ranks=ranks(records, OUTPUTS),
         problems=["ring/a seed 1: diverged at step 10 (generator_loss became NaN or infinite); its metrics are "
                   "missing", "ring/b: out of memory with 4 stacked members on cuda: retried as 2 + 2"],
         suite_config={"name": "toy", "seeds": list(seeds), "steps": 20,
@@ -48,13 +49,14 @@ def test_page_is_self_contained_and_in_order(tmp_path):
     page = paths[0].read_text(encoding="utf-8")
     assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page)
     sources = images(page)
-    assert len(sources) >= 2 + 2 + 3 + 1  # samples + curves of 2 mixtures, 3 image grids, curves of images
+    # samples + curves + comparisons of 2 mixtures, 3 image grids + curves + comparisons of the images
+    assert len(sources) == 3 * 2 + 3 + 1 + 1
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1]).startswith(PNG)
     order = ["run directory", "seeds", "0123456789abcdef (with uncommitted changes)",
              "0:01:15", 'id="dataset-ring"', 'id="dataset-gaussian-1d"', 'id="dataset-tiny-images"',
-             'id="throughput"', 'id="problems"', "diverged at step 10", "out of memory", "no density for images"]
+             'id="ranks"', 'id="throughput"', 'id="problems"', "diverged at step 10", "out of memory", "no density for images"]
     positions = [page.index(text) for text in order]
     assert positions == sorted(positions)
     assert f'title="{OUTPUTS["jsd"].doc}"' in page  # column descriptions on hover ...
@@ -79,6 +81,7 @@ def test_tied_best_cells_are_bold_where_verdicts_exist(tmp_path):
     row_b = divergence.split("<td>b</td>")[1].split("</tr>")[0]
     assert 'class="best"' in row_a and 'class="best"' not in row_b  # a has the lower jsd, 5 seeds each
     assert "Mann-Whitney" in ring  # the footnote says what bold means
+    assert "<summary>Pairwise comparisons: 2, of which 2 significant</summary>" in ring  # jsd and modes_covered
     older = dataclasses.replace(report, summary=report.summary.drop(columns=["tied_best", "verdict"]))
     older_page = Html(HtmlConfig()).report(older, tmp_path)[0].read_text()
     assert 'class="best"' not in older_page and 'id="dataset-ring"' in older_page

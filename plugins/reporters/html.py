@@ -1,9 +1,10 @@
 """The ``html`` reporter: ``report.html``, the whole run on one self-contained page.
 
 Top to bottom: what was run (suite, budget, seeds, device, versions, commit, wall time); per dataset
-its summary tables (mean ± 95% CI half-width, marked cells, column descriptions on hover and beneath)
-and its figures (samples over the true density, metric curves, image grids); the throughput tables;
-every problem and note of the run. CSS is inline and figures are PNGs embedded as ``data:`` URIs:
+its summary tables (mean ± 95% CI half-width or IQM, tied-best cells bold, column descriptions on
+hover and beneath), its figures (samples over the true density, metric curves, image grids) and
+its pairwise comparisons (probability of improvement, folded); the ranks across datasets; the
+throughput tables; every problem and note of the run. CSS is inline and figures are PNGs embedded as ``data:`` URIs:
 nothing is fetched, no script runs, so the file opens from disk and can be mailed as it is.
 
 The figures are rendered here from the :class:`~benchbench.RunReport` (with the ``plots`` and
@@ -32,7 +33,7 @@ import pandas as pd  # noqa: E402
 from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hookimpl, param  # noqa: E402
 from benchbench import tables as summary_tables  # noqa: E402
 
-from . import grids, marks, plots  # noqa: E402
+from . import grids, marks, plots, verdicts  # noqa: E402
 from .tables import ARROWS, EXCLUDED_GROUPS, REFERENCE, seeds_phrase  # noqa: E402
 
 THROUGHPUT = "throughput"
@@ -56,6 +57,7 @@ figure{margin:10px 0 18px}figcaption{font-size:13px;color:#4c5661}
 img.figure{max-width:100%;height:auto;border:1px solid #e3e6ea}
 .grids{display:flex;flex-wrap:wrap;gap:18px}
 .grids figure{margin:0}img.grid{image-rendering:pixelated;image-rendering:crisp-edges;border:1px solid #ccc}
+details{margin:6px 0 16px}summary{cursor:pointer;color:#0b5cad}
 ul.problems li{margin-bottom:3px}.ok{color:#2e7d32}.warn{color:#a15c00}
 code{font-size:13px;background:#f0f2f5;padding:1px 4px;border-radius:3px}
 """
@@ -89,6 +91,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
     datasets = list(dict.fromkeys([*run.datasets, *shown["dataset"]]))
     body = [f"<h1>{_e(run.suite)}</h1>", _about(run)]
     body.append("<nav>" + "".join(f'<a href="#{_anchor(d)}">{_e(d)}</a>' for d in datasets)
+                + ('<a href="#ranks">ranks</a>' if not run.ranks.empty else "")
                 + '<a href="#throughput">throughput</a><a href="#problems">problems and notes</a></nav>')
     if not shown.empty:
         body.append(f'<p class="legend">Each cell: mean ± 95% CI half-width over seeds (Student t), '
@@ -110,6 +113,8 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
         if rows.empty:
             body.append("<p>No results.</p>")
         body += figures_html(run, dataset, config)
+        body.append(improvement_html(run, dataset, config))
+    body.append(ranks_html(run))
     body.append('<h2 id="throughput">Throughput</h2>')
     device = run.environment.get("device")
     body += throughput or ["<p>No throughput was measured (the suite has no throughput metric).</p>"]
@@ -269,6 +274,40 @@ def _figure(figure, dpi: int, caption: str) -> str:
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# --- comparisons -----------------------------------------------------------------------------------
+
+def improvement_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
+    """The run's pairwise comparisons of ``dataset`` (probability of improvement with intervals, the
+    ``verdicts`` reporter's figure), folded: empty when there are none."""
+    compared = run.comparisons
+    if compared.empty or "dataset" not in compared:
+        return ""
+    compared = compared[compared["dataset"] == dataset]
+    if compared.empty:
+        return ""
+    significant = int(compared["significant"].astype(bool).sum())
+    figure = verdicts.improvement_figure(f"{run.suite} · {dataset}", compared)
+    caption = ("P(first objective better than second) over seeds, 95% bootstrap interval; filled: significant "
+               "after Holm (comparisons.csv).")
+    return (f"<details><summary>Pairwise comparisons: {len(compared)}, of which {significant} significant</summary>"
+            + _figure(figure, config.dpi, caption) + "</details>")
+
+
+def ranks_html(run: RunReport) -> str:
+    """Each objective's mean rank over datasets per metric, with its bootstrap interval (ranks.csv)."""
+    ranks = run.ranks
+    if ranks.empty or "rank" not in ranks:
+        return ""
+    table = ranks.assign(text=[f"{r.rank:.2f} [{r.rank_low:.2f}, {r.rank_high:.2f}]" if math.isfinite(r.rank_low)
+                               else f"{r.rank:.2f}" for r in ranks.itertuples()])
+    table = table.pivot(index="objective", columns="metric", values="text").reindex(
+        index=list(dict.fromkeys(ranks["objective"])), columns=list(dict.fromkeys(ranks["metric"]))).fillna("–")
+    datasets = int(ranks["datasets"].max())
+    return ('<h2 id="ranks">Ranks across datasets</h2>' + table_html(table, run.outputs)
+            + f'<p class="legend">Mean rank over {datasets} dataset(s) (1 = best), 95% bootstrap interval resampling '
+              f"seeds within each dataset and objective (ranks.csv).</p>")
 
 
 # --- problems and notes ----------------------------------------------------------------------------
