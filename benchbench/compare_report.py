@@ -29,7 +29,8 @@ SHOWN = ["dataset", "objective", "metric", "base", "new", "change", "interval", 
 
 
 def text(comparison: Comparison) -> str:
-    """The printed summary: regressions and improvements, the training-rate ratios, the counts."""
+    """The printed summary: quality regressions and improvements, the throughput rates (steps/s,
+    samples/s, GFLOP/s) and any other throughput regression, the counts."""
     table = comparison.table
     quality = table[table["kind"] == "quality"]
     changed = quality[quality["verdict"].isin([WORSE, BETTER])]
@@ -37,7 +38,7 @@ def text(comparison: Comparison) -> str:
     if not changed.empty:
         lines += ["", "Quality changes (significant after Holm within each dataset and metric):",
                   _display(changed).to_string(index=False)]
-    rates = table[(table["kind"] == "throughput") & (table["better"] == "higher")]
+    rates = table[(table["kind"] == "throughput") & ((table["better"] == "higher") | table["regression"])]
     if not rates.empty:
         lines += ["", f"Throughput (new / base; regression below {1 - comparison.threshold:.0%}):",
                   _display(rates)[["dataset", "objective", "metric", "base", "new", "ratio", "verdict"]]

@@ -53,6 +53,7 @@ class Reporter:
 
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
+    runs_last: ClassVar[bool] = False  # True: after the other reporters of the run (it may embed their files)
 
     def __init__(self, config: Any):
         self.config = config

@@ -128,8 +128,9 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
 
 
 def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], registry: Registry) -> list[str]:
-    """Write the tables (records.csv, curves.csv, summary.csv, comparisons.csv, ranks.csv) and run each reporter; returns the
-    reporters that failed, named (a broken reporter never loses the results or the other reports)."""
+    """Write the tables (records.csv, curves.csv, summary.csv, comparisons.csv, ranks.csv) and run each
+    reporter, in suite order except those that run last; returns the reporters that failed, named
+    (a broken reporter never loses the results or the other reports)."""
     directory = RunDirectory(report.directory)
     directory.write_csv("records.csv", report.records)
     directory.write_csv("curves.csv", report.curves)
@@ -137,10 +138,10 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
     directory.write_csv("comparisons.csv", report.comparisons)
     directory.write_csv("ranks.csv", report.ranks)
     problems = []
-    for spec in reporters:
-        plugin = spec.type
+    entries = {spec.label: registry.get("reporter", spec.type, spec.label) for spec in reporters}
+    for spec in sorted(reporters, key=lambda spec: bool(getattr(entries[spec.label].cls, "runs_last", False))):
+        plugin = entries[spec.label].plugin.name
         try:
-            plugin = registry.get("reporter", spec.type, spec.label).plugin.name
             build(registry, spec).report(report, directory.path)
         except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
             problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")

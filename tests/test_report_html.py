@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import re
+import time
 import shutil
 import subprocess
 
@@ -15,6 +17,7 @@ from test_reporters import OUTPUTS, TinyImages, make_report, mixtures
 from benchbench import NoConfig, comparisons, ranks
 from benchbench_plugins.reporters.html import Html, HtmlConfig
 from benchbench_plugins.reporters.latex import Latex, escape
+from benchbench_plugins.reporters.plots import Plots, PlotsConfig
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIVE = tuple(range(5))  # enough seeds for Mann-Whitney to reach significance: verdicts, so bold cells
@@ -61,6 +64,20 @@ def test_page_is_self_contained_and_in_order(tmp_path):
     assert positions == sorted(positions)
     assert f'title="{OUTPUTS["jsd"].doc}"' in page  # column descriptions on hover ...
     assert f"<dd>{OUTPUTS['jsd'].doc}</dd>" in page  # ... and beneath
+
+
+def test_figures_of_the_plots_reporter_are_embedded_only_when_newer_than_the_cells(tmp_path):
+    report = make_report(tmp_path, mixtures(), seeds=(0, 1))
+    cell = tmp_path / "cells" / "cell.json"
+    cell.parent.mkdir()
+    cell.write_text("{}")
+    os.utime(cell, (time.time() - 100, time.time() - 100))
+    Plots(PlotsConfig()).report(report, tmp_path)
+    written = base64.b64encode((tmp_path / "plots" / "curves_ring.png").read_bytes()).decode()
+    assert written in Html(HtmlConfig()).report(report, tmp_path)[0].read_text()
+    os.utime(cell, (time.time() + 100, time.time() + 100))  # results newer than the plots: render again
+    page = Html(HtmlConfig()).report(report, tmp_path)[0].read_text()
+    assert written not in page and len(images(page)) == 4
 
 
 def test_image_grids_are_upscaled_without_smoothing(tmp_path):

@@ -7,9 +7,11 @@ its pairwise comparisons (probability of improvement, folded); the ranks across 
 throughput tables; every problem and note of the run. CSS is inline and figures are PNGs embedded as ``data:`` URIs:
 nothing is fetched, no script runs, so the file opens from disk and can be mailed as it is.
 
-The figures are rendered here from the :class:`~benchbench.RunReport` (with the ``plots`` and
-``grids`` reporters' drawing functions), not read from their PNG files: reporters run in suite
-order, and a suite may list ``html`` without them. Image grids are embedded at their own resolution
+The figures are rendered here from the :class:`~benchbench.RunReport` (with the ``plots``,
+``grids`` and ``verdicts`` reporters' drawing functions): reporters run in suite order, and a suite
+may list ``html`` without them. A ``plots`` PNG written after every cell file (the ``plots`` reporter
+ran on the same results; ``runs_last`` puts this reporter after it) is embedded as it is, which
+halves the reporting time. Image grids are embedded at their own resolution
 and upscaled by the browser without smoothing (``image-rendering: pixelated``).
 """
 
@@ -77,6 +79,7 @@ class Html(Reporter):
 
     name = "html"
     Config = HtmlConfig
+    runs_last = True  # so that the plots reporter's PNGs of these results exist and are embedded as they are
 
     def report(self, run: RunReport, directory: Path) -> list[Path]:
         path = Path(directory) / "report.html"
@@ -223,21 +226,44 @@ def _header(metric: str, outputs: dict[str, Output]) -> str:
 # --- figures ---------------------------------------------------------------------------------------
 
 def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
-    """The figures of one dataset: samples (or image grids) and metric curves, embedded."""
+    """The figures of one dataset: samples (or image grids) and metric curves, embedded. A figure the
+    ``plots`` reporter already wrote for these cells (its PNG is newer than every cell file) is
+    embedded as it is; otherwise it is rendered here."""
     parts = []
     samples = plots.first_seed_samples(run.samples, dataset)
     shape = next(iter(samples.values())).shape[1:] if samples else ()
+    fresh = _newest_cell(run.directory)
+    name = plots._file_label(dataset)
     if samples and plots.sample_kind(shape) == "image":
         parts.append(grids_html(run, dataset, config))
     elif samples:
-        figure = plots.samples_figure(f"{run.suite} · {dataset}", run.datasets.get(dataset), samples, config.max_points)
-        parts.append(_figure(figure, config.dpi, "Samples of the lowest seed of each objective."))
+        png = _written(run.directory / "plots" / f"samples_{name}.png", fresh) or _png(plots.samples_figure(
+            f"{run.suite} · {dataset}", run.datasets.get(dataset), samples, config.max_points), config.dpi)
+        parts.append(_figure(png, "Samples of the lowest seed of each objective."))
     curves = run.curves[run.curves["dataset"] == dataset] if not run.curves.empty else run.curves
     if not curves.empty and plots.curve_panels(curves, run.outputs):
         summary = run.summary[run.summary["dataset"] == dataset]
-        figure = plots.curves_figure(f"{run.suite} · {dataset}", curves, summary, run.outputs, config.max_points)
-        parts.append(_figure(figure, config.dpi, "Metrics during training: mean over seeds, band: 95% CI."))
+        png = _written(run.directory / "plots" / f"curves_{name}.png", fresh) or _png(plots.curves_figure(
+            f"{run.suite} · {dataset}", curves, summary, run.outputs, config.max_points), config.dpi)
+        parts.append(_figure(png, "Metrics during training: mean over seeds, band: 95% CI."))
     return parts
+
+
+def _newest_cell(directory: Path) -> float | None:
+    """The modification time of the run's newest cell file; None without cell files."""
+    times = [p.stat().st_mtime for p in (Path(directory) / "cells").glob("*.json")]
+    return max(times) if times else None
+
+
+def _written(path: Path, newest_cell: float | None) -> bytes | None:
+    """The PNG at ``path`` if it was written after every cell file (so from these results)."""
+    try:
+        if newest_cell is not None and path.stat().st_mtime >= newest_cell:
+            data = path.read_bytes()
+            return data if data.startswith(b"\x89PNG") else None
+    except OSError:
+        pass
+    return None
 
 
 def grids_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
@@ -262,13 +288,17 @@ def grids_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
             '</p><div class="grids">' + "".join(items) + "</div>") if items else ""
 
 
-def _figure(figure, dpi: int, caption: str) -> str:
+def _png(figure, dpi: int) -> bytes:
     buffer = io.BytesIO()
     try:
         figure.savefig(buffer, format="png", dpi=dpi)
     finally:
         plt.close(figure)
-    return (f'<figure><img class="figure" alt="{_e(caption)}" src="{_data_uri(buffer.getvalue())}">'
+    return buffer.getvalue()
+
+
+def _figure(png: bytes, caption: str) -> str:
+    return (f'<figure><img class="figure" alt="{_e(caption)}" src="{_data_uri(png)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
@@ -288,11 +318,11 @@ def improvement_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
     if compared.empty:
         return ""
     significant = int(compared["significant"].astype(bool).sum())
-    figure = verdicts.improvement_figure(f"{run.suite} · {dataset}", compared)
+    png = _png(verdicts.improvement_figure(f"{run.suite} · {dataset}", compared), config.dpi)
     caption = ("P(first objective better than second) over seeds, 95% bootstrap interval; filled: significant "
                "after Holm (comparisons.csv).")
     return (f"<details><summary>Pairwise comparisons: {len(compared)}, of which {significant} significant</summary>"
-            + _figure(figure, config.dpi, caption) + "</details>")
+            + _figure(png, caption) + "</details>")
 
 
 def ranks_html(run: RunReport) -> str:
