@@ -98,7 +98,7 @@ def report_command(run_dir, reporters) -> None:
     """Write every report of the finished run RUN_DIR again from its cell files, without training."""
     names = None if reporters is None else "all" if reporters == "all" else [n for n in reporters.split(",") if n]
     report, failed = rebuild(run_dir, default_registry(), names)
-    for problem in failed:
+    for problem in [*report.problems, *failed]:
         click.echo(f"warning: {problem}", err=True)
     click.echo(f"reports: {report.directory}")
 

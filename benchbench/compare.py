@@ -29,13 +29,13 @@ from .evaluation import TRAINING_OUTPUTS
 from .outputs import Output
 from .registry import Registry
 from .reporting import read_cells, read_json, read_resolved_suite
+from .results import _results_part as results_part
 from .results import records_frame
 from .verdicts import compare_samples, difference_interval, holm, p_value
 
 COLUMNS = ["kind", "dataset", "objective", "metric", "better", "n_base", "n_new", "base", "new", "change",
            "change_low", "change_high", "ratio", "p_value", "p_holm", "verdict", "regression"]
-IGNORED_SUITE_KEYS = ("description", "reporters")  # change no result
-SCHEDULING = ("workers", "max_members", "stack_seeds")  # as RunDirectory.prepare: results are the same
+IGNORED_SUITE_KEYS = ("description", "reporters")  # change no result (nor do the scheduling settings)
 CODE_KEYS = ("plugin", "version")  # what a component's record says about code, not configuration
 WORSE, BETTER, SAME = "worse", "better", "~"
 
@@ -150,9 +150,9 @@ def parse_threshold(text: str) -> float:
 
 
 def _results_part(suite: dict[str, Any]) -> dict[str, Any]:
-    suite = {k: v for k, v in suite.items() if k not in IGNORED_SUITE_KEYS}
-    suite["execution"] = {k: v for k, v in (suite.get("execution") or {}).items() if k not in SCHEDULING}
-    return suite
+    """What of a resolved suite decides results: as :class:`RunDirectory` compares them, and neither
+    the description nor the reporters."""
+    return {k: v for k, v in results_part(suite).items() if k not in IGNORED_SUITE_KEYS}
 
 
 def _differences(a: Any, b: Any, where: str = "") -> list[str]:

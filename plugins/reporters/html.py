@@ -36,7 +36,7 @@ from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hook
 from benchbench import tables as summary_tables  # noqa: E402
 
 from . import grids, marks, plots, verdicts  # noqa: E402
-from .tables import ARROWS, EXCLUDED_GROUPS, REFERENCE, seeds_phrase  # noqa: E402
+from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, seeds_phrase  # noqa: E402
 
 THROUGHPUT = "throughput"
 STYLE = """
@@ -218,11 +218,6 @@ def legend_html(metrics: list[str], outputs: dict[str, Output]) -> str:
     return '<dl class="legend">' + "".join(f"<dt>{_e(m)}</dt><dd>{_e(doc)}</dd>" for m, doc in items) + "</dl>"
 
 
-def _header(metric: str, outputs: dict[str, Output]) -> str:
-    arrow = ARROWS.get(outputs[metric].better, "") if metric in outputs else ""
-    return f"{metric} {arrow}" if arrow else metric
-
-
 # --- figures ---------------------------------------------------------------------------------------
 
 def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
@@ -360,10 +355,6 @@ def problems_html(run: RunReport) -> str:
                 f"<li>{_e(d)}/{_e(o)} · <code>{_e(m)}</code> (seeds {_e(', '.join(map(str, seeds)))}): {_e(note)}</li>"
                 for (d, o, m, note), seeds in grouped.items()) + "</ul>")
     return "".join(parts)
-
-
-def _group(metric: str, outputs: dict[str, Output]) -> str:
-    return outputs[metric].group if metric in outputs else "other"
 
 
 def _anchor(label: str) -> str:

@@ -17,7 +17,7 @@ from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hook
 from benchbench import tables as summary_tables
 
 from . import marks
-from .tables import EXCLUDED_GROUPS, REFERENCE, seeds_phrase
+from .tables import EXCLUDED_GROUPS, REFERENCE, _group, seeds_phrase
 
 SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
@@ -33,8 +33,7 @@ def escape(text) -> str:
 
 def render(run: RunReport) -> str:
     """The text of ``summary.tex``."""
-    summary = run.summary[run.summary["metric"].map(
-        lambda m: (run.outputs[m].group if m in run.outputs else "other") not in EXCLUDED_GROUPS)]
+    summary = run.summary[run.summary["metric"].map(lambda m: _group(m, run.outputs) not in EXCLUDED_GROUPS)]
     lines = [f"% {escape(run.suite)}: written by benchbench (reporter latex). Needs \\usepackage{{booktabs}}.", ""]
     if summary.empty:
         return "\n".join([*lines, "% No results.", ""])
