@@ -18,6 +18,7 @@ bootstraps are vectorized: the comparisons of one sample size run as one batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from pathlib import Path
@@ -149,8 +150,9 @@ def _robust_batch(values: np.ndarray, seed: int, level: float) -> list[dict]:
     """:func:`robust` for k samples of one size at once: ``values`` [k, n]."""
     point = np.stack([np.median(values, -1), stats.trim_mean(values, 0.25, axis=-1)])
     if values.shape[-1] > 1:
-        result = stats.bootstrap((values,), _median_and_iqm, vectorized=True, axis=-1, n_resamples=RESAMPLES, batch=BATCH,
-                                 confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+        result = stats.bootstrap((values,), _median_and_iqm, vectorized=True, axis=-1, n_resamples=RESAMPLES,
+                                 batch=BATCH, confidence_level=level, method="percentile",
+                                 rng=np.random.default_rng(seed))
         low, high = result.confidence_interval
     else:
         low = high = np.full(point.shape, math.nan)
@@ -246,7 +248,7 @@ def with_verdicts(summary: pd.DataFrame, records: pd.DataFrame, outputs: dict[st
         found = _robust_batch(np.stack([samples[k] for k in keys]), seed, level)
         rows = [index[k] for k in keys]
         for column in ROBUST_COLUMNS:
-            summary.loc[rows, column] = [f[column] for f in found]
+            summary.iloc[rows, summary.columns.get_loc(column)] = [f[column] for f in found]
     _mark_tied_best(summary, outputs, compared)
     return summary
 
@@ -287,30 +289,33 @@ def ranks(records: pd.DataFrame, outputs: dict[str, Output], seed: int = 0, leve
     rows = []
     for metric, by_metric in values.groupby("metric", sort=False):
         objectives = list(dict.fromkeys(by_metric["objective"]))
-        datasets = [d for d, g in by_metric.groupby("dataset", sort=False) if g["objective"].nunique() == len(objectives)]
+        datasets = [d for d, g in by_metric.groupby("dataset", sort=False)
+                    if g["objective"].nunique() == len(objectives)]
         if not datasets or len(objectives) < 2:
             continue
         cells = [by_metric.loc[(by_metric["dataset"] == d) & (by_metric["objective"] == o), "value"].to_numpy()
                  for d in datasets for o in objectives]
         sign = -1.0 if outputs[metric].better == "higher" else 1.0
-        shape = (len(datasets), len(objectives))
-
-        def mean_rank(*samples, axis=-1):
-            means = np.stack([sign * s.mean(axis) for s in samples], -1)  # [..., datasets * objectives]
-            means = means.reshape(*means.shape[:-1], *shape)
-            return stats.rankdata(means, axis=-1).mean(-2).T if means.ndim > 2 else \
-                stats.rankdata(means, axis=-1).mean(-2)
-
+        mean_rank = functools.partial(_mean_rank, sign=sign, shape=(len(datasets), len(objectives)))
         point = mean_rank(*cells)
         if all(len(c) > 1 for c in cells):
-            result = stats.bootstrap(cells, mean_rank, vectorized=True, axis=-1, n_resamples=RESAMPLES, batch=BATCH,
-                                     confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+            result = stats.bootstrap(cells, mean_rank, vectorized=True, axis=-1, n_resamples=RESAMPLES,
+                                     batch=BATCH, confidence_level=level, method="percentile",
+                                     rng=np.random.default_rng(seed))
             low, high = result.confidence_interval
         else:
             low = high = np.full(len(objectives), math.nan)
         rows += [(metric, o, float(point[i]), float(low[i]), float(high[i]), len(datasets))
                  for i, o in enumerate(objectives)]
     return pd.DataFrame(rows, columns=RANK_COLUMNS)
+
+
+def _mean_rank(*samples: np.ndarray, sign: float, shape: tuple[int, int], axis: int = -1) -> np.ndarray:
+    """Mean over datasets of each objective's rank (1 = best) from per-cell samples ordered dataset by
+    dataset, objective by objective; [objectives, *batch]."""
+    means = np.stack([sign * s.mean(axis) for s in samples], -1)  # [*batch, datasets * objectives]
+    ranked = stats.rankdata(means.reshape(*means.shape[:-1], *shape), axis=-1).mean(-2)  # [*batch, objectives]
+    return np.moveaxis(ranked, -1, 0)
 
 
 def compute_verdicts(records: pd.DataFrame, outputs: dict[str, Output], test: str = TEST,

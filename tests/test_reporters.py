@@ -91,7 +91,8 @@ def test_markdown_has_a_table_per_dataset_and_group(tmp_path):
 
 
 def test_markdown_bolds_the_tied_best_by_direction_never_the_reference(tmp_path):
-    text = tables.Markdown(NoConfig()).report(make_report(tmp_path, mixtures(), seeds=range(5)), tmp_path)[0].read_text()
+    report = make_report(tmp_path, mixtures(), seeds=range(5))
+    text = tables.Markdown(NoConfig()).report(report, tmp_path)[0].read_text()
     for dataset in ("ring", "gaussian-1d"):
         divergence, quality = table_rows(text, dataset, "divergence"), table_rows(text, dataset, "quality")
         assert divergence["a"][0].startswith("**") and "**" not in divergence["b"][0]  # lower is better

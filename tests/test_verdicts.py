@@ -6,6 +6,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from benchbench import Output
@@ -200,3 +202,34 @@ def test_verdicts_from_a_directory_without_records_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="records.csv"):
         verdicts_from_run(tmp_path)
+
+
+def test_welch_comparisons_reach_significance_with_three_seeds():
+    """Welch's t has no floor on its p-value: well-separated 3-seed samples can win, unlike Mann-Whitney."""
+    records = records_of({("d", "a", "loss"): [1.0, 1.1, 1.2], ("d", "b", "loss"): [5.0, 5.1, 5.2]})
+    welch = comparisons(records, OUTPUTS, test="welch").iloc[0]
+    assert welch["p_value"] == pytest.approx(stats.ttest_ind([1.0, 1.1, 1.2], [5.0, 5.1, 5.2], equal_var=False).pvalue)
+    assert welch["significant"] and welch["winner"] == "a" and welch["can_reach"]
+    mann_whitney = comparisons(records, OUTPUTS).iloc[0]
+    assert mann_whitney["winner"] == "~" and not mann_whitney["can_reach"]
+
+
+SAMPLES = st.lists(st.integers(-5, 5).map(float), min_size=2, max_size=6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(SAMPLES, SAMPLES)
+def test_swapping_the_samples_mirrors_the_verdict(x, y):
+    forward, backward = compare_samples(x, y, "higher"), compare_samples(y, x, "higher")
+    assert forward["p_improve"] + backward["p_improve"] == pytest.approx(1.0)
+    assert forward["p_value"] == pytest.approx(backward["p_value"])
+    assert forward["diff"] == pytest.approx(-backward["diff"])
+    assert 0 <= forward["p_improve_low"] <= forward["p_improve_high"] <= 1
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12))
+def test_holm_never_lowers_a_p_value_and_keeps_their_order(p):
+    adjusted = holm(p)
+    assert np.all(adjusted >= np.asarray(p) - 1e-12) and np.all(adjusted <= 1)
+    order = np.argsort(p, kind="stable")
+    assert np.all(np.diff(adjusted[order]) >= -1e-12)
