@@ -2,8 +2,10 @@
 training) and ``benchbench report RUN_DIR`` (without training) take, so the two cannot drift.
 
 :func:`load_run` reads ``suite.yaml``, ``environment.json`` and ``cells/*.json`` (+ ``.npy``
-samples) into a :class:`~benchbench.RunReport`; :func:`write_reports` writes ``records.csv``,
-``curves.csv``, ``summary.csv`` and calls the suite's reporters.
+samples) into a :class:`~benchbench.RunReport` (summary, comparisons and ranks computed by
+:func:`benchbench.compute_verdicts`); :func:`write_reports` writes ``records.csv``, ``curves.csv``,
+``summary.csv``, ``comparisons.csv``, ``ranks.csv`` and calls the suite's reporters;
+:func:`rebuild` is ``benchbench report``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from .results import RunDirectory, curves_frame, records_frame
 from .suite import ComponentSpec, Suite, parse_suite
 from .trainer import build
 from .verdicts import compute_verdicts
+
+CELL_KEYS = {"cell", "job", "dataset", "objective", "seed", "scores", "curves"}  # what the tables read
 
 
 def read_resolved_suite(directory: Path) -> dict[str, Any]:
@@ -81,6 +85,10 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> tuple[list[dict[str
         if schema != SCHEMA_VERSION:
             raise ConfigError(str(path), f"cell file of schema {schema!r}; this benchbench reads schema "
                                          f"{SCHEMA_VERSION}: run the suite again into a new --out directory")
+        if not CELL_KEYS <= set(document):
+            problems.append(f"cell file {path.name} lacks {', '.join(sorted(CELL_KEYS - set(document)))} "
+                            f"and was left out")
+            continue
         key = (document["dataset"], document["objective"], document["seed"])
         if key not in order:
             continue
@@ -121,10 +129,19 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     return RunReport(
         suite=suite.name, directory=directory, records=records, curves=curves, summary=found.summary,
         outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
-        samples={(d["dataset"], d["objective"], d["seed"]): torch.from_numpy(np.load(directory / "cells" / f"{d['cell']}.npy"))
-                 for d in documents if (directory / "cells" / f"{d['cell']}.npy").exists()},
+        samples=cell_samples(directory, documents),
         environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
         wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks)
+
+
+def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:
+    """(dataset, objective, seed) -> the samples kept for plots (``cells/<key>.npy``), where saved."""
+    found = {}
+    for d in documents:
+        path = Path(directory) / "cells" / f"{d['cell']}.npy"
+        if path.exists():
+            found[d["dataset"], d["objective"], d["seed"]] = torch.from_numpy(np.load(path))
+    return found
 
 
 def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], registry: Registry) -> list[str]:

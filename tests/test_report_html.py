@@ -59,7 +59,8 @@ def test_page_is_self_contained_and_in_order(tmp_path):
         assert base64.b64decode(source.split(",", 1)[1]).startswith(PNG)
     order = ["run directory", "seeds", "0123456789abcdef (with uncommitted changes)",
              "0:01:15", 'id="dataset-ring"', 'id="dataset-gaussian-1d"', 'id="dataset-tiny-images"',
-             'id="ranks"', 'id="throughput"', 'id="problems"', "diverged at step 10", "out of memory", "no density for images"]
+             'id="ranks"', 'id="throughput"', 'id="problems"', "diverged at step 10", "out of memory",
+             "no density for images"]
     positions = [page.index(text) for text in order]
     assert positions == sorted(positions)
     assert f'title="{OUTPUTS["jsd"].doc}"' in page  # column descriptions on hover ...

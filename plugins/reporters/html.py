@@ -98,7 +98,8 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
                 + '<a href="#throughput">throughput</a><a href="#problems">problems and notes</a></nav>')
     if not shown.empty:
         body.append(f'<p class="legend">Each cell: mean ± 95% CI half-width over seeds (Student t), '
-                    f'{_e(seeds_phrase(shown, run.outputs))}. <b>Bold</b>: tied-best (see beneath each table); ↑ higher is better, '
+                    f'{_e(seeds_phrase(shown, run.outputs))}. <b>Bold</b>: tied-best (see beneath each table); '
+                    f'↑ higher is better, '
                     f'↓ lower is better. <i>{REFERENCE}</i>: fresh samples of the true data, what a perfect '
                     f'generator scores. Hover a column name for its description.</p>')
     throughput, throughput_metrics = [], []
@@ -266,7 +267,8 @@ def grids_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
     own resolution, shown at least ``grid_width`` CSS pixels wide without smoothing."""
     low, high = grids.value_range(run, dataset)
     items = []
-    for (label, objective), seed in sorted(grids.lowest_seeds(run.samples).items(), key=lambda kv: kv[0][1] != REFERENCE):
+    seeds = sorted(grids.lowest_seeds(run.samples).items(), key=lambda item: item[0][1] != REFERENCE)
+    for (label, objective), seed in seeds:
         if label != dataset:
             continue
         images = np.asarray(grids._numpy(run.samples[label, objective, seed]), dtype=np.float64)
