@@ -150,8 +150,9 @@ def _about(run: RunReport) -> str:
     rows.append(("seeds", f"{len(seeds)}: {', '.join(map(str, seeds))}" if seeds else "?"))
     if suite.get("eval"):
         ev = suite["eval"]
-        rows.append(("evaluation", f"{ev.get('samples')} samples per cell; curves every {ev.get('every')} steps "
-                                   f"on {ev.get('curve_samples')} samples"))
+        every = f"every {ev.get('every')} steps" if ev.get("every") else "before and after training"
+        rows.append(("evaluation", f"{ev.get('samples')} samples per cell; curves {every} on "
+                                   f"{ev.get('curve_samples')} samples"))
     for section in ("datasets", "objectives", "metrics", "reporters"):
         if suite.get(section):
             rows.append((section, ", ".join(_component(label, spec) for label, spec in suite[section].items())))
