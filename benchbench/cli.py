@@ -8,11 +8,13 @@ import sys
 
 import click
 
-from . import params
+from . import compare_report, params
+from .compare import compare_runs, parse_threshold
 from .errors import BenchbenchError
 from .failures import TRACEBACK_HINT
 from .plugin_manager import RESTRICT_VARIABLE
 from .registry import default_registry
+from .reporting import rebuild
 from .runner import DEFAULT_RESULTS, run
 from .summary import footnote, markdown, tables
 
@@ -89,6 +91,43 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
                    err=True)
     click.echo(f"\nresults: {outcome.directory}" if not quiet else str(outcome.directory))
     if outcome.failed_jobs:
+        sys.exit(1)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--reporters", metavar="NAMES", help="Reporters to run: comma-separated names, or all "
+              "(default: the suite's own).")
+def report_command(run_dir, reporters) -> None:
+    """Write every report of the finished run RUN_DIR again from its cell files, without training."""
+    names = None if reporters is None else "all" if reporters == "all" else [n for n in reporters.split(",") if n]
+    report, failed = rebuild(run_dir, default_registry(), names)
+    for problem in [*report.problems, *failed]:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(f"reports: {report.directory}")
+
+
+@cli.command("compare")
+@click.argument("base", type=click.Path(file_okay=False))
+@click.argument("new", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write compare.csv and compare.html "
+              "(default: NEW).")
+@click.option("--fail-on", type=click.Choice(["regression", "never"]), default="never", show_default=True,
+              help="regression: exit 1 when a metric got significantly worse or a throughput fell by more "
+                   "than --threshold.")
+@click.option("--threshold", default="10%", show_default=True, help="Throughput change that counts as a "
+              "regression.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Significance level of the quality tests (after Holm).")
+def compare_command(base, new, out, fail_on, threshold, alpha) -> None:
+    """Compare run NEW of a suite against run BASE of the same suite: quality per metric over
+    seeds, throughput per job; writes compare.csv and compare.html."""
+    comparison = compare_runs(base, new, default_registry(), parse_threshold(threshold), alpha)
+    click.echo(compare_report.text(comparison))
+    written = compare_report.write(comparison, out or new)
+    click.echo(f"\nwritten: {', '.join(map(str, written))}")
+    if fail_on == "regression" and len(comparison.regressions):
+        click.echo(f"error: {len(comparison.regressions)} regression(s) against {base}", err=True)
         sys.exit(1)
 
 

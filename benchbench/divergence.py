@@ -38,3 +38,8 @@ def describe(diverged: dict) -> str:
     if diverged["loss"] == "samples":
         return "its samples became NaN or infinite, or left 1000x the data's scale"
     return f"{diverged['loss']} became NaN or infinite"
+
+
+def warning(label: str, seed: int, diverged: dict) -> str:
+    """The one line a run (and its report) gives for a diverged seed of ``label`` (dataset/objective)."""
+    return f"{label} seed {seed}: diverged at step {diverged['step']} ({describe(diverged)}); its metrics are missing"

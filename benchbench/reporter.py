@@ -24,6 +24,12 @@ class RunReport:
       (each with _low/_high bootstrap bounds), tied_best, verdict
     - ``comparisons``: every pair of objectives per (dataset, metric) (:func:`benchbench.comparisons`)
     - ``ranks``: per metric, each objective's mean rank over datasets (:func:`benchbench.ranks`)
+
+    Fields with defaults were added later (a reporter built for fewer fields keeps working):
+    ``environment`` is the run's ``environment.json`` (device, versions, git commit...),
+    ``problems`` every problem the cells recorded (diverged seeds, metric errors, out-of-memory
+    retries, missing cells), ``suite_config`` the resolved suite (``suite.yaml``), ``wall_time_s``
+    the seconds from the run's start to its last cell (None if unknown).
     """
 
     suite: str
@@ -34,6 +40,10 @@ class RunReport:
     outputs: dict[str, Output]  # metric name -> declaration
     datasets: dict[str, Dataset]  # dataset label -> dataset (densities for plots)
     samples: dict[tuple[str, str, int], Tensor]  # (dataset, objective, seed) -> samples [n, *shape], CPU
+    environment: dict[str, Any] = dataclasses.field(default_factory=dict)
+    problems: list[str] = dataclasses.field(default_factory=list)
+    suite_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    wall_time_s: float | None = None
     comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
@@ -43,6 +53,7 @@ class Reporter:
 
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
+    runs_last: ClassVar[bool] = False  # True: after the other reporters of the run (it may embed their files)
 
     def __init__(self, config: Any):
         self.config = config

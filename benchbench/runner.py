@@ -12,16 +12,15 @@ from . import divergence, lock
 from .cells import Job, make_job, plan
 from .environment import environment
 from .errors import ConfigError
-from .evaluation import TRAINING_OUTPUTS
 from .executor import default_workers, execute
 from .failures import describe_failure, format_traceback
 from .preflight import preflight
 from .registry import Registry, default_registry
 from .reporter import RunReport
-from .results import CellResult, RunDirectory, curves_frame, records_frame
+from .reporting import load_run, write_reports
+from .results import CellResult, RunDirectory
 from .suite import Suite, load_suite
-from .trainer import JobOutcome, build
-from .verdicts import compute_verdicts
+from .trainer import JobOutcome
 
 DEFAULT_RESULTS = Path("results")
 
@@ -97,8 +96,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         for i, cell in enumerate(job.cells):
             diverged = outcome.diverged[i] if outcome.diverged else None
             if diverged:
-                problems.append(f"{job.label} seed {cell.seed}: diverged at step {diverged['step']} "
-                                f"({divergence.describe(diverged)}); its metrics are missing")
+                problems.append(divergence.warning(job.label, cell.seed, diverged))
             result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
                                 outcome.notes[i] if outcome.notes else {}, diverged)
             directory.save(result, outcome.samples[i])
@@ -112,31 +110,11 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         workers = suite.execution.workers or default_workers(suite.device, len(todo))
         execute(todo, registry, workers, on_done, progress)
 
-    cells = [cell for job in jobs for cell in job.cells]
-    documents = directory.load(cells)
-    outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
-    records, curves = records_frame(documents), curves_frame(documents)
-    found = compute_verdicts(records, outputs)
-    summary = found.summary
-    directory.write_csv("records.csv", records)
-    directory.write_csv("curves.csv", curves)
-    directory.write_csv("summary.csv", summary)
-    directory.write_csv("comparisons.csv", found.comparisons)
-    directory.write_csv("ranks.csv", found.ranks)
-
-    report = RunReport(
-        suite=suite.name, directory=directory.path, records=records, curves=curves, summary=summary,
-        outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
-        samples={(d["dataset"], d["objective"], d["seed"]): directory.samples(d["cell"]) for d in documents},
-        comparisons=found.comparisons, ranks=found.ranks)
-    for spec in suite.reporters:
-        plugin = registry.get("reporter", spec.type, spec.label).plugin.name
-        try:
-            build(registry, spec).report(report, directory.path)
-        except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
-            problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
+    report = load_run(directory.path, registry, suite)
+    problems.extend(write_reports(report, suite.reporters, registry))
+    summary, records, curves = report.summary, report.records, report.curves
     return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
-                      skipped, found.comparisons, found.ranks, tracebacks)
+                      skipped, report.comparisons, report.ranks, tracebacks)
 
 
 def expected_work(job: Job) -> int:
