@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hookimpl, param  # noqa: E402
+from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param  # noqa: E402
 from benchbench import tables as summary_tables  # noqa: E402
 
 from . import grids, marks, plots, verdicts  # noqa: E402
@@ -230,7 +230,7 @@ def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
     samples = plots.first_seed_samples(run.samples, dataset)
     shape = next(iter(samples.values())).shape[1:] if samples else ()
     fresh = _newest_cell(run.directory)
-    name = plots._file_label(dataset)
+    name = file_label(dataset)
     if samples and plots.sample_kind(shape) == "image":
         parts.append(grids_html(run, dataset, config))
     elif samples:
