@@ -104,15 +104,16 @@ def train_classifier(split: Split, seed: int) -> ConvClassifier:
     steps = min(MAX_STEPS, EPOCHS * steps_per_epoch)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     order = torch.randperm(len(x), generator=generator)
-    for step in range(steps):
-        if step and step % steps_per_epoch == 0:
-            order = torch.randperm(len(x), generator=generator)
-        batch = order[(step % steps_per_epoch) * BATCH:][:BATCH]
-        loss = F.cross_entropy(net(x[batch]), labels[batch])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+    with torch.enable_grad():  # metrics build their extractor lazily, under torch.no_grad()
+        for step in range(steps):
+            if step and step % steps_per_epoch == 0:
+                order = torch.randperm(len(x), generator=generator)
+            batch = order[(step % steps_per_epoch) * BATCH:][:BATCH]
+            loss = F.cross_entropy(net(x[batch]), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
     return net.eval().requires_grad_(False)
 
 

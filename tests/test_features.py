@@ -77,6 +77,13 @@ def test_classifier_learns_the_blobs_and_is_cached_on_disk(cache):
     assert (extractor.labels(x) == dataset.split("test").labels).double().mean() == pytest.approx(extractor.accuracy)
 
 
+def test_classifier_trains_when_first_needed_under_no_grad(own_cache):
+    """Image metrics compute under torch.no_grad(): the classifier they build on first use must train."""
+    with torch.no_grad():
+        extractor = fe.extractor(Blobs(Blobs.Config(train=200)), seed=1)
+    assert extractor.accuracy > 0.9
+
+
 def test_cached_classifier_is_loaded_not_retrained(cache, monkeypatch):
     dataset = Blobs(Blobs.Config())
     trained = fe.extractor(dataset, seed=0)
