@@ -64,6 +64,12 @@ class Objective:
     seeds of a cell as one stacked model). Set False when a loss mixes members, e.g. through
     statistics over the whole ``[M, B]`` batch; the seeds are then trained one at a time."""
 
+    members: tuple[ObjectiveConfig, ...] | None = None
+    """One config per member when the members of a stack may differ in settings (the trials of a
+    search, :mod:`benchbench.search`); None when every member uses :attr:`config`. The members differ
+    only in optimizer settings and in settings declared ``param(..., per_member=True)``: an objective
+    that declares such a setting reads member ``i``'s value from ``members[i]``."""
+
     def __init__(self, config: ObjectiveConfig, data: Tensor):
         """``data`` is a batch of real samples ``[n, *shape]`` for settings scaled to the data."""
         self.config = config

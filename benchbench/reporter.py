@@ -31,6 +31,8 @@ class RunReport:
     outputs: dict[str, Output]  # metric name -> declaration
     datasets: dict[str, Dataset]  # dataset label -> dataset (densities for plots)
     samples: dict[tuple[str, str, int], Tensor]  # (dataset, objective, seed) -> samples [n, *shape], CPU
+    chosen: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    """(dataset, objective) -> the setting a search chose, in words (empty without a search)"""
 
 
 class Reporter:

@@ -19,6 +19,7 @@ from .results import CellResult, RunDirectory, curves_frame, records_frame
 from .suite import Suite, load_suite
 from .summary import summarize
 from .trainer import JobOutcome, build
+from .trials import finish_selection, plan_final, plan_trials
 
 DEFAULT_RESULTS = Path("results")
 
@@ -66,11 +67,12 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
     try:
         jobs = plan(suite, registry)
+        trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
         directory.prepare(suite.resolved())
         describe = cluster.environment if cluster is not None else environment
         directory.write_json("environment.json", describe(registry, suite.device))
-        todo, skipped = _remaining(jobs, directory)
+        todo, skipped = _remaining(trial_jobs or jobs, directory)
     except BaseException:
         if cluster is not None:  # e.g. --resume with no earlier run: stop the Ray cluster it started
             cluster.close()
@@ -94,13 +96,27 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             directory.save(result, outcome.samples[i])
 
     if on_start is not None:
-        on_start(sum(suite.steps * len(j.cells) for j in todo if j.objective is not None), len(todo))
-    todo = sorted(todo, key=expected_work, reverse=True)
-    if cluster is not None:
-        cluster.execute(todo, registry, on_done, progress)
-    else:
-        workers = suite.execution.workers or default_workers(suite.device, len(todo))
-        execute(todo, registry, workers, on_done, progress)
+        later = [j for j in jobs if j.objective is not None] if trial_jobs else []  # the final phase of a search
+        on_start(sum(suite.steps * len(j.cells) for j in todo + later if j.objective is not None), len(todo) + len(later))
+
+    def execute_all(todo: list[Job]) -> None:
+        todo = sorted(todo, key=expected_work, reverse=True)
+        if cluster is not None:
+            cluster.connect(num_cpus=suite.execution.workers or None)  # again after a first phase closed it
+            cluster.execute(todo, registry, on_done, progress)
+        else:
+            workers = suite.execution.workers or default_workers(suite.device, len(todo))
+            execute(todo, registry, workers, on_done, progress)
+
+    execute_all(todo)
+    chosen: dict[tuple[str, str], str] = {}
+    if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
+        selection = finish_selection(suite, registry, directory, trial_jobs)
+        jobs = plan_final(suite, registry, selection)
+        todo, done_before = _remaining(jobs, directory)
+        skipped += done_before
+        execute_all(todo)
+        chosen = selection.describe(suite)
 
     cells = [cell for job in jobs for cell in job.cells]
     documents = directory.load(cells)
@@ -114,7 +130,8 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     report = RunReport(
         suite=suite.name, directory=directory.path, records=records, curves=curves, summary=summary,
         outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
-        samples={(d["dataset"], d["objective"], d["seed"]): directory.samples(d["cell"]) for d in documents})
+        samples={(d["dataset"], d["objective"], d["seed"]): directory.samples(d["cell"]) for d in documents},
+        chosen=chosen)
     for spec in suite.reporters:
         plugin = registry.get("reporter", spec.type, spec.label).plugin.name
         try:
