@@ -199,3 +199,35 @@ def test_bad_search_blocks_are_one_line_naming_file_and_key_with_exit_2(break_it
     assert not (tmp_path / "out").exists()  # nothing trained, nothing written
     with pytest.raises(ConfigError):
         parse_suite(raw, default_registry(), source=str(path))
+
+
+def fake_documents(scores):
+    """Trial documents as a run directory holds them: {(dataset, trial): value} for gmmn, one seed."""
+    return [{"dataset": d, "objective": "gmmn", "seed": SELECTION_SEED_BASE, "cell": f"{d}{t}",
+             "config": {"trial": t}, "scores": {"jsd": v}} for (d, t), v in scores.items()]
+
+
+@pytest.mark.parametrize("mode, chosen", [("each", {"ring": 1, "grid": 2}), ("all", {"ring": 2, "grid": 2}),
+                                          ("ring", {"ring": 1, "grid": 1})])
+def test_selection_per_dataset_by_mean_rank_or_on_one_dataset(mode, chosen):
+    from benchbench.trials import select
+
+    raw = copy.deepcopy(SEARCH)
+    raw["datasets"] = {"ring": {}, "grid": {}}
+    del raw["objectives"]["nonsaturating"]
+    raw["search"] = {**raw["search"], "trials": 4, "select": {"metric": "jsd", "dataset": mode}}
+    s = suite(raw)
+    # JSD (lower is better): ring ranks 1 < 2 < 3 < 0; grid ranks 2 < 0 < 1, trial 3 diverged (NaN: last)
+    values = {("ring", 0): 0.6, ("ring", 1): 0.1, ("ring", 2): 0.2, ("ring", 3): 0.3,
+              ("grid", 0): 0.4, ("grid", 1): 0.5, ("grid", 2): 0.05, ("grid", 3): math.nan}
+    selection = select(s, default_registry(), fake_documents(values))
+    assert {d: selection.chosen[d, "gmmn"] for d in ("ring", "grid")} == chosen
+    assert selection.trials["selected"].sum() == 2
+    assert "trial 2 of 4" in selection.describe(s)["grid", "gmmn"] or mode == "ring"
+
+
+def test_final_seeds_given_on_the_command_line_must_not_be_selection_seeds():
+    s = suite(search={**SEARCH["search"], "seeds": [7]})
+    assert s.with_overrides(seeds=5).seeds == (0, 1, 2, 3, 4)
+    with pytest.raises(ConfigError, match="--seeds: selection seeds \\[7\\] are also final seeds"):
+        s.with_overrides(seeds=8)
