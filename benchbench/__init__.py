@@ -6,6 +6,8 @@ The public API: the contracts plugins implement, the hook markers, config helper
 from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError, ConfigError, PluginError
 from .hookspecs import hookimpl
+from .budget import expected_best
+from .member_optim import MemberOptimizer
 from .cache import atomic_write, cache_dir, load_tensors, save_tensors
 from .download import DataFileError, RemoteFile, download
 from .metric import Evaluation, Metric, Unavailable
@@ -20,7 +22,7 @@ from .summary import format_interval, interval, markdown, summarize, tables
 from .timing import Timing
 
 __all__ = [
-    "BenchbenchError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
+    "BenchbenchError", "MemberOptimizer", "expected_best", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
     "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
     "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",

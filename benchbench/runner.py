@@ -96,8 +96,9 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             directory.save(result, outcome.samples[i])
 
     if on_start is not None:
-        later = [j for j in jobs if j.objective is not None] if trial_jobs else []  # the final phase of a search
-        on_start(sum(suite.steps * len(j.cells) for j in todo + later if j.objective is not None), len(todo) + len(later))
+        later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
+        trained = [j for j in todo + later if j.objective is not None]
+        on_start(sum(suite.steps * len(j.cells) for j in trained), len(todo) + len(later))
 
     def execute_all(todo: list[Job]) -> None:
         todo = sorted(todo, key=expected_work, reverse=True)

@@ -116,9 +116,8 @@ def select(suite: Suite, registry: Registry, documents: Sequence[Mapping[str, An
         rows.append({"dataset": d["dataset"], "objective": d["objective"], "trial": index,
                      **{k: _plain(v) for k, v in values.items()}, "seed": d["seed"], "metric": s.metric,
                      "value": d["scores"].get(s.metric, math.nan), "cell": d["cell"]})
-    trials = pd.DataFrame(rows, columns=[*TRIAL_COLUMNS[:3], *(x.name for o in suite.objectives
-                                                                for x in s.space(o.label)), *TRIAL_COLUMNS[3:6], "cell"])
-    trials = trials.loc[:, ~trials.columns.duplicated()]
+    searched = list(dict.fromkeys(x.name for o in suite.objectives for x in s.space(o.label)))
+    trials = pd.DataFrame(rows, columns=[*TRIAL_COLUMNS[:3], *searched, *TRIAL_COLUMNS[3:6], "cell"])
     scores = (trials.groupby(["dataset", "objective", "trial"], sort=False)["value"]
               .agg(lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan).reset_index(name="score"))
     chosen = {}
@@ -140,7 +139,6 @@ def select(suite: Suite, registry: Registry, documents: Sequence[Mapping[str, An
             chosen[dataset.label, objective.label] = best
     trials["selected"] = [chosen.get((d, o)) == t for d, o, t in zip(trials["dataset"], trials["objective"],
                                                                      trials["trial"])]
-    searched = [c for c in trials.columns if c not in TRIAL_COLUMNS]
     trials = trials[TRIAL_COLUMNS[:3] + searched + TRIAL_COLUMNS[3:]].sort_values(
         ["dataset", "objective", "trial", "seed"], kind="stable", ignore_index=True)
     return Selection(trials, scores, chosen, specs, better)
