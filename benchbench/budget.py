@@ -68,7 +68,7 @@ def budget_frame(scores: pd.DataFrame, metric: str, better: str) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True)[BUDGET_COLUMNS] if frames else pd.DataFrame(columns=BUDGET_COLUMNS)
 
 
-def plot_budgets(frame: pd.DataFrame, directory: Path) -> list[Path]:
+def plot_budgets(frame: pd.DataFrame, directory: Path, better: str = "none") -> list[Path]:
     """``plots/budget-<dataset>.png``: expected best vs budget, one curve (and band) per objective."""
     import matplotlib
 
@@ -82,7 +82,8 @@ def plot_budgets(frame: pd.DataFrame, directory: Path) -> list[Path]:
             ax.plot(curve["budget"], curve["expected_best"], marker="o", markersize=3, label=objective)
             ax.fill_between(curve["budget"], curve["ci95_low"], curve["ci95_high"], alpha=0.2)
         ax.set_xlabel("budget (trials)")
-        ax.set_ylabel(f"expected best {rows['metric'].iloc[0]}")
+        direction = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(better, "")
+        ax.set_ylabel(f"expected best {rows['metric'].iloc[0]}{direction}")
         ax.set_title(f"{dataset}: expected best vs search budget")
         ax.legend()
         fig.tight_layout()

@@ -152,7 +152,7 @@ def finish_selection(suite: Suite, registry: Registry, directory: Any, trial_job
     directory.write_csv("trials.csv", selection.trials)
     curves = budget_frame(selection.scores, suite.search.metric, selection.better)
     directory.write_csv("budget.csv", curves)
-    plot_budgets(curves, directory.path)
+    plot_budgets(curves, directory.path, selection.better)
     return selection
 
 
