@@ -74,7 +74,7 @@ def test_trials_differing_only_in_optimizer_and_per_member_settings_share_a_stac
     by_objective = {}
     for job in jobs:
         by_objective.setdefault(job.objective.label, []).append(job)
-    # nonsaturating: critic_steps 1 (trials 0? default k=1, 1, 3) and 2 (trials 2, 4) -> two stacks
+    # nonsaturating: k = 1 (trial 0, the default, and trials 1, 3) and k = 2 (trials 2, 4): two stacks
     sizes = sorted(len(j.cells) for j in by_objective["nonsaturating"])
     assert sizes == [4, 6]
     stacked = max(by_objective["nonsaturating"], key=lambda j: len(j.cells))
