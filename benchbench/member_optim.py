@@ -41,42 +41,51 @@ class MemberOptimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict:  # torch.optim.Optimizer keeps only its own fields (copies, pickles)
         return self.__dict__.copy()
 
-    def _factor(self, values: Tensor, like: Tensor) -> Tensor:
-        """Per-member numbers as ``[M, 1]`` on ``like``'s device and dtype."""
-        return values.to(like.dtype).view(-1, 1).to(like.device)
+    def _factors(self, like: Tensor) -> dict[str, Tensor]:
+        """This step's per-member numbers, each ``[M, 1]`` on ``like``'s device and dtype: computed
+        in float64, rounded once, moved to the device in one copy."""
+        t = self.steps
+        values = {"beta1": self.beta1, "keep1": 1 - self.beta1, "beta2": self.beta2, "keep2": 1 - self.beta2,
+                  "step_size": self.lr / (1 - self.beta1 ** t), "root2": (1 - self.beta2 ** t).sqrt(),
+                  "momentum": self.momentum, "lr": self.lr}
+        table = torch.stack(list(values.values())).to(like.dtype).to(like.device)
+        return {name: row.view(-1, 1) for name, row in zip(values, table)}
 
     @torch.no_grad()
     def step(self, closure=None) -> None:  # noqa: D102 - torch.optim's signature
         assert closure is None, "no closures"
         self.steps += 1
+        factors: dict[tuple, dict[str, Tensor]] = {}
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p.view(self.members, -1), p.grad.view(self.members, -1), self.state[p])
+                    where = (p.device, p.dtype)
+                    if where not in factors:
+                        factors[where] = self._factors(p)
+                    self._update(p.view(self.members, -1), p.grad.view(self.members, -1), self.state[p],
+                                 factors[where])
 
-    def _update(self, x: Tensor, g: Tensor, state: dict) -> None:
-        f = lambda values: self._factor(values, x)  # noqa: E731
+    def _update(self, x: Tensor, g: Tensor, state: dict, f: dict[str, Tensor]) -> None:
         if self.kind == "adam":
             if not state:
                 state["m"], state["v"] = torch.zeros_like(x), torch.zeros_like(x)
-            m, v, t = state["m"], state["v"], self.steps
-            m.mul_(f(self.beta1)).add_(g * f(1 - self.beta1))
-            v.mul_(f(self.beta2)).add_((g * g) * f(1 - self.beta2))
-            step_size = f(self.lr / (1 - self.beta1 ** t))
-            denom = (v.sqrt() / f((1 - self.beta2 ** t).sqrt())).add_(EPS)
-            x.sub_((m / denom) * step_size)
+            m, v = state["m"], state["v"]
+            m.mul_(f["beta1"]).add_(g * f["keep1"])
+            v.mul_(f["beta2"]).add_((g * g) * f["keep2"])
+            denom = (v.sqrt() / f["root2"]).add_(EPS)
+            x.sub_((m / denom) * f["step_size"])
         elif self.kind == "sgd":
             if "buffer" not in state:  # PyTorch: the first buffer is the gradient itself
                 state["buffer"] = g.clone()
             else:
-                state["buffer"].mul_(f(self.momentum)).add_(g)
-            x.sub_(state["buffer"] * f(self.lr))
+                state["buffer"].mul_(f["momentum"]).add_(g)
+            x.sub_(state["buffer"] * f["lr"])
         else:
             if not state:
                 state["square"], state["buffer"] = torch.zeros_like(x), torch.zeros_like(x)
             square = state["square"].mul_(RMSPROP_ALPHA).add_((g * g) * (1 - RMSPROP_ALPHA))
-            state["buffer"].mul_(f(self.momentum)).add_(g / square.sqrt().add_(EPS))
-            x.sub_(state["buffer"] * f(self.lr))
+            state["buffer"].mul_(f["momentum"]).add_(g / square.sqrt().add_(EPS))
+            x.sub_(state["buffer"] * f["lr"])
 
 
 def member_optimizer(parameters: Iterable[Tensor], configs: Sequence, lr_name: str) -> MemberOptimizer:
