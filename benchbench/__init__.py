@@ -7,6 +7,8 @@ from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError, ComponentError, ConfigError, PluginError
 from .filenames import file_label
 from .hookspecs import hookimpl
+from .budget import expected_best
+from .member_optim import MemberOptimizer
 from .cache import atomic_write, cache_dir, load_tensors, save_tensors
 from .download import DataFileError, RemoteFile, download
 from .metric import Evaluation, Metric, Unavailable
@@ -22,7 +24,7 @@ from .timing import Timing
 from .verdicts import Verdicts, compare_samples, comparisons, compute_verdicts, holm, ranks, robust, verdicts_from_run
 
 __all__ = [
-    "BenchbenchError", "ComponentError", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
+    "BenchbenchError", "ComponentError", "MemberOptimizer", "expected_best", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
     "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
     "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "file_label", "footnote", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
     "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",

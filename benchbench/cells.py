@@ -29,6 +29,7 @@ class Cell:
     objective: str  # label, or REFERENCE
     seed: int
     config: dict[str, Any]  # the resolved configuration that ``key`` hashes
+    spec: ComponentSpec | None = None  # a search trial: the objective as this cell trains it (benchbench.trials)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +43,14 @@ class Job:
     @property
     def seeds(self) -> tuple[int, ...]:
         return tuple(c.seed for c in self.cells)
+
+    @property
+    def members(self) -> tuple[Any, ...] | None:
+        """Each member's objective config when the cells are search trials (they may differ in
+        per-member settings), else None: every member trains with ``objective``'s config."""
+        if all(c.spec is None for c in self.cells):
+            return None
+        return tuple(c.spec.config for c in self.cells)
 
     @property
     def label(self) -> str:

@@ -71,8 +71,8 @@ def compare_runs(base: str | Path, new: str | Path, registry: Registry, threshol
         raise ConfigError(f"{base} and {new}", f"suite {base_suite['name']!r} was configured differently "
                                                f"(differs in: {', '.join(changed[:6])}); compare runs of one "
                                                f"configuration")
-    base_cells, _ = read_cells(base, base_suite)
-    new_cells, _ = read_cells(new, new_suite)
+    base_cells = read_cells(base, base_suite).documents
+    new_cells = read_cells(new, new_suite).documents
     _check_cells(base, base_cells, new_cells)
     outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
     base_records, new_records = records_frame(base_cells), records_frame(new_cells)

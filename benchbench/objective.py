@@ -73,6 +73,12 @@ class Objective:
     global random state. Outside a run (a unit test), set it
     yourself: ``objective.rng = [torch.Generator().manual_seed(s) for s in range(M)]``."""
 
+    members: tuple[ObjectiveConfig, ...] | None = None
+    """One config per member when the members of a stack may differ in settings (the trials of a
+    search, :mod:`benchbench.search`); None when every member uses :attr:`config`. The members differ
+    only in optimizer settings and in settings declared ``param(..., per_member=True)``: an objective
+    that declares such a setting reads member ``i``'s value from ``members[i]``."""
+
     def __init__(self, config: ObjectiveConfig, data: Tensor):
         """``data`` is a batch of real samples ``[n, *shape]`` for settings scaled to the data."""
         self.config = config

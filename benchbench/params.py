@@ -25,9 +25,12 @@ PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,60}")  # keys error messages show as t
 
 
 def param(default: Any, doc: str, *, gt: float | None = None, ge: float | None = None,
-          le: float | None = None, choices: Sequence[Any] | None = None) -> Any:
-    """A documented config field. ``gt``/``ge``/``le`` bound numbers (and every item of a tuple)."""
-    meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "choices": tuple(choices) if choices else None}
+          le: float | None = None, choices: Sequence[Any] | None = None, per_member: bool = False) -> Any:
+    """A documented config field. ``gt``/``ge``/``le`` bound numbers (and every item of a tuple).
+    ``per_member``: the objective reads this setting per member of a stack (``Objective.members``),
+    so trials of a search that differ in it can still be trained as one stacked model."""
+    meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "choices": tuple(choices) if choices else None,
+            "per_member": per_member}
     return dataclasses.field(default=default, metadata=meta)
 
 

@@ -46,6 +46,8 @@ class RunReport:
     wall_time_s: float | None = None
     comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    chosen: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    """(dataset, objective) -> the setting a search chose, in words (empty without a search)"""
 
 
 class Reporter:

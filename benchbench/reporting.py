@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from .reporter import RunReport
 from .results import RunDirectory, curves_frame, records_frame
 from .suite import ComponentSpec, Suite, parse_suite
 from .trainer import build
+from .trials import select
 from .verdicts import compute_verdicts
 
 
@@ -59,10 +60,16 @@ def suite_of(directory: Path, registry: Registry, reporters: str | list[str] | N
     return dataclasses.replace(suite, device=str(resolved.get("device", "cpu")))
 
 
-def read_cells(directory: Path, resolved: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+class Cells(NamedTuple):
+    documents: list[dict[str, Any]]  # the suite's cells, in plan order
+    problems: list[str]  # met reading them
+    trials: list[dict[str, Any]]  # the cells of a search's trials (selection seeds), in file order
+
+
+def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
     """The cell documents of the (dataset, objective, seed) combinations of the resolved suite
     ``resolved`` (``suite.yaml``) in plan order (each dataset's reference first, then the
-    objectives, seeds in order), and problems met reading them.
+    objectives, seeds in order), problems met reading them, and the trial cells of a search.
 
     A combination saved more than once (cells of an older plugin version beside a re-run's) counts
     its newest file. Cell files of another schema make the directory unreadable: a ConfigError.
@@ -73,7 +80,7 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> tuple[list[dict[str
     order = {(d, o, s): (i, j, k) for i, d in enumerate(resolved["datasets"]) for j, o in enumerate(objectives)
              for k, s in enumerate(resolved["seeds"])}
     found: dict[tuple, tuple[float, dict[str, Any]]] = {}
-    problems = []
+    problems, trials = [], []
     for path in sorted(folder.glob("*.json")):
         try:
             document = json.loads(path.read_text())
@@ -88,6 +95,9 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> tuple[list[dict[str
         if why:  # the same validation that makes `benchbench run` re-run a damaged cell
             problems.append(f"cell file {path.name}: {why}; left out (a run with --out re-runs it)")
             continue
+        if "trial" in document["config"]:  # the selection phase of a search (its own seeds)
+            trials.append(document)
+            continue
         key = (document["dataset"], document["objective"], document["seed"])
         if key not in order:
             continue
@@ -97,7 +107,7 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> tuple[list[dict[str
     missing = [key for key in order if key not in found]
     problems += [f"{d}/{o} seed {s}: no result in {folder} (its job failed or the run was interrupted)"
                  for d, o, s in missing]
-    return [found[key][1] for key in sorted(found, key=order.__getitem__)], problems
+    return Cells([found[key][1] for key in sorted(found, key=order.__getitem__)], problems, trials)
 
 
 def cell_problems(documents: list[dict[str, Any]]) -> list[str]:
@@ -118,7 +128,7 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     directory = Path(directory)
     suite_config = read_resolved_suite(directory)
     suite = suite or suite_of(directory, registry)
-    documents, problems = read_cells(directory, suite_config)
+    documents, problems, trial_documents = read_cells(directory, suite_config)
     outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
     records, curves = records_frame(documents), curves_frame(documents)
     environment = read_json(directory / "environment.json")
@@ -129,7 +139,8 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
         outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
         samples=cell_samples(directory, documents),
         environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
-        wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks)
+        wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks,
+        chosen=select(suite, registry, trial_documents).describe(suite) if suite.search and trial_documents else {})
 
 
 def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:

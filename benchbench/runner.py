@@ -21,6 +21,7 @@ from .reporting import load_run, write_reports
 from .results import CellResult, RunDirectory
 from .suite import Suite, load_suite
 from .trainer import JobOutcome
+from .trials import finish_selection, plan_final, plan_trials
 
 DEFAULT_RESULTS = Path("results")
 
@@ -74,11 +75,12 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         preflight(suite, registry)  # data files there, sizes that fit this machine
     try:
         jobs = plan(suite, registry)
+        trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
         directory.prepare(suite.resolved())
         describe = cluster.environment if cluster is not None else environment
         directory.write_json("environment.json", describe(registry, suite.device))
-        todo, skipped = _remaining(jobs, directory)
+        todo, skipped = _remaining(trial_jobs or jobs, directory)
     except BaseException:
         if cluster is not None:  # e.g. --resume with no earlier run: stop the Ray cluster it started
             cluster.close()
@@ -102,13 +104,26 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             directory.save(result, outcome.samples[i])
 
     if on_start is not None:
-        on_start(sum(suite.steps * len(j.cells) for j in todo if j.objective is not None), len(todo))
-    todo = sorted(todo, key=expected_work, reverse=True)
-    if cluster is not None:
-        cluster.execute(todo, registry, on_done, progress)
-    else:
-        workers = suite.execution.workers or default_workers(suite.device, len(todo))
-        execute(todo, registry, workers, on_done, progress)
+        later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
+        trained = [j for j in todo + later if j.objective is not None]
+        on_start(sum(suite.steps * len(j.cells) for j in trained), len(todo) + len(later))
+
+    def execute_all(todo: list[Job]) -> None:
+        todo = sorted(todo, key=expected_work, reverse=True)
+        if cluster is not None:
+            cluster.connect(num_cpus=suite.execution.workers or None)  # again after a first phase closed it
+            cluster.execute(todo, registry, on_done, progress)
+        else:
+            workers = suite.execution.workers or default_workers(suite.device, len(todo))
+            execute(todo, registry, workers, on_done, progress)
+
+    execute_all(todo)
+    if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
+        selection = finish_selection(suite, registry, directory, trial_jobs)
+        jobs = plan_final(suite, registry, selection)
+        todo, done_before = _remaining(jobs, directory)
+        skipped += done_before
+        execute_all(todo)
 
     report = load_run(directory.path, registry, suite)
     problems.extend(write_reports(report, suite.reporters, registry))

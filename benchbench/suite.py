@@ -16,14 +16,14 @@ from typing import Any, Literal
 import torch
 import yaml
 
-from . import params
+from . import params, search
 from .errors import ConfigError
 from .params import key_text, param, show
 from .registry import Registry, valid_name
 from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "device", "eval", "execution",
-             "datasets", "objectives", "metrics", "reporters")
+             "datasets", "objectives", "metrics", "reporters", "search")
 # Sizes beyond these are typos, not experiments: rejected with the allowed range before anything runs.
 MAX_STEPS = 10**9  # training steps (and curve intervals)
 MAX_SEEDS = 10_000  # seeds of one suite
@@ -82,6 +82,7 @@ class Suite:
     metrics: tuple[ComponentSpec, ...]
     reporters: tuple[ComponentSpec, ...]
     source: str = "<suite>"
+    search: search.SearchSettings | None = None  # equal-budget hyperparameter search (benchbench.search)
 
     def resolved(self) -> dict[str, Any]:
         """The suite with every default filled in (saved beside the results)."""
@@ -91,6 +92,7 @@ class Suite:
             "eval": params.as_dict(self.eval), "execution": params.as_dict(self.execution),
             **{section: {s.label: s.resolved() for s in getattr(self, section)}
                for section in ("datasets", "objectives", "metrics", "reporters")},
+            **({"search": self.search.resolved()} if self.search else {}),
         }
 
     def with_overrides(self, seeds: int | None = None, steps: int | None = None,
@@ -99,6 +101,8 @@ class Suite:
         changes: dict[str, Any] = {}
         if seeds is not None:
             changes["seeds"] = _seeds(seeds, "--seeds")
+            if self.search:
+                search.check_disjoint(self.search.seeds, changes["seeds"], "--seeds")
         if steps is not None:
             changes["steps"] = params.check(steps, int, {"ge": 1, "le": MAX_STEPS}, "--steps")
         if device is not None:
@@ -182,6 +186,7 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
     for section in ("datasets", "objectives"):
         if section not in raw:
             raise ConfigError(source, f"missing key {section!r}: name at least one")
+    objectives, searches = search.split_objective_searches(raw["objectives"])
     suite = Suite(
         name=name,
         description=params.check(raw.get("description", ""), str, {}, at("description")),
@@ -191,13 +196,13 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         eval=params.build(EvalSettings, raw.get("eval"), at("eval")),
         execution=params.build(ExecutionSettings, raw.get("execution"), at("execution")),
         datasets=_components(raw["datasets"], "dataset", registry, at("datasets"), required=True),
-        objectives=_components(raw["objectives"], "objective", registry, at("objectives"), required=True),
+        objectives=_components(objectives, "objective", registry, at("objectives"), required=True),
         metrics=_components(raw.get("metrics", "all"), "metric", registry, at("metrics")),
         reporters=_components(raw.get("reporters", "all"), "reporter", registry, at("reporters")),
         source=source,
     )
     _check_architectures(suite, registry)
-    return suite
+    return dataclasses.replace(suite, search=search.parse_search(raw.get("search"), searches, suite, registry))
 
 
 def _check_architectures(suite: Suite, registry: Registry) -> None:

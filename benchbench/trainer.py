@@ -21,6 +21,7 @@ from .dataset import Dataset
 from .divergence import runaway, sample_bound
 from .errors import ComponentError, PluginError
 from .evaluation import NamedMetric, score
+from .member_optim import member_optimizer
 from .models import critic_network, generator_network
 from .objective import CriticConfig, Objective, ObjectiveConfig
 from .registry import Registry
@@ -67,7 +68,9 @@ def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> J
     if job.objective is None:
         return score_reference(job, dataset, metrics, device)
     try:
-        return train(job, dataset, metrics, build(registry, job.objective, dataset, device), device, progress)
+        objective = build(registry, job.objective, dataset, device)
+        objective.members = job.members  # None unless the job stacks the trials of a search
+        return train(job, dataset, metrics, objective, device, progress)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         if len(job.cells) == 1:
             raise PluginError(job.objective.type, f"out of memory training one member on {device} ({exc}); "
@@ -91,8 +94,13 @@ def build_networks(objective: Objective, dataset: Dataset, seeds: Sequence[int],
     init = [stream(s, "init", device) for s in seeds]
     generator = generator_network(cfg, dataset, init).to(device)
     critic = critic_network(cfg, dataset, init).to(device) if isinstance(cfg, CriticConfig) else None
-    opt_critic = make_optimizer(critic.parameters(), cfg, cfg.critic_lr) if critic is not None else None
-    opt_generator = make_optimizer(generator.parameters(), cfg, cfg.lr)
+    if objective.members is None:
+        opt_critic = make_optimizer(critic.parameters(), cfg, cfg.critic_lr) if critic is not None else None
+        opt_generator = make_optimizer(generator.parameters(), cfg, cfg.lr)
+    else:  # the trials of a search: per-member learning rates, betas and momenta
+        opt_critic = member_optimizer(critic.parameters(), objective.members, "critic_lr") \
+            if critic is not None else None
+        opt_generator = member_optimizer(generator.parameters(), objective.members, "lr")
     if execution.compile and device.type == "cuda":
         generator = torch.compile(generator, mode="reduce-overhead")
         critic = torch.compile(critic, mode="reduce-overhead") if critic is not None else None

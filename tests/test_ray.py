@@ -356,3 +356,20 @@ def test_without_ray_the_cli_says_how_to_install_it(tiny, write_suite, tmp_path,
 def test_ray_options_need_the_ray_engine(tiny, write_suite, tmp_path, capsys, args, message):
     code, _, stderr = invoke(["run", str(write_suite(tiny)), "--out", str(tmp_path / "r"), *args], capsys)
     assert code == 2 and message in stderr and stderr.count("\n") == 1, stderr
+
+
+def test_a_search_runs_its_trials_and_its_final_phase_as_ray_tasks(cluster, tmp_path):
+    from test_search import SEARCH
+
+    from benchbench import default_registry
+
+    raw = {**SEARCH, "device": "cpu", "steps": 5, "search": {**SEARCH["search"], "trials": 3, "seeds": 1}}
+    suite = parse_suite(raw, default_registry(), source="search")
+    on_ray = run(suite, out=tmp_path / "ray", engine="ray")
+    local = run(suite, out=tmp_path / "local")
+    trials = [pd.read_csv(path / "trials.csv") for path in (on_ray.directory, local.directory)]
+    pd.testing.assert_frame_equal(*trials, check_exact=False, atol=1e-5, rtol=0)
+    pd.testing.assert_series_equal(comparable(on_ray.records), comparable(local.records), check_exact=False,
+                                   atol=1e-5, rtol=0)
+    assert run(suite, out=tmp_path / "ray", engine="ray").skipped_cells == len(list((tmp_path / "ray" / "cells")
+                                                                                     .glob("*.json")))

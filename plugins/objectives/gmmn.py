@@ -17,10 +17,10 @@ from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 @dataclasses.dataclass(frozen=True)
 class GMMNConfig(ObjectiveConfig):
     bandwidths: tuple[float, ...] = param((), "kernel sigmas; empty: `scales` times the median pairwise "
-                                              "distance of the data", gt=0)
+                                              "distance of the data", gt=0, per_member=True)
     scales: tuple[float, ...] = param((0.03125, 0.0625, 0.125, 0.25, 0.5, 1.0),
                                       "sigmas relative to the data's median distance when `bandwidths` is empty",
-                                      gt=0)
+                                      gt=0, per_member=True)
     loss: Literal["sqrt", "mmd2"] = param("sqrt", "minimise sqrt(MMD^2) (Li et al.'s code) or MMD^2")
     unbiased: bool = param(False, "unbiased MMD^2 estimate (can be negative; clamped before sqrt)")
 
@@ -31,14 +31,27 @@ class GMMN(Objective):
 
     def __init__(self, config: GMMNConfig, data: Tensor):
         super().__init__(config, data)
-        if config.bandwidths:
-            self.sigmas = config.bandwidths
-        else:
-            scale = median_distance(data.flatten(1)[:1000])
-            self.sigmas = tuple(s * scale for s in config.scales)
+        self.scale = None if config.bandwidths else median_distance(data.flatten(1)[:1000])
+        self.sigmas = self.sigmas_of(config)
+
+    def sigmas_of(self, config: GMMNConfig) -> tuple[float, ...]:
+        return config.bandwidths or tuple(s * self.scale for s in config.scales)
 
     def generator_loss(self, critic: None, real: Tensor, fake: Tensor) -> Tensor:
-        mmd2 = mmd2_gaussian(real.flatten(2), fake.flatten(2), self.sigmas, self.config.unbiased)
+        if self.members is None:
+            return self.loss(real, fake, self.sigmas)
+        # The trials of a search, stacked: members with the same sigmas share one computation.
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for i, config in enumerate(self.members):
+            groups.setdefault(self.sigmas_of(config), []).append(i)
+        if len(groups) == 1:
+            return self.loss(real, fake, next(iter(groups)))
+        order = torch.tensor([i for members in groups.values() for i in members], device=real.device)
+        losses = torch.cat([self.loss(real[members], fake[members], sigmas) for sigmas, members in groups.items()])
+        return losses[torch.argsort(order)]
+
+    def loss(self, real: Tensor, fake: Tensor, sigmas: tuple[float, ...]) -> Tensor:
+        mmd2 = mmd2_gaussian(real.flatten(2), fake.flatten(2), sigmas, self.config.unbiased)
         if self.config.loss == "mmd2":
             return mmd2
         return torch.sqrt(mmd2.clamp_min(1e-12))

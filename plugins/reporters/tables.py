@@ -64,7 +64,7 @@ def render(run: RunReport) -> str:
     current = None
     for dataset, group, table in tables(summary, run.outputs):
         if dataset != current:
-            lines += [f"## {dataset}", ""]
+            lines += [f"## {dataset}", "", *chosen_lines(run, dataset)]
             current = dataset
         metrics = list(table.columns)
         lines += [f"### {group}", "", markdown(emphasize(table, run.outputs)), ""]
@@ -75,6 +75,15 @@ def render(run: RunReport) -> str:
         if group == "throughput" and device_line(run.directory):
             lines += [device_line(run.directory), ""]
     return "\n".join(lines)
+
+
+def chosen_lines(run: RunReport, dataset: str) -> list[str]:
+    """The setting a search chose for each objective (trained on the final seeds), or nothing."""
+    chosen = {o: text for (d, o), text in run.chosen.items() if d == dataset}
+    if not chosen:
+        return []
+    return ["Chosen by an equal-budget search (see trials.csv, budget.csv); the tables score it on the final seeds:",
+            "", *(f"- {objective}: {text}" for objective, text in chosen.items()), ""]
 
 
 def device_line(directory: Path) -> str:
