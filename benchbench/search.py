@@ -67,9 +67,13 @@ class SearchSettings:
         return dict(self.spaces).get(objective, ())
 
     def resolved(self) -> dict[str, Any]:
+        """The suite-level ``search:`` block as a suite gives it."""
         return {"trials": self.trials, "seed": self.seed, "seeds": list(self.seeds),
-                "select": {"metric": self.metric, "dataset": self.dataset},
-                "spaces": {label: {s.name: s.resolved() for s in spaces} for label, spaces in self.spaces}}
+                "select": {"metric": self.metric, "dataset": self.dataset}}
+
+    def resolved_spaces(self) -> dict[str, dict[str, Any]]:
+        """Objective label -> its ``search:`` block as a suite gives it."""
+        return {label: {s.name: s.resolved() for s in spaces} for label, spaces in self.spaces}
 
 
 def split_objective_searches(objectives: Any) -> tuple[Any, dict[str, Any]]:

@@ -85,12 +85,15 @@ class Suite:
     search: search.SearchSettings | None = None  # equal-budget hyperparameter search (benchbench.search)
 
     def resolved(self) -> dict[str, Any]:
-        """The suite with every default filled in (saved beside the results)."""
+        """The suite with every default filled in (saved beside the results): itself a valid suite,
+        which ``benchbench report`` reads back (a search's spaces stay in each objective's block)."""
+        spaces = self.search.resolved_spaces() if self.search else {}
         return {
             "name": self.name, "description": self.description, "seeds": list(self.seeds),
             "steps": self.steps, "device": self.device,
             "eval": params.as_dict(self.eval), "execution": params.as_dict(self.execution),
-            **{section: {s.label: s.resolved() for s in getattr(self, section)}
+            **{section: {s.label: {**s.resolved(), **({"search": spaces[s.label]} if spaces.get(s.label) else {})}
+                         for s in getattr(self, section)}
                for section in ("datasets", "objectives", "metrics", "reporters")},
             **({"search": self.search.resolved()} if self.search else {}),
         }

@@ -84,7 +84,7 @@ def test_trials_differing_only_in_optimizer_and_per_member_settings_share_a_stac
     assert len({m.scales for m in by_objective["gmmn"][0].members}) > 1
 
 
-def test_a_trial_is_the_same_alone_or_stacked_and_the_search_chooses_before_the_final_seeds(tmp_path):
+def test_a_trial_is_the_same_alone_or_stacked_and_the_search_chooses_before_the_final_seeds(tmp_path, capsys):
     stacked = run(suite(), out=tmp_path / "stacked")
     alone = run(suite(execution={"workers": 1, "max_members": 1}), out=tmp_path / "alone")
     a, b = documents(stacked.directory), documents(alone.directory)
@@ -116,6 +116,14 @@ def test_a_trial_is_the_same_alone_or_stacked_and_the_search_chooses_before_the_
 
     again = run(suite(), out=tmp_path / "stacked")  # a re-run trains nothing: trials and finals are done
     assert again.skipped_cells == len(a) and again.records.equals(stacked.records)
+
+    # `benchbench report` reads the resolved suite back (search blocks included) and finds the chosen
+    # settings again from the trial cells: the same summary.md, byte for byte
+    written = (stacked.directory / "summary.md").read_bytes()
+    (stacked.directory / "summary.md").unlink()
+    code, _, err = invoke(["report", str(stacked.directory)], capsys)
+    assert code == 0, err
+    assert (stacked.directory / "summary.md").read_bytes() == written
 
 
 def test_member_optimizer_matches_torch_and_each_member_is_exact_whatever_its_neighbours():
