@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .cache import atomic_write
+from .filenames import file_label
 
 BUDGET_COLUMNS = ["dataset", "objective", "budget", "expected_best", "ci95_low", "ci95_high", "trials", "metric"]
 RESAMPLES = 2000
@@ -90,7 +91,7 @@ def plot_budgets(frame: pd.DataFrame, directory: Path, better: str = "none") -> 
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=100)
         plt.close(fig)
-        path = Path(directory) / "plots" / f"budget-{dataset}.png"
+        path = Path(directory) / "plots" / f"budget-{file_label(dataset)}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, buffer.getvalue())
         written.append(path)

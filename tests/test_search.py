@@ -121,9 +121,14 @@ def test_a_trial_is_the_same_alone_or_stacked_and_the_search_chooses_before_the_
     # settings again from the trial cells: the same summary.md, byte for byte
     written = (stacked.directory / "summary.md").read_bytes()
     (stacked.directory / "summary.md").unlink()
-    code, _, err = invoke(["report", str(stacked.directory)], capsys)
+    code, _, err = invoke(["report", str(stacked.directory), "--reporters", "markdown,latex,html"], capsys)
     assert code == 0, err
     assert (stacked.directory / "summary.md").read_bytes() == written
+    chosen = next(text for text in written.decode().splitlines() if text.startswith("- nonsaturating: trial"))
+    assert "Settings chosen by an equal-budget search: nonsaturating: trial" in \
+        (stacked.directory / "summary.tex").read_text()
+    page = (stacked.directory / "report.html").read_text()
+    assert "Chosen by an equal-budget search" in page and chosen[len("- nonsaturating: "):] in page
 
 
 def test_member_optimizer_matches_torch_and_each_member_is_exact_whatever_its_neighbours():

@@ -37,11 +37,16 @@ def render(run: RunReport) -> str:
     lines = [f"% {escape(run.suite)}: written by benchbench (reporter latex). Needs \\usepackage{{booktabs}}.", ""]
     if summary.empty:
         return "\n".join([*lines, "% No results.", ""])
+    captioned = set()
     for dataset, group, table in summary_tables(summary, run.outputs):
         rows = summary[(summary["dataset"] == dataset) & summary["metric"].isin(table.columns)]
+        chosen = "; ".join(f"{o}: {text}" for (d, o), text in run.chosen.items() if d == dataset)
         caption_tail = " ".join(filter(None, [
             f"Mean $\\pm$ 95\\% CI half-width over seeds (Student $t$), {escape(seeds_phrase(rows, run.outputs))}.",
-            escape(marks.plain(footnote(rows, run.outputs)))]))
+            escape(marks.plain(footnote(rows, run.outputs))),
+            escape(f"Settings chosen by an equal-budget search: {chosen}.") if chosen and dataset not in captioned
+            else ""]))
+        captioned.add(dataset)
         lines += table_tex(table, dataset, group, run.outputs, caption_tail, run.suite)
     return "\n".join(lines)
 
