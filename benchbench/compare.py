@@ -29,8 +29,7 @@ from .evaluation import TRAINING_OUTPUTS
 from .outputs import Output
 from .registry import Registry
 from .reporting import read_cells, read_json, read_resolved_suite
-from .results import _results_part as results_part
-from .results import records_frame
+from .results import records_frame, results_part
 from .verdicts import compare_samples, difference_interval, holm, p_value
 
 COLUMNS = ["kind", "dataset", "objective", "metric", "better", "n_base", "n_new", "base", "new", "change",

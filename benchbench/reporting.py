@@ -16,9 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
-import yaml
 
 from . import cellfile, divergence
 from .cells import REFERENCE, SCHEMA_VERSION
@@ -26,7 +24,7 @@ from .errors import ConfigError
 from .evaluation import TRAINING_OUTPUTS
 from .registry import Registry
 from .reporter import RunReport
-from .results import RunDirectory, curves_frame, records_frame
+from .results import RunDirectory, curves_frame, recorded_suite, records_frame
 from .suite import ComponentSpec, Suite, parse_suite
 from .trainer import build
 from .trials import select
@@ -39,11 +37,8 @@ def read_resolved_suite(directory: Path) -> dict[str, Any]:
     if not (Path(directory) / "cells").is_dir() or not path.is_file():
         raise ConfigError(str(directory), "not a run directory (needs suite.yaml and cells/, as "
                                           "`benchbench run` writes them)")
-    try:
-        resolved = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(str(path), f"cannot be read: {type(exc).__name__}") from None
-    if not isinstance(resolved, dict) or not {"name", "seeds", "datasets", "objectives"} <= set(resolved):
+    resolved = recorded_suite(path, "run it again into a new --out directory")  # bounded, as suites are read
+    if not {"name", "seeds", "datasets", "objectives"} <= set(resolved):
         raise ConfigError(str(path), "is not a resolved suite (keys name, seeds, datasets, objectives missing)")
     return resolved
 
@@ -145,12 +140,9 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
 
 def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:
     """(dataset, objective, seed) -> the samples kept for plots (``cells/<key>.npy``), where saved."""
-    found = {}
-    for d in documents:
-        path = Path(directory) / "cells" / f"{d['cell']}.npy"
-        if path.exists():
-            found[d["dataset"], d["objective"], d["seed"]] = torch.from_numpy(np.load(path))
-    return found
+    run = RunDirectory(directory)
+    return {(d["dataset"], d["objective"], d["seed"]): run.samples(d["cell"]) for d in documents
+            if (run.cells / f"{d['cell']}.npy").exists()}
 
 
 def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], registry: Registry) -> list[str]:

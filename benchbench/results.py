@@ -78,7 +78,7 @@ class RunDirectory:
                 self.warnings["lock"] = took_over
             existing = self.path / "suite.yaml"
             if existing.exists():
-                found, wanted = _results_part(_recorded_suite(existing)), _results_part(suite)
+                found, wanted = results_part(recorded_suite(existing)), results_part(suite)
                 if found != wanted:
                     changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
                     raise ConfigError(str(self.path), f"holds a run of a different suite (differs in: "
@@ -148,9 +148,10 @@ class RunDirectory:
                f"{self.path}) runs only the missing ones"
 
 
-def _recorded_suite(path: Path) -> Any:
-    """The suite a run directory recorded, read like a suite file (bounded), or a one-line error."""
-    hint = "the suite this run directory recorded: choose another --out or remove the directory"
+def recorded_suite(path: Path, hint: str = "choose another --out or remove the directory") -> Any:
+    """The suite a run directory recorded (its ``suite.yaml``), read like a suite file (bounded, see
+    :mod:`benchbench.yaml_limits`), or a one-line error ending in ``hint``."""
+    hint = f"the suite this run directory recorded: {hint}"
     try:
         recorded = read_suite_file(path)
     except ConfigError as exc:
@@ -160,7 +161,7 @@ def _recorded_suite(path: Path) -> Any:
     return recorded
 
 
-def _results_part(suite: Any) -> dict[str, Any]:
+def results_part(suite: Any) -> dict[str, Any]:
     """A resolved suite without the settings that do not change results (how work is scheduled)."""
     suite = json.loads(json.dumps(suite)) if isinstance(suite, dict) else {}
     execution = suite.get("execution") or {}

@@ -245,7 +245,7 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, (list, tuple)) and len(value) > MAX_SEEDS:  # before looking at each
         raise ConfigError(where, f"a list of {len(value):,} seeds; at most {MAX_SEEDS}")
     seeds = params.check(value, tuple[int, ...], {"ge": 0, "le": MAX_SEED}, where)
-    if not seeds or len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
+    if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(where, f"expected a number of seeds or a list of 1 to {MAX_SEEDS} distinct seeds, "
                                  f"got {show(value)}")
     return seeds
