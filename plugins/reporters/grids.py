@@ -50,11 +50,16 @@ class Grids(Reporter):
             scale = max(1, math.ceil(self.config.min_pixels / grid.shape[1]))
             grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
             path = folder / f"grid_{file_label(label)}_{file_label(objective)}.png"
-            buffer = io.BytesIO()  # rendered in memory, then written atomically
-            plt.imsave(buffer, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
-            atomic_write(path, buffer.getvalue())
+            atomic_write(path, grid_png(grid))
             written.append(path)
         return written
+
+
+def grid_png(grid: np.ndarray) -> bytes:
+    """A mosaic (values in [0, 1]) as a grayscale PNG, rendered in memory, pixel for pixel."""
+    buffer = io.BytesIO()
+    plt.imsave(buffer, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    return buffer.getvalue()
 
 
 def lowest_seeds(samples: dict) -> dict[tuple[str, str], int]:

@@ -21,22 +21,17 @@ import base64
 import dataclasses
 import datetime as dt
 import html
-import io
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param
+from benchbench import tables as summary_tables
 
-from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param  # noqa: E402
-from benchbench import tables as summary_tables  # noqa: E402
-
-from . import grids, marks, plots, verdicts  # noqa: E402
-from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, seeds_phrase  # noqa: E402
+from . import grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
+from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, seeds_phrase
 
 THROUGHPUT = "throughput"
 STYLE = """
@@ -234,13 +229,13 @@ def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
     if samples and plots.sample_kind(shape) == "image":
         parts.append(grids_html(run, dataset, config))
     elif samples:
-        png = _written(run.directory / "plots" / f"samples_{name}.png", fresh) or _png(plots.samples_figure(
+        png = _written(run.directory / "plots" / f"samples_{name}.png", fresh) or plots.png(plots.samples_figure(
             f"{run.suite} · {dataset}", run.datasets.get(dataset), samples, config.max_points), config.dpi)
         parts.append(_figure(png, "Samples of the lowest seed of each objective."))
     curves = run.curves[run.curves["dataset"] == dataset] if not run.curves.empty else run.curves
     if not curves.empty and plots.curve_panels(curves, run.outputs):
         summary = run.summary[run.summary["dataset"] == dataset]
-        png = _written(run.directory / "plots" / f"curves_{name}.png", fresh) or _png(plots.curves_figure(
+        png = _written(run.directory / "plots" / f"curves_{name}.png", fresh) or plots.png(plots.curves_figure(
             f"{run.suite} · {dataset}", curves, summary, run.outputs, config.max_points), config.dpi)
         parts.append(_figure(png, "Metrics during training: mean over seeds, band: 95% CI."))
     return parts
@@ -276,23 +271,12 @@ def grids_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
         if not grids.is_image_batch(images):
             continue
         mosaic = grids.mosaic(images[: config.grid_side**2], low, high, config.grid_side)
-        buffer = io.BytesIO()
-        plt.imsave(buffer, mosaic, cmap="gray", vmin=0.0, vmax=1.0, format="png")
         width = mosaic.shape[1] * max(1, math.ceil(config.grid_width / mosaic.shape[1]))
         caption = f"<i>{REFERENCE}</i> reference" if objective == REFERENCE else _e(objective)
         items.append(f'<figure><img class="grid" width="{width}" alt="{_e(objective)} samples" '
-                     f'src="{_data_uri(buffer.getvalue())}"><figcaption>{caption}, seed {seed}</figcaption></figure>')
+                     f'src="{_data_uri(grids.grid_png(mosaic))}"><figcaption>{caption}, seed {seed}</figcaption></figure>')
     return ('<p class="legend">First samples of the lowest seed, at their own resolution, enlarged without smoothing.'
             '</p><div class="grids">' + "".join(items) + "</div>") if items else ""
-
-
-def _png(figure, dpi: int) -> bytes:
-    buffer = io.BytesIO()
-    try:
-        figure.savefig(buffer, format="png", dpi=dpi)
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
 
 
 def _figure(png: bytes, caption: str) -> str:
@@ -306,7 +290,7 @@ def _data_uri(png: bytes) -> str:
 
 def chosen_html(run: RunReport, dataset: str) -> str:
     """The settings an equal-budget search chose for ``dataset`` and its budget curve; "" without a search."""
-    chosen = {o: text for (d, o), text in run.chosen.items() if d == dataset}
+    chosen = chosen_settings(run, dataset)
     if not chosen:
         return ""
     items = "".join(f"<li><b>{_e(o)}</b>: {_e(text)}</li>" for o, text in chosen.items())
@@ -331,7 +315,7 @@ def improvement_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
     if compared.empty:
         return ""
     significant = int(compared["significant"].astype(bool).sum())
-    png = _png(verdicts.improvement_figure(f"{run.suite} · {dataset}", compared), config.dpi)
+    png = plots.png(verdicts.improvement_figure(f"{run.suite} · {dataset}", compared), config.dpi)
     caption = ("P(first objective better than second) over seeds, 95% bootstrap interval; filled: significant "
                "after Holm (comparisons.csv).")
     return (f"<details><summary>Pairwise comparisons: {len(compared)}, of which {significant} significant</summary>"

@@ -17,7 +17,7 @@ from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hook
 from benchbench import tables as summary_tables
 
 from . import marks
-from .tables import EXCLUDED_GROUPS, REFERENCE, _group, seeds_phrase
+from .tables import EXCLUDED_GROUPS, REFERENCE, _group, chosen_settings, seeds_phrase
 
 SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
@@ -40,7 +40,7 @@ def render(run: RunReport) -> str:
     captioned = set()
     for dataset, group, table in summary_tables(summary, run.outputs):
         rows = summary[(summary["dataset"] == dataset) & summary["metric"].isin(table.columns)]
-        chosen = "; ".join(f"{o}: {text}" for (d, o), text in run.chosen.items() if d == dataset)
+        chosen = "; ".join(f"{o}: {text}" for o, text in chosen_settings(run, dataset).items())
         caption_tail = " ".join(filter(None, [
             f"Mean $\\pm$ 95\\% CI half-width over seeds (Student $t$), {escape(seeds_phrase(rows, run.outputs))}.",
             escape(marks.plain(footnote(rows, run.outputs))),

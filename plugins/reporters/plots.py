@@ -56,12 +56,12 @@ class Plots(Reporter):
             samples = {o: x for o, x in first_seed_samples(run.samples, label).items() if len(x)}  # plot_samples: 0
             if samples:
                 figure = samples_figure(f"{run.suite} · {label}", dataset, samples, self.config.max_points)
-                written.append(_save(figure, folder / f"samples_{file_label(label)}.png", self.config.dpi))
+                written.append(save(figure, folder / f"samples_{file_label(label)}.png", self.config.dpi))
             curves = run.curves[run.curves["dataset"] == label] if not run.curves.empty else run.curves
             summary = run.summary[run.summary["dataset"] == label] if not run.summary.empty else run.summary
             if not curves.empty and curve_panels(curves, run.outputs):
                 figure = curves_figure(f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points)
-                written.append(_save(figure, folder / f"curves_{file_label(label)}.png", self.config.dpi))
+                written.append(save(figure, folder / f"curves_{file_label(label)}.png", self.config.dpi))
         return written
 
 
@@ -300,14 +300,19 @@ def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outpu
 # --- files ---------------------------------------------------------------------------------------
 
 
-def _save(figure, path: Path, dpi: int) -> Path:
-    """Render ``figure`` to PNG in memory, then write it atomically (never a truncated file)."""
+def png(figure, dpi: int) -> bytes:
+    """``figure`` rendered to PNG in memory (then closed): for files and for pages that embed it."""
     buffer = io.BytesIO()
     try:
         figure.savefig(buffer, dpi=dpi, format="png")
     finally:
         plt.close(figure)
-    atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save(figure, path: Path, dpi: int) -> Path:
+    """Write ``figure`` as a PNG atomically (never a truncated file)."""
+    atomic_write(path, png(figure, dpi))
     return path
 
 

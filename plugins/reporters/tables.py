@@ -77,9 +77,14 @@ def render(run: RunReport) -> str:
     return "\n".join(lines)
 
 
+def chosen_settings(run: RunReport, dataset: str) -> dict[str, str]:
+    """Objective -> the setting an equal-budget search chose for it on ``dataset`` (empty without one)."""
+    return {o: text for (d, o), text in run.chosen.items() if d == dataset}
+
+
 def chosen_lines(run: RunReport, dataset: str) -> list[str]:
     """The setting a search chose for each objective (trained on the final seeds), or nothing."""
-    chosen = {o: text for (d, o), text in run.chosen.items() if d == dataset}
+    chosen = chosen_settings(run, dataset)
     if not chosen:
         return []
     return ["Chosen by an equal-budget search (see trials.csv, budget.csv); the tables score it on the final seeds:",

@@ -10,7 +10,6 @@ correction, a hollow one a tie. The numbers are the run's ``comparisons`` (compa
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import pandas as pd  # noqa: E402
 
-from benchbench import Reporter, RunReport, atomic_write, comparisons, hookimpl, param  # noqa: E402
+from benchbench import Reporter, RunReport, comparisons, hookimpl, param  # noqa: E402
+
+from .plots import save  # noqa: E402
 
 FILE = Path("plots") / "probability_of_improvement.png"
 ROW_INCHES = 0.24  # height of one (metric, pair) row
@@ -43,16 +44,9 @@ class ImprovementPlot(Reporter):
             compared = compared[compared["metric"].isin(self.config.metrics)]
         if compared.empty:
             return []
-        figure = improvement_figure(run.suite, compared)
-        buffer = io.BytesIO()
-        try:
-            figure.savefig(buffer, format="png", dpi=self.config.dpi)
-        finally:
-            plt.close(figure)
         path = Path(directory) / FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, buffer.getvalue())
-        return [path]
+        return [save(improvement_figure(run.suite, compared), path, self.config.dpi)]
 
 
 def improvement_figure(suite: str, compared: pd.DataFrame):
