@@ -1,6 +1,6 @@
 """What a search budget buys: the expected best score of b trials, b = 1..N (Dodge et al. 2019,
-"Show Your Work"), with a 95% bootstrap interval over the trials, and its plot (one per dataset,
-one curve per objective, as in Lucic et al. 2018's figures).
+"Show Your Work"), with a 95% bootstrap interval over the trials (the ``plots`` reporter draws it,
+one figure per dataset, one curve per objective, as in Lucic et al. 2018's figures).
 
 Without replacement, exactly: with the N trial scores sorted from worst v_(1) to best v_(N), the
 expected best of b trials drawn without replacement is sum_i v_(i) C(i-1, b-1) / C(N, b).
@@ -8,16 +8,12 @@ expected best of b trials drawn without replacement is sum_i v_(i) C(i-1, b-1) /
 
 from __future__ import annotations
 
-import io
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .cache import atomic_write
-from .filenames import file_label
 
 BUDGET_COLUMNS = ["dataset", "objective", "budget", "expected_best", "ci95_low", "ci95_high", "trials", "metric"]
 RESAMPLES = 2000
@@ -67,32 +63,3 @@ def budget_frame(scores: pd.DataFrame, metric: str, better: str) -> pd.DataFrame
         curve = budget_curve(group["score"].tolist(), better)
         frames.append(curve.assign(dataset=dataset, objective=objective, trials=len(curve), metric=metric))
     return pd.concat(frames, ignore_index=True)[BUDGET_COLUMNS] if frames else pd.DataFrame(columns=BUDGET_COLUMNS)
-
-
-def plot_budgets(frame: pd.DataFrame, directory: Path, better: str = "none") -> list[Path]:
-    """``plots/budget-<dataset>.png``: expected best vs budget, one curve (and band) per objective."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-    for dataset, rows in frame.groupby("dataset", sort=False):
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for objective, curve in rows.groupby("objective", sort=False):
-            ax.plot(curve["budget"], curve["expected_best"], marker="o", markersize=3, label=objective)
-            ax.fill_between(curve["budget"], curve["ci95_low"], curve["ci95_high"], alpha=0.2)
-        ax.set_xlabel("budget (trials)")
-        direction = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(better, "")
-        ax.set_ylabel(f"expected best {rows['metric'].iloc[0]}{direction}")
-        ax.set_title(f"{dataset}: expected best vs search budget")
-        ax.legend()
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        path = Path(directory) / "plots" / f"budget-{file_label(dataset)}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, buffer.getvalue())
-        written.append(path)
-    return written

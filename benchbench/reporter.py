@@ -48,6 +48,8 @@ class RunReport:
     ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     chosen: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     """(dataset, objective) -> the setting a search chose, in words (empty without a search)"""
+    trials: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # trials.csv (a search's trials)
+    budget: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # budget.csv (expected best vs budget)
 
 
 class Reporter:

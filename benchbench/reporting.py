@@ -4,7 +4,8 @@ training) and ``benchbench report RUN_DIR`` (without training) take, so the two 
 :func:`load_run` reads ``suite.yaml``, ``environment.json`` and ``cells/*.json`` (+ ``.npy``
 samples) into a :class:`~benchbench.RunReport` (summary, comparisons and ranks computed by
 :func:`benchbench.compute_verdicts`); :func:`write_reports` writes ``records.csv``, ``curves.csv``,
-``summary.csv``, ``comparisons.csv``, ``ranks.csv`` and calls the suite's reporters;
+``summary.csv``, ``comparisons.csv``, ``ranks.csv`` (and a search's ``trials.csv``,
+``budget.csv``) and calls the suite's reporters;
 :func:`rebuild` is ``benchbench report``.
 """
 
@@ -16,9 +17,11 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pandas as pd
 import torch
 
 from . import cellfile, divergence
+from .budget import budget_frame
 from .cells import REFERENCE, SCHEMA_VERSION
 from .errors import ConfigError
 from .evaluation import TRAINING_OUTPUTS
@@ -124,6 +127,7 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     suite_config = read_resolved_suite(directory)
     suite = suite or suite_of(directory, registry)
     documents, problems, trial_documents = read_cells(directory, suite_config)
+    selection = select(suite, registry, trial_documents) if suite.search and trial_documents else None
     outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
     records, curves = records_frame(documents), curves_frame(documents)
     environment = read_json(directory / "environment.json")
@@ -135,7 +139,9 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
         samples=cell_samples(directory, documents),
         environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
         wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks,
-        chosen=select(suite, registry, trial_documents).describe(suite) if suite.search and trial_documents else {})
+        chosen=selection.describe(suite) if selection else {},
+        trials=selection.trials if selection else pd.DataFrame(),
+        budget=budget_frame(selection.scores, suite.search.metric, selection.better) if selection else pd.DataFrame())
 
 
 def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:
@@ -155,6 +161,9 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
     directory.write_csv("summary.csv", report.summary)
     directory.write_csv("comparisons.csv", report.comparisons)
     directory.write_csv("ranks.csv", report.ranks)
+    for name, frame in (("trials.csv", report.trials), ("budget.csv", report.budget)):
+        if not frame.empty:  # a search's
+            directory.write_csv(name, frame)
     problems = []
     entries = {spec.label: registry.get("reporter", spec.type, spec.label) for spec in reporters}
     for spec in sorted(reporters, key=lambda spec: bool(getattr(entries[spec.label].cls, "runs_last", False))):

@@ -22,7 +22,6 @@ import pandas as pd
 from scipy import stats
 
 from . import search
-from .budget import budget_frame, plot_budgets
 from .cells import Cell, Job, digest, group_size, make_cell, make_job, plan
 from .registry import Registry
 from .suite import ComponentSpec, Suite
@@ -145,15 +144,10 @@ def select(suite: Suite, registry: Registry, documents: Sequence[Mapping[str, An
 
 
 def finish_selection(suite: Suite, registry: Registry, directory: Any, trial_jobs: Sequence[Job]) -> Selection:
-    """Choose from the finished trials in ``directory`` (a :class:`benchbench.results.RunDirectory`)
-    and write ``trials.csv``, ``budget.csv`` and ``plots/budget-<dataset>.png``."""
-    documents = directory.load([cell for job in trial_jobs for cell in job.cells])
-    selection = select(suite, registry, documents)
-    directory.write_csv("trials.csv", selection.trials)
-    curves = budget_frame(selection.scores, suite.search.metric, selection.better)
-    directory.write_csv("budget.csv", curves)
-    plot_budgets(curves, directory.path, selection.better)
-    return selection
+    """Choose from the finished trials in ``directory`` (a :class:`benchbench.results.RunDirectory`);
+    ``trials.csv``, ``budget.csv`` and the budget plots are written with the run's other tables and
+    reports (:mod:`benchbench.reporting`), from the same trial cells."""
+    return select(suite, registry, directory.load([cell for job in trial_jobs for cell in job.cells]))
 
 
 def plan_final(suite: Suite, registry: Registry, selection: Selection) -> list[Job]:

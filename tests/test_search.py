@@ -34,7 +34,7 @@ SEARCH = {
                             "scales": {"choice": [[0.1, 1.0], [0.25, 2.0], [0.5]]}}},
     },
     "metrics": ["kde-divergence"],
-    "reporters": ["markdown"],
+    "reporters": ["markdown", "plots"],
     "execution": {"workers": 1},
     "search": {"trials": 5, "seed": 3, "seeds": 2, "select": {"metric": "jsd"}},
 }
@@ -119,11 +119,15 @@ def test_a_trial_is_the_same_alone_or_stacked_and_the_search_chooses_before_the_
 
     # `benchbench report` reads the resolved suite back (search blocks included) and finds the chosen
     # settings again from the trial cells: the same summary.md, byte for byte
-    written = (stacked.directory / "summary.md").read_bytes()
-    (stacked.directory / "summary.md").unlink()
-    code, _, err = invoke(["report", str(stacked.directory), "--reporters", "markdown,latex,html"], capsys)
+    rebuilt = ("summary.md", "trials.csv", "budget.csv")
+    before = {name: (stacked.directory / name).read_bytes() for name in rebuilt}
+    for name in (*rebuilt, "plots/budget-ring.png"):
+        (stacked.directory / name).unlink()
+    code, _, err = invoke(["report", str(stacked.directory), "--reporters", "markdown,plots,latex,html"], capsys)
     assert code == 0, err
-    assert (stacked.directory / "summary.md").read_bytes() == written
+    assert {name: (stacked.directory / name).read_bytes() for name in rebuilt} == before
+    assert (stacked.directory / "plots" / "budget-ring.png").stat().st_size > 1000
+    written = before["summary.md"]
     chosen = next(text for text in written.decode().splitlines() if text.startswith("- nonsaturating: trial"))
     assert "Settings chosen by an equal-budget search: nonsaturating: trial" in \
         (stacked.directory / "summary.tex").read_text()

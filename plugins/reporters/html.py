@@ -99,7 +99,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
                     f'generator scores. Hover a column name for its description.</p>')
     throughput, throughput_metrics = [], []
     for dataset in datasets:
-        body.append(f'<h2 id="{_anchor(dataset)}">{_e(dataset)}</h2>' + chosen_html(run, dataset))
+        body.append(f'<h2 id="{_anchor(dataset)}">{_e(dataset)}</h2>' + chosen_html(run, dataset, config))
         rows = shown[shown["dataset"] == dataset]
         for _, group, table in summary_tables(rows, run.outputs) if not rows.empty else []:
             title = f"{dataset} · {group}" if group == THROUGHPUT else group
@@ -288,7 +288,7 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def chosen_html(run: RunReport, dataset: str) -> str:
+def chosen_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
     """The settings an equal-budget search chose for ``dataset`` and its budget curve; "" without a search."""
     chosen = chosen_settings(run, dataset)
     if not chosen:
@@ -296,10 +296,12 @@ def chosen_html(run: RunReport, dataset: str) -> str:
     items = "".join(f"<li><b>{_e(o)}</b>: {_e(text)}</li>" for o, text in chosen.items())
     found = (f"<p>Chosen by an equal-budget search (trials.csv, budget.csv); the tables score each choice "
              f"on the final seeds, which no trial used:</p><ul>{items}</ul>")
-    path = run.directory / "plots" / f"budget-{file_label(dataset)}.png"
-    if path.is_file():
-        found += _figure(path.read_bytes(), "Expected best selection score of a budget of b trials per objective "
-                                            "(band: 95% bootstrap interval over the trials).")
+    budget = run.budget[run.budget["dataset"] == dataset] if not run.budget.empty else run.budget
+    if not budget.empty:
+        png = _written(run.directory / "plots" / f"budget-{file_label(dataset)}.png", _newest_cell(run.directory)) \
+            or plots.png(plots.budget_figure(dataset, budget, run.outputs), config.dpi)
+        found += _figure(png, "Expected best selection score of a budget of b trials per objective "
+                              "(band: 95% bootstrap interval over the trials).")
     return found
 
 

@@ -41,7 +41,8 @@ class PlotsConfig:
 
 
 class Plots(Reporter):
-    """Writes ``plots/samples_<dataset>.png`` and ``plots/curves_<dataset>.png``."""
+    """Writes ``plots/samples_<dataset>.png``, ``plots/curves_<dataset>.png`` and, for a search,
+    ``plots/budget-<dataset>.png``."""
 
     name = "plots"
     Config = PlotsConfig
@@ -62,7 +63,30 @@ class Plots(Reporter):
             if not curves.empty and curve_panels(curves, run.outputs):
                 figure = curves_figure(f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points)
                 written.append(save(figure, folder / f"curves_{file_label(label)}.png", self.config.dpi))
+        for label, budget in (run.budget.groupby("dataset", sort=False) if not run.budget.empty else ()):
+            figure = budget_figure(label, budget, run.outputs)
+            written.append(save(figure, folder / f"budget-{file_label(label)}.png", self.config.dpi))
         return written
+
+
+# --- search budgets ------------------------------------------------------------------------------
+
+def budget_figure(dataset: str, budget: pd.DataFrame, outputs: dict[str, Output]):
+    """Expected best selection score vs search budget (``budget.csv`` rows of one dataset): one curve
+    and 95% band per objective, as in Lucic et al. 2018's figures."""
+    metric = budget["metric"].iloc[0]
+    figure, ax = plt.subplots(figsize=(5, 3.5))
+    for objective, curve in budget.groupby("objective", sort=False):
+        ax.plot(curve["budget"], curve["expected_best"], marker="o", markersize=3, label=objective)
+        ax.fill_between(curve["budget"], curve["ci95_low"], curve["ci95_high"], alpha=0.2)
+    ax.set_xlabel("budget (trials)")
+    better = outputs[metric].better if metric in outputs else "none"
+    direction = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(better, "")
+    ax.set_ylabel(f"expected best {metric}{direction}")
+    ax.set_title(f"{dataset}: expected best vs search budget")
+    ax.legend()
+    figure.tight_layout()
+    return figure
 
 
 # --- samples -------------------------------------------------------------------------------------
