@@ -35,7 +35,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from . import params
+from . import divergence, params
 from .cells import Cell, make_job, stream
 from .dataset import Dataset, Modes, Split
 from .errors import BenchbenchError
@@ -381,8 +381,8 @@ def _check_job(label: str, objective: Objective, data: Dataset, members: int) ->
     diverged = [(i, d) for i, d in enumerate(outcome.diverged) if d]
     if diverged:
         i, d = diverged[0]
-        _fail(label, f"in a training job of {JOB_STEPS} steps, member {i}'s {d['loss']} became NaN or infinite at "
-                     f"step {d['step']}")
+        _fail(label, f"in a training job of {JOB_STEPS} steps, member {i} diverged at step {d['step']} "
+                     f"({divergence.describe(d)})")
     timing = probe.timing
     if timing is None or (timing.flops_per_step is None and timing.flops_note.startswith("FLOPs not counted")):
         why = timing.flops_note if timing is not None else "no timing reached the metrics"
