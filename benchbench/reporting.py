@@ -105,6 +105,9 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
     missing = [key for key in order if key not in found]
     problems += [f"{d}/{o} seed {s}: no result in {folder} (its job failed or the run was interrupted)"
                  for d, o, s in missing]
+    plan = {(d, o): (i, j) for (d, o, _), (i, j, _) in order.items()}  # trials in plan order, as the run chose
+    trials.sort(key=lambda d: (plan.get((d["dataset"], d["objective"]), (len(plan), 0)), d["config"]["trial"],
+                               d["seed"]))
     return Cells([found[key][1] for key in sorted(found, key=order.__getitem__)], problems, trials)
 
 

@@ -111,6 +111,7 @@ def test_a_trial_is_the_same_alone_or_stacked_and_the_search_chooses_before_the_
     assert "trial" in (stacked.directory / "summary.md").read_text().split("### ")[0]  # chosen setting shown
 
     budget = pd.read_csv(stacked.directory / "budget.csv")
+    assert list(dict.fromkeys(budget["objective"])) == ["nonsaturating", "gmmn"]  # the suite's order: same colours
     assert len(budget) == 2 * 5 and (budget["expected_best"].diff()[budget["budget"] > 1] <= 1e-12).all()
     assert (stacked.directory / "plots" / "budget-ring.png").stat().st_size > 1000
 
