@@ -3,25 +3,41 @@
 The public API: the contracts plugins implement, the hook markers, config helpers, the runner.
 """
 
-from .dataset import Dataset, Modes, Split
-from .errors import BenchbenchError, ComponentError, ConfigError, PluginError
-from .filenames import file_label
-from .hookspecs import hookimpl
-from .budget import expected_best
-from .member_optim import MemberOptimizer
-from .cache import atomic_write, cache_dir, load_tensors, save_tensors
-from .download import DataFileError, RemoteFile, download
-from .metric import Evaluation, Metric, Unavailable
-from .objective import Critic, CriticConfig, Objective, ObjectiveConfig
-from .outputs import Output
-from .params import NoConfig, param
-from .registry import Registry, default_registry, registry_with
-from .reporter import Reporter, RunReport
+from .api.cache import atomic_write, cache_dir, load_tensors, save_tensors
+from .api.dataset import Dataset, Modes, Split
+from .api.download import DataFileError, RemoteFile, download
+from .api.errors import BenchbenchError, ComponentError, ConfigError, PluginError
+from .api.filenames import file_label
+from .api.hookspecs import hookimpl
+from .api.metric import Evaluation, Metric, Unavailable
+from .api.objective import Critic, CriticConfig, Objective, ObjectiveConfig
+from .api.outputs import Output
+from .api.params import NoConfig, param
+from .api.reporter import Reporter, RunReport
+from .config.suite import Suite, load_suite, parse_suite
+from .registry.components import Registry, default_registry, registry_with
 from .runner import RunOutcome, run, run_suite
-from .suite import Suite, load_suite, parse_suite
-from .summary import footnote, format_interval, interval, markdown, summarize, tables
-from .timing import Timing
-from .verdicts import Verdicts, compare_samples, comparisons, compute_verdicts, holm, ranks, robust, verdicts_from_run
+from .stats.budget import expected_best
+from .stats.summary import (
+    footnote,
+    format_interval,
+    interval,
+    markdown,
+    summarize,
+    tables,
+)
+from .stats.verdicts import (
+    Verdicts,
+    compare_samples,
+    comparisons,
+    compute_verdicts,
+    holm,
+    ranks,
+    robust,
+    verdicts_from_run,
+)
+from .train.member_optim import MemberOptimizer
+from .train.timing import Timing
 
 __all__ = [
     "BenchbenchError", "ComponentError", "MemberOptimizer", "expected_best", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",

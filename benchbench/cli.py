@@ -8,15 +8,16 @@ import sys
 
 import click
 
-from . import compare_report, params
-from .compare import compare_runs, parse_threshold
-from .errors import BenchbenchError
-from .failures import TRACEBACK_HINT
-from .plugin_manager import RESTRICT_VARIABLE
-from .registry import default_registry
-from .reporting import rebuild
+from .api import params
+from .api.errors import BenchbenchError
+from .engines.failures import TRACEBACK_HINT
+from .registry.components import default_registry
+from .registry.entry_points import RESTRICT_VARIABLE
+from .report import compare_page
+from .report.compare import compare_runs, parse_threshold
+from .report.reporting import rebuild
 from .runner import DEFAULT_RESULTS, run
-from .summary import footnote, markdown, tables
+from .stats.summary import footnote, markdown, tables
 
 
 def _restrict_plugins(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -123,8 +124,8 @@ def compare_command(base, new, out, fail_on, threshold, alpha) -> None:
     """Compare run NEW of a suite against run BASE of the same suite: quality per metric over
     seeds, throughput per job; writes compare.csv and compare.html."""
     comparison = compare_runs(base, new, default_registry(), parse_threshold(threshold), alpha)
-    click.echo(compare_report.text(comparison))
-    written = compare_report.write(comparison, out or new)
+    click.echo(compare_page.text(comparison))
+    written = compare_page.write(comparison, out or new)
     click.echo(f"\nwritten: {', '.join(map(str, written))}")
     if fail_on == "regression" and len(comparison.regressions):
         click.echo(f"error: {len(comparison.regressions)} regression(s) against {base}", err=True)

@@ -8,20 +8,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import divergence, lock
-from .cells import Job, make_job, plan
-from .environment import environment
-from .errors import ConfigError
-from .executor import default_workers, execute
-from .failures import describe_failure, format_traceback
-from .preflight import preflight
-from .registry import Registry, default_registry
-from .reporter import RunReport
-from .reporting import load_run, write_reports
-from .results import CellResult, RunDirectory
-from .suite import Suite, load_suite
-from .trainer import JobOutcome
-from .trials import finish_selection, plan_final, plan_trials
+from .api.errors import ConfigError
+from .api.reporter import RunReport
+from .config.suite import Suite, load_suite
+from .engines.failures import describe_failure, format_traceback
+from .engines.local import default_workers, execute
+from .plan.cells import Job, make_job, plan
+from .plan.preflight import preflight
+from .plan.trials import finish_selection, plan_final, plan_trials
+from .registry.components import Registry, default_registry
+from .report.reporting import load_run, write_reports
+from .rundir import lock
+from .rundir.directory import CellResult, RunDirectory
+from .rundir.environment import environment
+from .train import divergence
+from .train.trainer import JobOutcome
 
 DEFAULT_RESULTS = Path("results")
 
@@ -62,7 +63,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     as training advances by ``n`` member-steps. Bad input raises :class:`~benchbench.ConfigError`
     before anything trains. ``out`` (or ``resume``: the suite's latest run under ``results_root``)
     continues a run: cells found there are not run again. ``engine="ray"`` runs each job as a Ray
-    task (:mod:`benchbench.ray_engine`) on the cluster at ``address`` (default: ``$RAY_ADDRESS``, else
+    task (:mod:`benchbench.engines.ray_engine`) on the cluster at ``address`` (default: ``$RAY_ADDRESS``, else
     a new local one), each taking ``gpus_per_task`` of a GPU on CUDA."""
     registry = registry or default_registry()
     cluster = _engine(engine, address, gpus_per_task)
@@ -141,10 +142,10 @@ def expected_work(job: Job) -> int:
 
 
 def _engine(engine: str, address: str | None, gpus_per_task: float | None):
-    """None for this machine's executor, or a :class:`benchbench.ray_engine.RayEngine` (Ray is
+    """None for this machine's executor, or a :class:`benchbench.engines.ray_engine.RayEngine` (Ray is
     imported only then)."""
     if engine == "ray":
-        from .ray_engine import RayEngine
+        from .engines.ray_engine import RayEngine
         return RayEngine(address, gpus_per_task)
     if engine != "local":
         raise ConfigError("--engine", f"got {engine!r}; allowed: local, ray")

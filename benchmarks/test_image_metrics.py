@@ -27,7 +27,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from benchbench.timing import peak_memory, reset_peak_memory
+from benchbench.train.timing import peak_memory, reset_peak_memory
 from benchbench_plugins.metrics.images import fid_from_features, kid, manifold_from_features
 from benchbench_plugins.metrics.manifold import knn_radii2
 

@@ -1,5 +1,5 @@
 """Per-model training throughput of a search's trials: 16 trials x 2 selection seeds trained as ONE
-stacked model (members differing in learning rates and Adam betas, benchbench.member_optim) versus
+stacked model (members differing in learning rates and Adam betas, benchbench.train.member_optim) versus
 the same 32 models trained one at a time (each a stack of one, the same code). Each round runs
 ROUND_STEPS training steps of every one of the 32 models; the terminal summary prints the ratio
 of per-model throughputs, measured side by side in one run.
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from benchbench import default_registry, parse_suite
-from benchbench.trainer import build, stepper
-from benchbench.trials import trial_specs
+from benchbench.train.trainer import build, stepper
+from benchbench.plan.trials import trial_specs
 
 from test_stacked_step import ROUND_STEPS, THREADS, settings
 

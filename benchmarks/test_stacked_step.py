@@ -1,7 +1,7 @@
 """Per-model training throughput of stacked seeds versus one model in a hand-written loop.
 
 Each benchmark round runs ROUND_STEPS training steps (Algorithm 1 iterations) of one objective:
-benchbench's own step (:func:`benchbench.trainer.stepper`) on a stack of 1 or 32 members, and a
+benchbench's own step (:func:`benchbench.train.trainer.stepper`) on a stack of 1 or 32 members, and a
 hand-written PyTorch loop of ONE model of the same architecture on the same batch. The terminal
 summary prints per-model throughput ratios (steps x members / time), measured side by side in
 one run. Both sides use the same intra-op threads: every core (set BENCHBENCH_THREADS=1 to see
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchbench import default_registry, parse_suite
-from benchbench.trainer import build, stepper
+from benchbench.train.trainer import build, stepper
 from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 
 ROUND_STEPS = 20

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchbench import default_registry, parse_suite
-from benchbench.cells import plan
-from benchbench.trainer import run_job
+from benchbench.plan.cells import plan
+from benchbench.train.trainer import run_job
 from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 
 STEPS = 1000

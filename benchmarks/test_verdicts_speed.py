@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from benchbench import compute_verdicts, default_registry
-from benchbench.evaluation import TRAINING_OUTPUTS
+from benchbench.train.evaluation import TRAINING_OUTPUTS
 
 DATASETS, OBJECTIVES, SEEDS = ("ring", "grid"), ("(data)", "minimax", "nonsaturating", "gmmn"), 5
 

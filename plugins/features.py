@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchbench import Dataset, Split, cache_dir, load_tensors, save_tensors
-from benchbench.params import as_dict
+from benchbench.api.params import as_dict
 
 CODE_VERSION = 1  # bump when the network, the recipe or the preprocessing changes: old caches are ignored
 FEATURES = 64  # penultimate width, per channel

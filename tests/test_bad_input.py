@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from benchbench import default_registry
 from benchbench.cli import main
-from benchbench.registry import COMPONENT_NAME
-from benchbench.suite import MAX_SEEDS, MAX_STEPS, MAX_WORKERS, TOP_LEVEL, EvalSettings, ExecutionSettings
+from benchbench.registry.components import COMPONENT_NAME
+from benchbench.config.suite import MAX_SEEDS, MAX_STEPS, MAX_WORKERS, TOP_LEVEL, EvalSettings, ExecutionSettings
 
 FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILE = "bad.yaml"
@@ -323,7 +323,7 @@ def test_inputs_that_would_exhaust_the_machine_are_refused_at_once(case):
 def _seconds_to_load(content: str) -> float:
     import time
 
-    from benchbench.suite import read_suite_file
+    from benchbench.config.suite import read_suite_file
     path = Path(tempfile.mkdtemp(prefix="bad-input-")) / FILE
     path.write_text(content)
     start = time.perf_counter()
@@ -344,7 +344,7 @@ def test_a_huge_list_given_as_data_is_refused_before_its_items_are_looked_at():
 
 
 def test_a_huge_value_is_quoted_short_without_being_expanded():
-    from benchbench.params import show
+    from benchbench.api.params import show
     value = ["x"]
     for _ in range(40):  # 2**40 strings once expanded
         value = [value, value]

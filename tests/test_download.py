@@ -1,4 +1,4 @@
-"""benchbench.download: verified, atomic downloads from mirrors; never touches the network (file://
+"""benchbench.api.download: verified, atomic downloads from mirrors; never touches the network (file://
 URLs, a loopback http.server, or a patched urlopen)."""
 
 from __future__ import annotations

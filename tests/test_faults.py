@@ -103,7 +103,7 @@ def test_out_of_memory_retries_with_smaller_stacks(tiny, tmp_path):
 
 
 def test_an_unstackable_objective_trains_one_seed_at_a_time_and_max_members_splits(tiny):
-    from benchbench.cells import plan
+    from benchbench.plan.cells import plan
     s, reg = suite(tiny, {"unstackable": SMALL, "nonsaturating": SMALL}, seeds=3,
                    execution={"workers": 1, "max_members": 2})
     sizes = [(j.objective.label, len(j.cells)) for j in plan(s, reg) if j.objective]

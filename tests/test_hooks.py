@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import benchbench
-from benchbench import hookspecs, testing
+from benchbench import testing
+from benchbench.api import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "writing-plugins.md"

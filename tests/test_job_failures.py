@@ -10,7 +10,7 @@ import pytest
 import yaml
 from clirun import invoke
 
-from benchbench.registry import _installed_registry
+from benchbench.registry.components import _installed_registry
 
 BROKEN = textwrap.dedent("""
     from benchbench import CriticConfig, Objective, hookimpl

@@ -450,7 +450,7 @@ def test_distance_blocks_in_feature_dims_equal_the_full_matrix(same):
 
 PEAK_CHILD = """
 import torch
-from benchbench.timing import peak_memory, reset_peak_memory
+from benchbench.train.timing import peak_memory, reset_peak_memory
 from benchbench_plugins.metrics.manifold import knn_radii2
 torch.set_num_threads(1)
 features = lambda n, seed: torch.randn(n, 192, generator=torch.Generator().manual_seed(seed)).relu_()

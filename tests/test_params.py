@@ -4,7 +4,7 @@ from typing import Literal
 import pytest
 
 from benchbench import ConfigError, param
-from benchbench.params import build, describe
+from benchbench.api.params import build, describe
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,8 +7,8 @@ import types
 import pytest
 
 from benchbench import ConfigError, Objective, default_registry, hookimpl, registry_with
-from benchbench.plugin_manager import load_plugins
-from benchbench.registry import build_registry
+from benchbench.registry.entry_points import load_plugins
+from benchbench.registry.components import build_registry
 from benchbench_plugins.objectives.gan import NonSaturating
 
 
@@ -123,7 +123,7 @@ def test_plugin_that_fails_to_import_is_named_and_others_load(tmp_path, monkeypa
 # ---- BENCHBENCH_PLUGINS (and `benchbench --plugins`, which sets it) ------------------------------
 
 def test_the_restriction_variable_is_a_comma_separated_list_of_entry_point_names():
-    from benchbench.plugin_manager import enabled_plugins
+    from benchbench.registry.entry_points import enabled_plugins
     assert enabled_plugins({}) is None and enabled_plugins({"BENCHBENCH_PLUGINS": " , "}) is None
     assert enabled_plugins({"BENCHBENCH_PLUGINS": "gan, mixtures,,"}) == {"gan", "mixtures"}
 

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from benchbench import ConfigError, hookimpl, parse_suite, registry_with, run
-from benchbench.plugin_manager import RESTRICT_VARIABLE
+from benchbench.registry.entry_points import RESTRICT_VARIABLE
 from benchbench_plugins.datasets.mixtures import Ring
 from benchbench_plugins.objectives.gan import NonSaturating
 from clirun import invoke
@@ -36,7 +36,7 @@ def cluster():
     pytest.importorskip("ray")
     import ray
 
-    from benchbench.ray_engine import RayEngine
+    from benchbench.engines.ray_engine import RayEngine
 
     def cli_handler(signum, frame):
         raise KeyboardInterrupt
@@ -127,7 +127,7 @@ def test_resume_completes_missing_cells_and_counts_each_cell_once(cluster, tiny,
 
 
 def test_an_outcome_delivered_twice_counts_once(cluster, tiny, write_suite, tmp_path, monkeypatch):
-    from benchbench.ray_engine import RayEngine
+    from benchbench.engines.ray_engine import RayEngine
 
     tiny.update(datasets={"ring": {}}, metrics=["modes"], reporters=[])
     tiny["objectives"] = {"gmmn": tiny["objectives"]["gmmn"]}
@@ -279,7 +279,7 @@ def test_tasks_ask_for_one_cpu_or_a_share_of_a_gpu(cluster, tiny, tmp_path, monk
 def test_cuda_needs_gpus_in_the_cluster(cluster, tiny, write_suite, tmp_path, monkeypatch):
     import ray
 
-    from benchbench.ray_engine import RayEngine
+    from benchbench.engines.ray_engine import RayEngine
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})  # this cluster without its GPU
     assert RayEngine().resolve_device("auto", "device") == "cpu"
@@ -304,7 +304,7 @@ def test_tasks_share_a_gpu(cluster, tiny, write_suite, tmp_path):
 
 
 def test_ray_address_comes_from_the_environment(cluster, monkeypatch):
-    from benchbench.ray_engine import RayEngine
+    from benchbench.engines.ray_engine import RayEngine
 
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
     assert RayEngine().address == "10.0.0.1:6379" and RayEngine("other:6379").address == "other:6379"

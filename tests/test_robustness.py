@@ -198,7 +198,7 @@ def test_a_read_only_file_system_is_one_line(quick, write_suite, tmpfs, capsys):
 def test_a_full_disk_stops_the_run_with_the_finished_cells_saved_and_resumable(quick, write_suite, tmpfs):
     """The disk fills up while a cell trains: saving it is one line (exit code 1), no temporary
     file is left, the other cells are kept, and the same command finishes the run once there is room."""
-    from benchbench.storage import StorageError
+    from benchbench.rundir.storage import StorageError
     suite = write_suite(quick)
     first = run(suite, out=tmpfs / "r")
     trained = [c for c in (tmpfs / "r" / "cells").glob("*.json") if json.loads(c.read_text())["objective"] == "gmmn"]
@@ -258,7 +258,7 @@ def test_plots_are_written_whole_or_not_at_all(quick, write_suite, tmp_path):
 
 # ---- one run at a time in a run directory ------------------------------------------------------
 
-HOLD = "import sys, time; from pathlib import Path; from benchbench import lock; " \
+HOLD = "import sys, time; from pathlib import Path; from benchbench.rundir import lock; " \
        "lock.acquire(Path(sys.argv[1])); print('locked', flush=True); time.sleep(600)"
 
 
@@ -298,7 +298,7 @@ def test_the_lock_is_released_on_ctrl_c(done):
 def test_the_git_state_is_read_without_taking_the_index_lock(tmp_path):
     """A tracked file touched after the commit makes a plain `git status` refresh and rewrite the
     index (through .git/index.lock); the environment record must leave the index as it is."""
-    from benchbench.environment import git_state
+    from benchbench.rundir.environment import git_state
     git = lambda *args: subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)  # noqa: E731
     git("init", "-q")
     (tmp_path / "tracked.txt").write_text("a")

@@ -13,10 +13,10 @@ import torch
 import yaml
 
 from benchbench import ConfigError, default_registry, parse_suite, run
-from benchbench.budget import budget_curve, expected_best
-from benchbench.member_optim import MemberOptimizer
-from benchbench.search import SELECTION_SEED_BASE, draw_trials
-from benchbench.trials import plan_trials, trial_specs
+from benchbench.stats.budget import budget_curve, expected_best
+from benchbench.train.member_optim import MemberOptimizer
+from benchbench.config.search import SELECTION_SEED_BASE, draw_trials
+from benchbench.plan.trials import plan_trials, trial_specs
 from clirun import invoke
 
 SEARCH = {
@@ -228,7 +228,7 @@ def fake_documents(scores):
 @pytest.mark.parametrize("mode, chosen", [("each", {"ring": 1, "grid": 2}), ("all", {"ring": 2, "grid": 2}),
                                           ("ring", {"ring": 1, "grid": 1})])
 def test_selection_per_dataset_by_mean_rank_or_on_one_dataset(mode, chosen):
-    from benchbench.trials import select
+    from benchbench.plan.trials import select
 
     raw = copy.deepcopy(SEARCH)
     raw["datasets"] = {"ring": {}, "grid": {}}

@@ -405,7 +405,7 @@ def test_conforms(objective):
 
 
 def test_broken_objectives_fail_the_checks_with_a_clear_message(pytester):
-    pytester.makeconftest('pytest_plugins = ["benchbench.testing"]\n')
+    pytester.makeconftest('pytest_plugins = ["benchbench.testing.fixtures"]\n')
     pytester.makepyfile(test_objectives=BROKEN_OBJECTIVES)
     result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--benchmark-disable")
     result.assert_outcomes(passed=2, failed=4)
@@ -420,7 +420,7 @@ def test_broken_objectives_fail_the_checks_with_a_clear_message(pytester):
     ], consecutive=False)
     output = result.stdout.str()
     assert "FAILED test_objectives.py::test_conforms[honest]" not in output
-    assert "benchbench/testing.py" not in output  # the kit's frames are hidden: the failure is the author's line
+    assert "benchbench/testing/" not in output  # the kit's frames are hidden: the failure is the author's line
 
 
 BENCHMARKED = '''
@@ -435,7 +435,7 @@ def test_speed(benchmark_training_step):
 
 def test_benchmark_training_step_times_the_trainers_step(pytester):
     pytester.makepyfile(test_speed=BENCHMARKED)
-    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-p", "benchbench.testing",
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-p", "benchbench.testing.fixtures",
                                 "--benchmark-json=bench.json")
     result.assert_outcomes(passed=1)
     (bench,) = json.loads((pytester.path / "bench.json").read_text())["benchmarks"]

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from benchbench.cells import stream
-from benchbench.models import StackedMLP
+from benchbench.plan.cells import stream
+from benchbench.train.models import StackedMLP
 from benchbench_plugins.objectives.gan import NonSaturating, gan_value
 
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from benchbench import Output
-from benchbench.verdicts import (REFERENCE, compare_samples, comparisons, difference_interval, holm, min_p_value,
+from benchbench.stats.verdicts import (REFERENCE, compare_samples, comparisons, difference_interval, holm, min_p_value,
                                  p_value, ranks, robust)
-from benchbench.summary import summarize
+from benchbench.stats.summary import summarize
 
 OUTPUTS = {"score": Output("score", "quality", "higher"), "loss": Output("loss", "divergence", "lower"),
            "kl": Output("kl", "divergence", "lower", heavy_tailed=True), "info": Output("info", "quality", "none"),

@@ -1,7 +1,7 @@
 """The marks of :func:`benchbench.tables` read back for other formats than markdown (HTML, LaTeX).
 
 :func:`benchbench.tables` writes a tied-best cell (verdict "best" or "tied": not significantly worse
-than the best objective, see :mod:`benchbench.verdicts`) as ``**text**``, and
+than the best objective, see :mod:`benchbench.stats.verdicts`) as ``**text**``, and
 :func:`benchbench.footnote` says in markdown what the marks mean. A summary without verdicts (a
 reporter given an older summary) has no marks: nothing is bold.
 """

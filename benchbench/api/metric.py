@@ -1,0 +1,62 @@
+"""The contract of a metric. Plugins subclass :class:`Metric`.
+
+A metric sees one :class:`Evaluation` (held-out real samples, generated samples, the dataset,
+and for final evaluations the job's timing) and returns a dict of plain floats keyed by the names
+it declares in ``outputs``. The math lives in pure functions beside it (tensors in, numbers out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from ..train.timing import Timing
+from .dataset import Dataset
+from .outputs import Output
+from .params import NoConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """What a metric sees about one trained cell (or about fresh data, for the reference row)."""
+
+    real: Tensor  # held-out data [n, *shape], on the evaluation device
+    fake: Tensor  # generated samples [n, *shape], same device
+    dataset: Dataset
+    seed: int  # seeds any randomness inside the metric (use :meth:`generator`)
+    timing: Timing | None = None  # the training job's measurements; None for curves and the reference
+    step: int | None = None  # training step of the evaluation
+
+    def generator(self, salt: int = 0) -> torch.Generator:
+        """A CPU generator for metric-internal randomness, fixed by the cell's seed."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
+
+
+@dataclasses.dataclass(frozen=True)
+class Unavailable:
+    """What a metric returns for an output it cannot compute honestly here, with the reason
+    shown in the tables instead of a number (e.g. ``Unavailable("n=500 < 64 feature dims")``)."""
+
+    reason: str
+
+
+class Metric:
+    """Numbers computed from an :class:`Evaluation`. Subclasses set ``name``, ``outputs``
+    (and ``Config`` if they have settings) and implement :meth:`compute`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+    outputs: ClassVar[tuple[Output, ...]]
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    def applies(self, evaluation: Evaluation) -> bool:
+        """Whether this metric can be computed here (e.g. needs a known density, or timing)."""
+        return True
+
+    def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
+        raise NotImplementedError

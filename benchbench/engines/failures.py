@@ -1,0 +1,46 @@
+"""How a failed job is reported: one line naming the job, the component and the plugin that
+provides it, and the traceback kept aside for ``benchbench run --traceback``.
+
+Exceptions from worker processes arrive pickled; :class:`concurrent.futures.ProcessPoolExecutor`
+attaches the worker's formatted traceback as their ``__cause__`` (the Ray engine attaches a
+:class:`RemoteTraceback` the same way), so :func:`format_traceback` shows where the job failed in
+the worker, not only where it was re-raised.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ..api.errors import ComponentError
+from ..plan.cells import Job
+from ..registry.components import Registry
+
+TRACEBACK_HINT = "rerun with --traceback to see where"
+
+
+def describe_failure(job: Job, exc: BaseException, registry: Registry) -> str:
+    """``ring/wgan-gp (seeds 0, 1): objective 'wgan-gp' of plugin 'extras' (benchbench-extras 0.1.0): ...``"""
+    where = f"{job.label} (seeds {', '.join(map(str, job.seeds))})"
+    if isinstance(exc, ComponentError):
+        entry = registry.entries.get(exc.kind, {}).get(exc.name)
+        plugin = "" if entry is None else f" of plugin {entry.plugin.name!r}" + (
+            f" ({entry.plugin.distribution} {entry.plugin.version})" if entry.plugin.distribution else "")
+        return f"{where}: {exc.kind} {exc.name!r}{plugin}: {exc.message}"
+    return f"{where}: {type(exc).__name__}: {exc}"
+
+
+class RemoteTraceback(Exception):
+    """The formatted traceback of an exception raised in another process, attached as its
+    ``__cause__`` (as :mod:`concurrent.futures` does for its worker processes)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n{self.text}"
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The full traceback of ``exc``, with the worker's own when it came from another process."""
+    return "".join(traceback.format_exception(exc)).rstrip()

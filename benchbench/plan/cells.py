@@ -1,0 +1,121 @@
+"""Units of work. A cell is one (dataset, objective, seed): independent, deterministic, and keyed
+by a hash of everything that determines its result, so any machine can run it and a re-run that
+finds its key already done skips it. A job groups the cells that differ only in seed, to be trained
+as one stacked model; the data reference of a dataset is a job with no objective.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any
+
+import torch
+
+from ..config.suite import ComponentSpec, Suite
+from ..registry.components import Registry
+from .sizing import members_that_fit
+
+SCHEMA_VERSION = 1
+REFERENCE = "(data)"  # objective label of the data-reference rows; no plugin label can contain "("
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    key: str
+    dataset: str  # label
+    objective: str  # label, or REFERENCE
+    seed: int
+    config: dict[str, Any]  # the resolved configuration that ``key`` hashes
+    spec: ComponentSpec | None = None  # a search trial: the objective as this cell trains it (benchbench.plan.trials)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    key: str
+    dataset: ComponentSpec
+    objective: ComponentSpec | None  # None: evaluate fresh data (the reference row)
+    cells: tuple[Cell, ...]
+    suite: Suite
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(c.seed for c in self.cells)
+
+    @property
+    def members(self) -> tuple[Any, ...] | None:
+        """Each member's objective config when the cells are search trials (they may differ in
+        per-member settings), else None: every member trains with ``objective``'s config."""
+        if all(c.spec is None for c in self.cells):
+            return None
+        return tuple(c.spec.config for c in self.cells)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset.label}/{self.objective.label if self.objective else REFERENCE}"
+
+
+def plan(suite: Suite, registry: Registry) -> list[Job]:
+    """Every job of the suite, in suite order (the reference of each dataset first)."""
+    jobs = []
+    for dataset in suite.datasets:
+        for objective in ((None,) if suite.eval.reference else ()) + suite.objectives:
+            cells = [make_cell(suite, registry, dataset, objective, seed) for seed in suite.seeds]
+            size = group_size(suite, registry, dataset, objective)
+            groups = [cells[i:i + size] for i in range(0, len(cells), size)]
+            jobs.extend(make_job(suite, dataset, objective, group) for group in groups)
+    return jobs
+
+
+def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None) -> int:
+    """Seeds per stacked model: all of them, unless the suite or the objective says otherwise
+    (``stack_seeds: false``, ``max_members``, ``stackable = False``) or they would not fit in memory."""
+    seeds = len(suite.seeds)
+    if objective is None:
+        return seeds
+    cls = registry.get("objective", objective.type, objective.label).cls
+    if not suite.execution.stack_seeds or not cls.stackable:
+        return 1
+    if suite.execution.max_members:
+        return min(seeds, suite.execution.max_members)
+    device = torch.device(suite.device)
+    workers = 1 if device.type == "cuda" else suite.execution.workers or os.cpu_count() or 1
+    data = registry.get("dataset", dataset.type, dataset.label).cls(dataset.config)
+    return min(seeds, members_that_fit(objective.config, data, device, workers) or seeds)
+
+
+def make_job(suite: Suite, dataset: ComponentSpec, objective: ComponentSpec | None, cells) -> Job:
+    return Job(digest([c.key for c in cells]), dataset, objective, tuple(cells), suite)
+
+
+def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None,
+              seed: int) -> Cell:
+    def versioned(spec: ComponentSpec) -> dict[str, Any]:
+        plugin = registry.get(spec.kind, spec.type, spec.label).plugin
+        return {**spec.resolved(), "plugin": plugin.name, "version": plugin.version}
+
+    config = {
+        "schema": SCHEMA_VERSION,
+        "dataset": versioned(dataset),
+        "objective": versioned(objective) if objective else None,
+        "seed": seed,
+        "steps": suite.steps if objective else 0,
+        "device": torch.device(suite.device).type,
+        "eval": {k: v for k, v in dataclasses.asdict(suite.eval).items() if k not in ("reference",)},
+        "metrics": {m.label: versioned(m) for m in suite.metrics},
+    }
+    return Cell(digest(config), dataset.label, objective.label if objective else REFERENCE, seed, config)
+
+
+def digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stream(seed: int, purpose: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """An independent random stream for one seed and purpose ("init", "train", "eval-data"...).
+    It depends on nothing else, so paired objectives see the same data for the same seed."""
+    value = int.from_bytes(hashlib.sha256(f"{seed}/{purpose}".encode()).digest()[:8], "little") >> 1
+    return torch.Generator(device=device).manual_seed(value)

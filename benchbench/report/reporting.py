@@ -1,0 +1,207 @@
+"""From a run directory's cell files to its reports: the one path both ``benchbench run`` (after
+training) and ``benchbench report RUN_DIR`` (without training) take, so the two cannot drift.
+
+:func:`load_run` reads ``suite.yaml``, ``environment.json`` and ``cells/*.json`` (+ ``.npy``
+samples) into a :class:`~benchbench.RunReport` (summary, comparisons and ranks computed by
+:func:`benchbench.compute_verdicts`); :func:`write_reports` writes ``records.csv``, ``curves.csv``,
+``summary.csv``, ``comparisons.csv``, ``ranks.csv`` (and a search's ``trials.csv``,
+``budget.csv``) and calls the suite's reporters;
+:func:`rebuild` is ``benchbench report``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+import torch
+
+from ..api.errors import ConfigError
+from ..api.reporter import RunReport
+from ..config.suite import ComponentSpec, Suite, parse_suite
+from ..plan.cells import REFERENCE, SCHEMA_VERSION
+from ..plan.trials import select
+from ..registry.components import Registry
+from ..rundir import cellfile
+from ..rundir.directory import RunDirectory, curves_frame, recorded_suite, records_frame
+from ..stats.budget import budget_frame
+from ..stats.verdicts import compute_verdicts
+from ..train import divergence
+from ..train.evaluation import TRAINING_OUTPUTS
+from ..train.trainer import build
+
+
+def read_resolved_suite(directory: Path) -> dict[str, Any]:
+    """The resolved suite a run directory was made for (its ``suite.yaml``), or a ConfigError."""
+    path = Path(directory) / "suite.yaml"
+    if not (Path(directory) / "cells").is_dir() or not path.is_file():
+        raise ConfigError(str(directory), "not a run directory (needs suite.yaml and cells/, as "
+                                          "`benchbench run` writes them)")
+    resolved = recorded_suite(path, "run it again into a new --out directory")  # bounded, as suites are read
+    if not {"name", "seeds", "datasets", "objectives"} <= set(resolved):
+        raise ConfigError(str(path), "is not a resolved suite (keys name, seeds, datasets, objectives missing)")
+    return resolved
+
+
+def suite_of(directory: Path, registry: Registry, reporters: str | list[str] | None = None) -> Suite:
+    """The run's suite, validated against the installed plugins, with ``reporters`` ("all" or
+    names) instead of its own if given. The device is checked as "cpu" (a CUDA run can be
+    reported on a machine without CUDA) and then restored."""
+    resolved = read_resolved_suite(directory)
+    raw = {k: v for k, v in resolved.items() if k != "device"}
+    if reporters is not None:
+        raw["reporters"] = reporters
+    suite = parse_suite(raw, registry, source=str(Path(directory) / "suite.yaml"))
+    return dataclasses.replace(suite, device=str(resolved.get("device", "cpu")))
+
+
+class Cells(NamedTuple):
+    documents: list[dict[str, Any]]  # the suite's cells, in plan order
+    problems: list[str]  # met reading them
+    trials: list[dict[str, Any]]  # the cells of a search's trials (selection seeds), in file order
+
+
+def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
+    """The cell documents of the (dataset, objective, seed) combinations of the resolved suite
+    ``resolved`` (``suite.yaml``) in plan order (each dataset's reference first, then the
+    objectives, seeds in order), problems met reading them, and the trial cells of a search.
+
+    A combination saved more than once (cells of an older plugin version beside a re-run's) counts
+    its newest file. Cell files of another schema make the directory unreadable: a ConfigError.
+    """
+    folder = Path(directory) / "cells"
+    objectives = ([REFERENCE] if (resolved.get("eval") or {}).get("reference", True) else []) + list(
+        resolved["objectives"])
+    order = {(d, o, s): (i, j, k) for i, d in enumerate(resolved["datasets"]) for j, o in enumerate(objectives)
+             for k, s in enumerate(resolved["seeds"])}
+    found: dict[tuple, tuple[float, dict[str, Any]]] = {}
+    problems, trials = [], []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            problems.append(f"cell file {path.name} is damaged and was left out (a run with --out re-runs it)")
+            continue
+        schema = document.get("schema") if isinstance(document, dict) else None
+        if schema != SCHEMA_VERSION:
+            raise ConfigError(str(path), f"cell file of schema {schema!r}; this benchbench reads schema "
+                                         f"{SCHEMA_VERSION}: run the suite again into a new --out directory")
+        why = cellfile.document_problem(document, path.stem) or cellfile.samples_problem(path.with_suffix(".npy"))
+        if why:  # the same validation that makes `benchbench run` re-run a damaged cell
+            problems.append(f"cell file {path.name}: {why}; left out (a run with --out re-runs it)")
+            continue
+        if "trial" in document["config"]:  # the selection phase of a search (its own seeds)
+            trials.append(document)
+            continue
+        key = (document["dataset"], document["objective"], document["seed"])
+        if key not in order:
+            continue
+        mtime = path.stat().st_mtime
+        if key not in found or mtime > found[key][0]:
+            found[key] = (mtime, document)
+    missing = [key for key in order if key not in found]
+    problems += [f"{d}/{o} seed {s}: no result in {folder} (its job failed or the run was interrupted)"
+                 for d, o, s in missing]
+    plan = {(d, o): (i, j) for (d, o, _), (i, j, _) in order.items()}  # trials in plan order, as the run chose
+    trials.sort(key=lambda d: (plan.get((d["dataset"], d["objective"]), (len(plan), 0)), d["config"]["trial"],
+                               d["seed"]))
+    return Cells([found[key][1] for key in sorted(found, key=order.__getitem__)], problems, trials)
+
+
+def cell_problems(documents: list[dict[str, Any]]) -> list[str]:
+    """What the cells recorded as they ran, worded as ``benchbench run`` prints it: the job's
+    problems (metric errors, out-of-memory retries...) and diverged seeds."""
+    problems = []
+    for d in documents:
+        label = f"{d['dataset']}/{d['objective']}"
+        problems += [f"{label}: {p}" for p in d.get("problems", [])]
+        diverged = d.get("diverged")
+        if diverged:
+            problems.append(divergence.warning(label, d['seed'], diverged))
+    return problems
+
+
+def load_run(directory: str | Path, registry: Registry, suite: Suite | None = None) -> RunReport:
+    """Everything reporters need from a finished (or partly finished) run directory."""
+    directory = Path(directory)
+    suite_config = read_resolved_suite(directory)
+    suite = suite or suite_of(directory, registry)
+    documents, problems, trial_documents = read_cells(directory, suite_config)
+    selection = select(suite, registry, trial_documents) if suite.search and trial_documents else None
+    outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
+    records, curves = records_frame(documents), curves_frame(documents)
+    environment = read_json(directory / "environment.json")
+    problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents)]
+    found = compute_verdicts(records, outputs)
+    return RunReport(
+        suite=suite.name, directory=directory, records=records, curves=curves, summary=found.summary,
+        outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
+        samples=cell_samples(directory, documents),
+        environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
+        wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks,
+        chosen=selection.describe(suite) if selection else {},
+        trials=selection.trials if selection else pd.DataFrame(),
+        budget=budget_frame(selection.scores, suite.search.metric, selection.better) if selection else pd.DataFrame())
+
+
+def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:
+    """(dataset, objective, seed) -> the samples kept for plots (``cells/<key>.npy``), where saved."""
+    run = RunDirectory(directory)
+    return {(d["dataset"], d["objective"], d["seed"]): run.samples(d["cell"]) for d in documents
+            if (run.cells / f"{d['cell']}.npy").exists()}
+
+
+def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], registry: Registry) -> list[str]:
+    """Write the tables (records.csv, curves.csv, summary.csv, comparisons.csv, ranks.csv) and run each
+    reporter, in suite order except those that run last; returns the reporters that failed, named
+    (a broken reporter never loses the results or the other reports)."""
+    directory = RunDirectory(report.directory)
+    directory.write_csv("records.csv", report.records)
+    directory.write_csv("curves.csv", report.curves)
+    directory.write_csv("summary.csv", report.summary)
+    directory.write_csv("comparisons.csv", report.comparisons)
+    directory.write_csv("ranks.csv", report.ranks)
+    for name, frame in (("trials.csv", report.trials), ("budget.csv", report.budget)):
+        if not frame.empty:  # a search's
+            directory.write_csv(name, frame)
+    problems = []
+    entries = {spec.label: registry.get("reporter", spec.type, spec.label) for spec in reporters}
+    for spec in sorted(reporters, key=lambda spec: bool(getattr(entries[spec.label].cls, "runs_last", False))):
+        plugin = entries[spec.label].plugin.name
+        try:
+            build(registry, spec).report(report, directory.path)
+        except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
+            problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def rebuild(directory: str | Path, registry: Registry, reporters: str | list[str] | None = None
+            ) -> tuple[RunReport, list[str]]:
+    """``benchbench report``: every report of a run written again from its cell files, nothing
+    trained. Returns the report and the reporters that failed."""
+    suite = suite_of(Path(directory), registry, reporters)
+    report = load_run(directory, registry, suite)
+    return report, write_reports(report, suite.reporters, registry)
+
+
+def wall_time(directory: Path, environment: dict[str, Any]) -> float | None:
+    """Seconds from the run's start (``environment.json``'s ``created``; a resumed run restarts it)
+    to its last cell file; None when unknown."""
+    try:
+        start = dt.datetime.fromisoformat(environment["created"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+    times = [p.stat().st_mtime for p in (Path(directory) / "cells").glob("*.json")]
+    return max(0.0, max(times) - start) if times else None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

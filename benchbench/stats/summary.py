@@ -1,0 +1,170 @@
+"""Mean, standard deviation and 95% confidence interval over seeds, robust aggregates and tied-best
+marks (:mod:`benchbench.stats.verdicts`), and tables of them."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from scipy import stats
+
+from ..api.outputs import Output
+from .verdicts import (
+    ALPHA,
+    ROBUST_COLUMNS,
+    TEST,
+    TEST_NAMES,
+    comparisons,
+    min_p_value,
+    with_verdicts,
+)
+
+SUMMARY_COLUMNS = ["dataset", "objective", "metric", "mean", "std", "ci95_low", "ci95_high", "n", "note",
+                   *ROBUST_COLUMNS, "tied_best", "verdict"]
+INTERVAL_COLUMNS = SUMMARY_COLUMNS[:SUMMARY_COLUMNS.index("note") + 1]
+GROUP_ORDER = ("quality", "divergence", "theory", "throughput")
+
+
+def summarize(records: pd.DataFrame, outputs: dict[str, Output], compared: pd.DataFrame | None = None,
+              seed: int = 0) -> pd.DataFrame:
+    """One row per (dataset, objective, metric): Student-t 95% interval of the mean over seeds, then
+    the median and IQM with bootstrap intervals, ``tied_best`` and ``verdict`` from the pairwise
+    comparisons ``compared`` (:func:`benchbench.stats.verdicts.comparisons`, computed when not given).
+
+    Non-finite values are left out and ``n`` says how many counted; a metric with no finite value
+    but a note (an output a metric declared unavailable) keeps a row with the note. Job-scoped
+    outputs (throughput shared by seeds trained together) count once per job; "sum" outputs (e.g.
+    diverged seeds) are totals, without an interval.
+    """
+    if records.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    if "note" not in records:
+        records = records.assign(note="")
+    all_records = records
+    noted = records[records["note"].fillna("").astype(bool)].drop_duplicates(["dataset", "objective", "metric"])
+    notes = {(r.dataset, r.objective, r.metric): r.note for r in noted.itertuples()}
+    job_scoped = [name for name, o in outputs.items() if o.scope == "job"]
+    order = {(d, o): i for i, (d, o) in enumerate(dict.fromkeys(zip(records["dataset"], records["objective"])))}
+    records = records[pd.to_numeric(records["value"], errors="coerce").map(math.isfinite)]
+    is_job = records["metric"].isin(job_scoped)
+    records = pd.concat([records[~is_job], records[is_job].drop_duplicates(["job", "metric"])])
+    rows = []
+    for (dataset, objective, metric), group in records.groupby(["dataset", "objective", "metric"], sort=False):
+        values = group["value"].astype(float).tolist()
+        if metric in outputs and outputs[metric].summary == "sum":
+            numbers = (sum(values), math.nan, math.nan, math.nan, len(values))
+        else:
+            numbers = interval(values)
+        rows.append((dataset, objective, metric, *numbers, notes.pop((dataset, objective, metric), "")))
+    rows += [(d, o, m, math.nan, math.nan, math.nan, math.nan, 0, note) for (d, o, m), note in notes.items()]
+    frame = pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+    frame["_order"] = [order[d, o] for d, o in zip(frame["dataset"], frame["objective"])]
+    metric_rank = {name: i for i, name in enumerate(outputs)}
+    frame["_metric"] = frame["metric"].map(lambda m: metric_rank.get(m, len(metric_rank)))
+    frame = frame.sort_values(["_order", "_metric"]).drop(columns=["_order", "_metric"]).reset_index(drop=True)
+    compared = comparisons(all_records, outputs, seed=seed) if compared is None else compared
+    return with_verdicts(frame, all_records, outputs, compared, seed)
+
+
+def interval(values: list[float], level: float = 0.95) -> tuple[float, float, float, float, int]:
+    """(mean, std, low, high, n) with the Student-t interval; std and bounds are NaN for n < 2."""
+    n = len(values)
+    if n == 0:
+        return (math.nan,) * 4 + (0,)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan, n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half, n
+
+
+def tables(summary: pd.DataFrame, outputs: dict[str, Output]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(dataset, group, table) with objectives as rows and metrics as columns, cells "mean ± ci", or
+    "IQM x [low, high]" (bootstrap interval) for heavy-tailed metrics; tied-best cells in bold
+    (``verdict`` "best" or "tied"; see :func:`footnote` for what the marks mean)."""
+    found = []
+    for dataset, by_dataset in summary.groupby("dataset", sort=False):
+        groups = {outputs[m].group if m in outputs else "other" for m in by_dataset["metric"]}
+        for group in [g for g in GROUP_ORDER if g in groups] + sorted(groups - set(GROUP_ORDER)):
+            rows = by_dataset[by_dataset["metric"].map(lambda m: (outputs[m].group if m in outputs else "other")
+                                                       == group)]
+            cells = rows.assign(text=[cell_text(r, outputs) for r in rows.itertuples()])
+            table = cells.pivot(index="objective", columns="metric", values="text")
+            table = table.reindex(index=list(dict.fromkeys(rows["objective"])),
+                                  columns=list(dict.fromkeys(rows["metric"]))).fillna("–")
+            found.append((dataset, group, table))
+    return found
+
+
+def cell_text(row, outputs: dict[str, Output]) -> str:
+    """One summary row as a table cell: "mean ± half-width" (IQM for heavy-tailed metrics), bold if
+    the row is tied-best."""
+    note = getattr(row, "note", "")
+    if row.metric in outputs and outputs[row.metric].heavy_tailed and _finite(getattr(row, "iqm", math.nan)):
+        text = f"IQM {format_number(row.iqm)}"
+        if _finite(row.iqm_low):
+            text += f" [{format_number(row.iqm_low)}, {format_number(row.iqm_high)}]"
+    else:
+        text = format_interval(row.mean, row.ci95_low, row.ci95_high, note)
+    return f"**{text}**" if getattr(row, "verdict", "") in ("best", "tied") else text
+
+
+def footnote(summary: pd.DataFrame, outputs: dict[str, Output]) -> str:
+    """What the marks of :func:`tables` mean for ``summary`` (one dataset and group, or more): the
+    test, alpha and n, the columns where these n cannot reach significance, and the IQM label."""
+    compared = summary[summary.get("verdict", pd.Series("", index=summary.index)).fillna("").astype(bool)]
+    parts = []
+    if not compared.empty:
+        low, high = int(compared["n"].min()), int(compared["n"].max())
+        seeds = f"n = {high}" if low == high else f"n = {low}–{high}"
+        parts.append(f"**Bold**: tied-best, not significantly worse than the best objective "
+                     f"({TEST_NAMES[TEST]} test over seeds, Holm-corrected within each column, alpha = {ALPHA}, "
+                     f"{seeds} seeds).")
+        weak = compared[compared["verdict"] == "underpowered"]
+        if not weak.empty:
+            n = int(weak["n"].min())
+            metrics = ", ".join(dict.fromkeys(weak["metric"]))
+            parts.append(f"No verdict for {metrics}: with {n} seeds no difference can reach significance "
+                         f"(the smallest possible p-value is {min_p_value(n, n, TEST):.2g} before correction); "
+                         f"run more seeds.")
+    heavy = [m for m in dict.fromkeys(summary["metric"]) if m in outputs and outputs[m].heavy_tailed]
+    if heavy:
+        parts.append(f"{', '.join(heavy)}: heavy-tailed, so the interquartile mean with a 95% percentile-bootstrap "
+                     f"interval.")
+    return " ".join(parts)
+
+
+def format_interval(mean: float, low: float, high: float, note: str = "") -> str:
+    if math.isnan(mean):
+        return f"n/a ({note})" if isinstance(note, str) and note else "–"
+    if math.isnan(low):
+        return format_number(mean)
+    return f"{format_number(mean)} ± {format_number((high - low) / 2)}"
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_number(x: float) -> str:
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    magnitude = abs(x)
+    if magnitude >= 1000:
+        return f"{x:,.0f}"
+    if magnitude >= 100:
+        return f"{x:.1f}"
+    if magnitude == 0 or magnitude >= 1e-3:
+        return f"{x:.3g}"
+    return f"{x:.2e}"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    header = ["objective", *map(str, table.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join([str(index), *map(str, row)]) + " |" for index, row in table.iterrows()]
+    return "\n".join(lines)

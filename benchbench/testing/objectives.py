@@ -1,0 +1,325 @@
+"""Conformance checks of an objective: its losses, networks, training steps and a whole job."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..api.dataset import Dataset
+from ..api.metric import Evaluation, Metric
+from ..api.objective import Objective
+from ..api.outputs import Output
+from ..config.suite import ComponentSpec, EvalSettings, ExecutionSettings, Suite
+from ..plan.cells import Cell, make_job, stream
+from ..train import divergence
+from ..train.evaluation import NamedMetric, diagnose
+from ..train.timing import Timing
+from ..train.trainer import (
+    SETUP_SAMPLES,
+    build_networks,
+    generate,
+    stacked_data,
+    train,
+    training_step,
+)
+from .kit import (
+    CPU,
+    JOB_STEPS,
+    MEMBERS,
+    _call,
+    _component,
+    _config,
+    _dataset,
+    _fail,
+    _label,
+    _single_threaded,
+)
+
+__tracebackhide__ = True
+
+# ---- objectives ------------------------------------------------------------------------------------
+
+@_single_threaded
+def check_objective(objective: type[Objective] | str, settings: Mapping[str, Any] | None = None,
+                    dataset: Dataset | type[Dataset] | str | None = None, members: int = MEMBERS) -> None:
+    """Check an objective class (or the name of an installed one) against its contract.
+
+    Registrable (the checks :func:`benchbench.registry.components.validate_component` applies when plugins
+    load); ``Config`` buildable from ``{}`` (and from ``settings``, a suite's mapping); on stacked
+    networks of ``members`` seeds (one if the class declares ``stackable = False``): each loss is
+    a float tensor of shape ``[M]``, finite, differentiable; the critic loss reaches every critic
+    parameter, the generator loss every generator parameter; the loss of member ``i`` has zero
+    gradient with respect to member ``j``'s parameters (unless ``stackable = False``);
+    :meth:`~benchbench.Objective.diagnose` returns exactly the declared ``diagnostics``, shape
+    ``[M]``, finite; no loss draws from the global random state (randomness comes from the
+    members' own streams, ``self.uniform`` / ``self.normal``); the critic loss's gradient with
+    respect to the critic's parameters is its derivative (checked against finite differences:
+    nothing of it is cut from the graph, such as a gradient penalty without
+    ``create_graph=True``); two steps of the real trainer run and move the generator; and a job
+    of two steps runs through the trainer's own ``train`` (FLOP counting, timing, curves,
+    diagnostics, final evaluation) with finite losses and its FLOPs counted.
+    """
+    cls = _component("objective", objective)
+    label = _label(cls)
+    config = _config(cls, settings, label)
+    data = _dataset(dataset)
+    members = members if cls.stackable else 1
+    setup = data.sample(SETUP_SAMPLES, stream(0, "setup"))
+    instance = _call(label, "the constructor", cls, config, setup)
+    nets = _call(label, "building its networks", build_networks, instance, data, range(members), CPU)
+    rng = [stream(s, "kit") for s in range(members)]
+    batch = config.batch_size
+    if nets.critic is not None:
+        _check_critic_loss(label, instance, nets.generator, nets.critic, data, rng, batch)
+    _check_generator_loss(label, instance, nets.generator, nets.critic, data, rng, batch)
+    _check_diagnostics(label, instance, nets.generator, nets.critic, data, rng, batch)
+    _check_training_steps(label, instance, data, members)
+    _check_job(label, instance, data, members)
+
+
+def _check_critic_loss(label: str, objective: Objective, generator: nn.Module, critic: nn.Module,
+                       data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
+    """The critic loss as the trainer computes it: ``fake`` generated without gradients."""
+    real = stacked_data(data, rng, batch)
+    with torch.no_grad():
+        fake = generate(generator, data, rng, batch, objective.config)
+    critic.requires_grad_(True)
+    objective.rng = _loss_streams(len(rng))
+    loss = _loss_call(label, "critic_loss", objective.critic_loss, critic, real, fake)
+    _check_loss(label, "critic_loss", loss, len(rng))
+    _check_reaches(label, "critic_loss", loss, critic, "critic")
+    if type(objective).stackable:
+        _check_independent(label, "critic_loss", loss, critic, "critic")
+    _check_derivative(label, objective, critic, real, fake)
+
+
+def _check_generator_loss(label: str, objective: Objective, generator: nn.Module, critic: nn.Module | None,
+                          data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
+    """The generator loss on fresh ``fake`` samples that carry the generator's gradients."""
+    real = stacked_data(data, rng, batch)
+    fake = generate(generator, data, rng, batch, objective.config)
+    if critic is not None:
+        critic.requires_grad_(True)  # so that mixing members through the critic shows too
+    objective.rng = _loss_streams(len(rng))
+    loss = _loss_call(label, "generator_loss", objective.generator_loss, critic, real, fake)
+    _check_loss(label, "generator_loss", loss, len(rng))
+    _check_reaches(label, "generator_loss", loss, generator, "generator")
+    if type(objective).stackable:
+        _check_independent(label, "generator_loss", loss, generator, "generator")
+        if critic is not None:
+            _check_independent(label, "generator_loss", loss, critic, "critic")
+
+
+def _loss_streams(members: int) -> list[torch.Generator]:
+    """The per-member generators the kit gives an objective's losses (``Objective.rng``)."""
+    return [stream(s, "kit-loss") for s in range(members)]
+
+
+def _global_random_states() -> tuple:
+    """torch's, Python's and NumPy's global random states, to compare before and after a call."""
+    import numpy
+    return torch.get_rng_state(), random.getstate(), numpy.random.get_state()[1].copy()
+
+
+def _same_states(a: tuple, b: tuple) -> bool:
+    return torch.equal(a[0], b[0]) and a[1] == b[1] and bool((a[2] == b[2]).all())
+
+
+GLOBAL_RANDOMNESS = ("draws from the global random state (torch.rand/randn without generator=, random, numpy.random): "
+                     "runs are not reproducible and a member's result depends on its stack; draw with "
+                     "self.uniform(...) / self.normal(...), the members' own streams in self.rng")
+
+
+def _loss_call(label: str, what: str, loss: Callable, *args: Any) -> Any:
+    """``loss(*args)`` as :func:`_call`, failing if it draws from a global random state."""
+    before = _global_random_states()
+    value = _call(label, what, loss, *args)
+    if not _same_states(before, _global_random_states()):
+        _fail(label, f"{what} {GLOBAL_RANDOMNESS}")
+    return value
+
+
+def _check_derivative(label: str, objective: Objective, critic: nn.Module, real: Tensor, fake: Tensor) -> None:
+    """The autograd gradient of the critic loss with respect to the critic's parameters equals its
+    derivative, estimated by central differences in float64 along random directions: nothing
+    the loss depends on is cut from the graph. The classic cut: a gradient penalty whose
+    ``torch.autograd.grad`` leaves out ``create_graph=True``, so that the critic never learns from
+    it. The loss's random draws are replayed for every evaluation. Skipped for a loss that does
+    not compute in float64 (it casts, or fails on float64 inputs)."""
+    critic = copy.deepcopy(critic).double().requires_grad_(True)
+    real, fake = real.double(), fake.double()
+    params = list(critic.parameters())
+    streams = [g.get_state() for g in objective.rng]
+
+    def loss() -> Tensor:
+        for g, state in zip(objective.rng, streams):
+            g.set_state(state)
+        return objective.critic_loss(critic, real, fake).sum()
+
+    try:
+        value = loss()
+    except Exception:  # noqa: BLE001 - a loss written for float32 only: nothing to compare in float64
+        return
+    if value.dtype != torch.float64:  # the loss casts (e.g. .float()): finite differences would be noise
+        return
+    grads = torch.autograd.grad(value, params, allow_unused=True)
+    directions = torch.Generator().manual_seed(0)
+    found = []
+    for _ in range(2):  # a ReLU kink crossed by a step of 1e-9 is unlikely; twice in a row, vanishingly so
+        direction = [torch.randn(p.shape, generator=directions, dtype=p.dtype) for p in params]
+        autograd = float(sum((g * d).sum() for g, d in zip(grads, direction) if g is not None))
+        original = [p.detach().clone() for p in params]
+        values = []
+        for h in (DERIVATIVE_STEP, -DERIVATIVE_STEP):
+            with torch.no_grad():
+                for p, p0, d in zip(params, original, direction):
+                    p.copy_(p0 + h * d)
+            values.append(loss().detach().item())
+        with torch.no_grad():
+            for p, p0 in zip(params, original):
+                p.copy_(p0)
+        numeric = (values[0] - values[1]) / (2 * DERIVATIVE_STEP)
+        if abs(autograd - numeric) <= 1e-3 * max(1.0, abs(autograd), abs(numeric)):
+            return
+        found.append((autograd, numeric))
+    autograd, numeric = found[0]
+    _fail(label, f"critic_loss's gradient with respect to the critic's parameters is not its derivative (along a "
+                 f"random direction: autograd {autograd:.6g}, finite differences {numeric:.6g}): part of the loss is "
+                 f"cut from the graph. A gradient penalty needs torch.autograd.grad(..., create_graph=True); no term "
+                 f"may go through .detach(), .item(), numpy or torch.no_grad()")
+
+
+DERIVATIVE_STEP = 1e-9  # central-difference step in float64 (parameters of order 0.1-1)
+
+
+def _check_loss(label: str, what: str, loss: Any, members: int) -> None:
+    """One finite, differentiable float loss per member."""
+    if not isinstance(loss, Tensor):
+        _fail(label, f"{what} returned {type(loss).__name__}; expected a tensor of shape ({members},)")
+    if loss.shape != (members,):
+        _fail(label, f"{what} returned shape {tuple(loss.shape)}; expected ({members},): one loss per stacked "
+                     f"member (reduce each member with .flatten(1).mean(1), never a plain .mean())")
+    if not loss.is_floating_point():
+        _fail(label, f"{what} returned dtype {loss.dtype}; expected a floating-point tensor")
+    if not bool(torch.isfinite(loss).all()):
+        _fail(label, f"{what} is not finite at initialisation: {loss.detach().tolist()} (compute "
+                     f"log-probabilities from logits: softplus, binary_cross_entropy_with_logits)")
+    if not loss.requires_grad:
+        _fail(label, f"{what} is not differentiable: it has no grad_fn (computed under no_grad, detached, or "
+                     f"through .item() / numpy?)")
+
+
+def _check_reaches(label: str, what: str, loss: Tensor, module: nn.Module, owner: str) -> None:
+    """Every parameter of ``module`` gets a gradient from ``loss``, not all of them zero."""
+    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss.sum(), [p for _, p in named], retain_graph=True, allow_unused=True)
+    unreached = [n for (n, _), g in zip(named, grads) if g is None]
+    if len(unreached) == len(named) or all(g is None or not bool(g.any()) for g in grads):
+        _fail(label, f"{what} does not depend on the {owner}'s parameters (is `fake` detached, or the "
+                     f"{owner}'s output unused?)")
+    if unreached:
+        _fail(label, f"{what} does not reach the {owner} parameters {', '.join(unreached)}")
+
+
+def _check_independent(label: str, what: str, loss: Tensor, module: nn.Module, owner: str) -> None:
+    """The loss of member ``i`` has zero gradient with respect to every other member's parameters.
+    A stacked parameter holds its members as equal blocks along its first dimension."""
+    members = loss.shape[0]
+    params = [p for p in module.parameters() if p.requires_grad and p.shape[0] % members == 0]
+    for i in range(members):
+        grads = torch.autograd.grad(loss[i], params, retain_graph=True, allow_unused=True)
+        for g in grads:
+            if g is None:
+                continue
+            per_member = g.reshape(members, -1).abs().amax(1)
+            others = [j for j in range(members) if j != i and per_member[j] != 0]
+            if others:
+                _fail(label, f"{what} of member {i} has a nonzero gradient with respect to member {others[0]}'s "
+                             f"{owner} parameters: the loss mixes the stacked members (a statistic over the "
+                             f"whole [M, B] batch?). Reduce each member separately, or set stackable = False")
+
+
+def _check_diagnostics(label: str, objective: Objective, generator: nn.Module, critic: nn.Module | None,
+                       data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
+    """``diagnose`` on held-out data, as the final evaluation calls it."""
+    declared = {o.name for o in objective.diagnostics}
+    objective.rng = ()  # as in a run: the members' streams are for the losses only
+    with torch.no_grad():
+        real = stacked_data(data, rng, batch, heldout=True)
+        fake = generate(generator, data, rng, batch, objective.config)
+    # The core's own validation (no undeclared names, one value per member), then the kit's stricter checks.
+    found = _call(label, "diagnose", diagnose, objective, critic, real, fake, len(rng))
+    if set(found) != declared:
+        _fail(label, f"diagnose() returned {sorted(found)}; expected the declared diagnostics {sorted(declared)}")
+    for name, values in found.items():
+        if not all(math.isfinite(v) for v in values):
+            _fail(label, f"diagnostic {name!r} is {values}; expected {len(rng)} finite values, one per member")
+
+
+def _check_training_steps(label: str, objective: Objective, data: Dataset, members: int) -> None:
+    """Two iterations of the trainer's own step (:func:`benchbench.train.trainer.training_step`) move
+    the generator and keep the losses finite."""
+    nets = _call(label, "building its networks", build_networks, objective, data, range(members), CPU)
+    rng = [stream(s, "train") for s in range(members)]
+    losses = torch.zeros(2, members)
+    before = [p.detach().clone() for p in nets.generator.parameters()]
+    for _ in range(2):
+        _call(label, "a training step", training_step, nets, objective, data, rng, losses)
+    if not bool(torch.isfinite(losses).all()):
+        _fail(label, f"the losses became non-finite within two training steps: {losses.tolist()}")
+    if all(torch.equal(a, p) for a, p in zip(before, nets.generator.parameters())):
+        _fail(label, "two training steps left the generator unchanged (a zero gradient?)")
+
+
+class _TimingProbe(Metric):
+    """Keeps the :class:`~benchbench.Timing` a job's final evaluation hands its metrics."""
+
+    name = "kit-timing"
+    outputs = (Output("kit_train_seconds", "throughput", "none", "the job's training time"),)
+    timing: Timing | None = None
+
+    def applies(self, evaluation: Evaluation) -> bool:
+        return evaluation.timing is not None
+
+    def compute(self, evaluation: Evaluation) -> dict[str, float]:
+        self.timing = evaluation.timing
+        return {"kit_train_seconds": evaluation.timing.train_seconds}
+
+
+def _check_job(label: str, objective: Objective, data: Dataset, members: int) -> None:
+    """A job of :data:`JOB_STEPS` steps through :func:`benchbench.train.trainer.train`, the code a
+    worker of ``benchbench run`` executes: FLOP counting, timed training, curves with the
+    diagnostics at every step, final evaluation."""
+    name = getattr(type(objective), "name", "kit-objective")
+    dataset = ComponentSpec("dataset", data.name, data.name, getattr(data, "config", None))
+    spec = ComponentSpec("objective", name, name, objective.config)
+    suite = Suite("kit", "", tuple(range(members)), JOB_STEPS, "cpu",
+                  EvalSettings(samples=64, every=1, curve_samples=32, plot_samples=0),
+                  ExecutionSettings(workers=1), (dataset,), (spec,), (), ())
+    job = make_job(suite, dataset, spec, [Cell(f"kit-{s}", data.name, name, s, {}) for s in range(members)])
+    probe = _TimingProbe(None)
+    before = _global_random_states()
+    outcome = _call(label, "a training job (benchbench.train.trainer.train, as `benchbench run` runs it)", train, job, data,
+                    [NamedMetric(probe.name, "benchbench.testing", probe)], objective, CPU)
+    if not _same_states(before, _global_random_states()):
+        _fail(label, f"a training job {GLOBAL_RANDOMNESS}")
+    if outcome.problems:
+        _fail(label, f"a training job reported problems: {'; '.join(outcome.problems)}")
+    diverged = [(i, d) for i, d in enumerate(outcome.diverged) if d]
+    if diverged:
+        i, d = diverged[0]
+        _fail(label, f"in a training job of {JOB_STEPS} steps, member {i} diverged at step {d['step']} "
+                     f"({divergence.describe(d)})")
+    timing = probe.timing
+    if timing is None or (timing.flops_per_step is None and timing.flops_note.startswith("FLOPs not counted")):
+        why = timing.flops_note if timing is not None else "no timing reached the metrics"
+        _fail(label, f"the FLOPs of its training step could not be counted ({why}); runs will report gflop_per_s as "
+                     f"n/a. The count runs one step under a torch dispatch mode (torch.utils.flop_counter's formulas)")
+
+

@@ -1,0 +1,106 @@
+"""Scoring a trained stacked model: metrics per member, objective diagnostics, validated.
+
+A metric that raises or returns something undeclared is named in ``problems`` and skipped; the
+other metrics still count. Returned values must be the declared output names, as plain numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ..api.dataset import Dataset
+from ..api.metric import Evaluation, Metric, Unavailable
+from ..api.objective import Critic, Objective
+from ..api.outputs import Output
+from .timing import Timing
+
+TRAINING_OUTPUTS = (
+    Output("generator_loss", "training", "none", "mean generator loss since the previous curve point"),
+    Output("critic_loss", "training", "none", "mean critic loss since the previous curve point"),
+    Output("diverged", "stability", "lower", "seeds whose losses became NaN or infinite, or whose samples became "
+                                            "non-finite or left 1000x the data's scale (their metrics are missing); tables "
+                                            "show the count", summary="sum"),
+    Output("eval_time_s", "throughput", "lower", "wall time of every evaluation of the job (curves and final "
+                                                 "metrics) / members (s per trained model)", "job"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedMetric:
+    label: str
+    plugin: str
+    metric: Metric
+
+
+def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int], real: Tensor, fake: Tensor,
+          objective: Objective | None = None, critic: Critic | None = None, timing: Timing | None = None,
+          step: int | None = None, skip: set[int] = frozenset()
+          ) -> tuple[list[dict[str, float]], list[dict[str, str]], list[str]]:
+    """Scores of each member (``real``/``fake`` are ``[M, n, *shape]``), the reasons of outputs a
+    metric declared :class:`Unavailable` (their score is NaN), and the problems met. Members in
+    ``skip`` (diverged) get no metrics."""
+    problems: list[str] = []
+    scores: list[dict[str, float]] = [{} for _ in seeds]
+    notes: list[dict[str, str]] = [{} for _ in seeds]
+    for i, seed in enumerate(seeds):
+        if i in skip:
+            continue
+        evaluation = Evaluation(real[i], fake[i], dataset, seed, timing, step)
+        for named in metrics:
+            try:
+                if named.metric.applies(evaluation):
+                    values, why = _checked(named, named.metric.compute(evaluation))
+                    scores[i].update(values)
+                    notes[i].update(why)
+            except Exception as exc:  # noqa: BLE001 - a broken metric must not lose the others
+                problems.append(f"metric {named.label!r} (plugin {named.plugin!r}) failed: "
+                                f"{type(exc).__name__}: {exc}")
+    if objective is not None and objective.diagnostics:
+        for name, values in diagnose(objective, critic, real, fake, len(seeds)).items():
+            for i, value in enumerate(values):
+                if i not in skip:
+                    scores[i][name] = value
+    return scores, notes, sorted(set(problems))
+
+
+def diagnose(objective: Objective, critic: Critic | None, real: Tensor, fake: Tensor, members: int
+             ) -> dict[str, list[float]]:
+    declared = {o.name for o in objective.diagnostics}
+    with torch.no_grad():
+        found = objective.diagnose(critic, real, fake)
+    if set(found) - declared:
+        raise ValueError(f"objective {objective.name!r} diagnosed undeclared outputs {sorted(set(found) - declared)}")
+    out = {}
+    for name, value in found.items():
+        value = torch.as_tensor(value)
+        if value.shape != (members,):
+            raise ValueError(f"objective {objective.name!r} diagnostic {name!r} has shape {tuple(value.shape)}, "
+                             f"expected ({members},): one value per member")
+        out[name] = [float(v) for v in value.double().cpu()]
+    return out
+
+
+def _checked(named: NamedMetric, values: object) -> tuple[dict[str, float], dict[str, str]]:
+    declared = {o.name for o in named.metric.outputs}
+    if not isinstance(values, dict):
+        raise TypeError(f"compute() returned {type(values).__name__}, expected a dict of numbers")
+    unknown = set(values) - declared
+    if unknown:
+        raise ValueError(f"returned undeclared outputs {sorted(unknown)}; declared: {sorted(declared)}")
+    out, notes = {}, {}
+    for key, value in values.items():
+        if isinstance(value, Unavailable):
+            out[key], notes[key] = float("nan"), value.reason
+            continue
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"output {key!r} is {value!r}, expected a number or Unavailable(reason)") from None
+        if not math.isfinite(out[key]):  # kept as a note on the cell, never a silently missing row
+            notes[key] = f"metric {named.label!r} returned {out[key]}"
+    return out, notes

@@ -1,0 +1,100 @@
+"""Stacked networks: the networks of several seeds (members) in one module, built for an
+objective's settings and a dataset's shape (:func:`generator_network`, :func:`critic_network`).
+
+A stacked linear layer holds weights ``[M, in, out]`` and maps ``[M, B, in]`` to ``[M, B, out]``
+with one ``torch.baddbmm``. Members share no parameters and no randomness: member ``i`` is
+initialised from its own generator exactly as ``nn.Linear`` would be, so its weights do not depend
+on how many members are stacked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..api.dataset import Dataset
+from ..api.errors import PluginError
+from ..api.objective import CriticConfig, ObjectiveConfig
+from .convnets import DCGANCritic, DCGANGenerator
+
+NARROW = 4  # fan-outs up to this use the transposed matrix product
+
+
+class StackedLinear(nn.Module):
+    def __init__(self, fan_in: int, fan_out: int, generators: Sequence[torch.Generator]):
+        super().__init__()
+        bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default: U(-1/sqrt(in), 1/sqrt(in))
+        weights, biases = [], []
+        for g in generators:
+            weights.append(torch.empty(fan_in, fan_out, device=g.device).uniform_(-bound, bound, generator=g))
+            biases.append(torch.empty(1, fan_out, device=g.device).uniform_(-bound, bound, generator=g))
+        self.weight = nn.Parameter(torch.stack(weights))
+        self.bias = nn.Parameter(torch.stack(biases))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Matrix-vector shapes take another CPU kernel for a stack of one than for several, which
+        # would make a member's result depend (in the last bits) on the stack size. These layers
+        # are tiny: compute them elementwise, which is the same for every stack size.
+        if self.weight.shape[1] == 1:  # fan-in 1: an outer product
+            return self.bias + x * self.weight
+        if self.weight.shape[2] == 1:  # fan-out 1: one dot product per sample
+            return self.bias + (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True)
+        if self.weight.shape[2] <= NARROW:  # few outputs: the transposed product is the faster kernel
+            return self.bias + torch.bmm(self.weight.transpose(1, 2), x.transpose(1, 2)).transpose(1, 2)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class StackedMLP(nn.Module):
+    """ReLU MLP with widths ``sizes`` (input, hidden..., output), one per member."""
+
+    def __init__(self, sizes: Sequence[int], generators: Sequence[torch.Generator]):
+        super().__init__()
+        self.members = len(generators)
+        layers: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(StackedLinear(fan_in, fan_out, generators))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``[M, B, *in_shape]`` -> ``[M, B, out]``."""
+        return self.net(x.flatten(2))
+
+
+class Squash(nn.Module):
+    """Maps outputs into ``(low, high)`` with a scaled tanh: generators of bounded data (images)."""
+
+    def __init__(self, low: float, high: float):
+        super().__init__()
+        self.low, self.half = low, (high - low) / 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.low + self.half * (torch.tanh(x) + 1)
+
+
+def generator_network(cfg: ObjectiveConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
+    """``[M, B, noise_dim]`` -> ``[M, B, dataset.dim]``, squashed into ``dataset.bounds`` if any."""
+    if cfg.architecture == "dcgan":
+        _check_image(dataset)
+        net: nn.Module = DCGANGenerator(cfg.noise_dim, dataset.shape, cfg.channels, generators)
+    else:
+        net = StackedMLP([cfg.noise_dim, *cfg.hidden, dataset.dim], generators)
+    return nn.Sequential(net, Squash(*dataset.bounds)) if dataset.bounds is not None else net
+
+
+def critic_network(cfg: CriticConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
+    """``[M, B, *dataset.shape]`` -> logits ``[M, B, 1]``."""
+    if cfg.architecture == "dcgan":
+        _check_image(dataset)
+        return DCGANCritic(dataset.shape, cfg.channels, generators)
+    return StackedMLP([dataset.dim, *cfg.critic_hidden, 1], generators)
+
+
+def _check_image(dataset: Dataset) -> None:
+    if len(dataset.shape) != 3 or dataset.shape[1] != dataset.shape[2]:
+        raise PluginError(dataset.name, f"architecture dcgan needs square images (C, H, H); the data has shape "
+                                        f"{tuple(dataset.shape)}: use architecture mlp")
