@@ -10,17 +10,16 @@ import pandas as pd
 
 from .api.errors import ConfigError
 from .api.reporter import RunReport
-from .config.suite import Suite, load_suite
+from .config.suite import Suite
+from .engines.base import Engine
 from .engines.failures import describe_failure, format_traceback
-from .engines.local import default_workers, execute
+from .engines.local import LocalEngine
 from .plan.cells import Job, make_job, plan
-from .plan.preflight import preflight
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
 from .report.reporting import load_run, write_reports
 from .rundir import lock
 from .rundir.directory import CellResult, RunDirectory
-from .rundir.environment import environment
 from .train import divergence
 from .train.trainer import JobOutcome
 
@@ -66,65 +65,47 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     task (:mod:`benchbench.engines.ray_engine`) on the cluster at ``address`` (default: ``$RAY_ADDRESS``, else
     a new local one), each taking ``gpus_per_task`` of a GPU on CUDA."""
     registry = registry or default_registry()
-    cluster = _engine(engine, address, gpus_per_task)
-    if cluster is not None:
-        suite = cluster.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
-    else:
-        if not isinstance(suite, Suite):
-            suite = load_suite(suite, registry)
-        suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
-        preflight(suite, registry)  # data files there, sizes that fit this machine
+    executor = make_engine(engine, address, gpus_per_task)
     try:
+        suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
         directory.prepare(suite.resolved())
-        describe = cluster.environment if cluster is not None else environment
-        directory.write_json("environment.json", describe(registry, suite.device))
+        directory.write_json("environment.json", executor.environment(registry, suite.device))
         todo, skipped = _remaining(trial_jobs or jobs, directory)
-    except BaseException:
-        if cluster is not None:  # e.g. --resume with no earlier run: stop the Ray cluster it started
-            cluster.close()
-        raise
-    problems = [str(f) for f in registry.failures] + list(directory.warnings.values())  # damaged cells, a lock taken over
-    failed: list[str] = []
-    tracebacks: list[str] = []
+        problems = [str(f) for f in registry.failures] + list(directory.warnings.values())  # damaged cells, a lock taken over
+        failed: list[str] = []
+        tracebacks: list[str] = []
 
-    def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
-        if isinstance(outcome, BaseException):
-            failed.append(describe_failure(job, outcome, registry))
-            tracebacks.append(format_traceback(outcome))
-            return
-        problems.extend(f"{job.label}: {p}" for p in outcome.problems)
-        for i, cell in enumerate(job.cells):
-            diverged = outcome.diverged[i] if outcome.diverged else None
-            if diverged:
-                problems.append(divergence.warning(job.label, cell.seed, diverged))
-            result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
-                                outcome.notes[i] if outcome.notes else {}, diverged)
-            directory.save(result, outcome.samples[i])
+        def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
+            if isinstance(outcome, BaseException):
+                failed.append(describe_failure(job, outcome, registry))
+                tracebacks.append(format_traceback(outcome))
+                return
+            problems.extend(f"{job.label}: {p}" for p in outcome.problems)
+            for i, cell in enumerate(job.cells):
+                diverged = outcome.diverged[i] if outcome.diverged else None
+                if diverged:
+                    problems.append(divergence.warning(job.label, cell.seed, diverged))
+                result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
+                                    outcome.notes[i] if outcome.notes else {}, diverged)
+                directory.save(result, outcome.samples[i])
 
-    if on_start is not None:
-        later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
-        trained = [j for j in todo + later if j.objective is not None]
-        on_start(sum(suite.steps * len(j.cells) for j in trained), len(todo) + len(later))
+        if on_start is not None:
+            later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
+            trained = [j for j in todo + later if j.objective is not None]
+            on_start(sum(suite.steps * len(j.cells) for j in trained), len(todo) + len(later))
 
-    def execute_all(todo: list[Job]) -> None:
-        todo = sorted(todo, key=expected_work, reverse=True)
-        if cluster is not None:
-            cluster.connect(num_cpus=suite.execution.workers or None)  # again after a first phase closed it
-            cluster.execute(todo, registry, on_done, progress)
-        else:
-            workers = suite.execution.workers or default_workers(suite.device, len(todo))
-            execute(todo, registry, workers, on_done, progress)
-
-    execute_all(todo)
-    if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
-        selection = finish_selection(suite, registry, directory, trial_jobs)
-        jobs = plan_final(suite, registry, selection)
-        todo, done_before = _remaining(jobs, directory)
-        skipped += done_before
-        execute_all(todo)
+        executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
+        if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
+            selection = finish_selection(suite, registry, directory, trial_jobs)
+            jobs = plan_final(suite, registry, selection)
+            todo, done_before = _remaining(jobs, directory)
+            skipped += done_before
+            executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
+    finally:
+        executor.close()  # e.g. the Ray cluster it started
 
     report = load_run(directory.path, registry, suite)
     problems.extend(write_reports(report, suite.reporters, registry))
@@ -141,9 +122,9 @@ def expected_work(job: Job) -> int:
     return job.suite.steps * len(job.cells) * (1 + critic_steps)
 
 
-def _engine(engine: str, address: str | None, gpus_per_task: float | None):
-    """None for this machine's executor, or a :class:`benchbench.engines.ray_engine.RayEngine` (Ray is
-    imported only then)."""
+def make_engine(engine: str, address: str | None, gpus_per_task: float | None) -> Engine:
+    """The engine named ``engine``: this machine's, or a :class:`benchbench.engines.ray_engine.RayEngine`
+    (Ray is imported only then)."""
     if engine == "ray":
         from .engines.ray_engine import RayEngine
         return RayEngine(address, gpus_per_task)
@@ -151,7 +132,7 @@ def _engine(engine: str, address: str | None, gpus_per_task: float | None):
         raise ConfigError("--engine", f"got {engine!r}; allowed: local, ray")
     if address is not None or gpus_per_task is not None:
         raise ConfigError("--address" if address is not None else "--gpus-per-task", "only with --engine ray")
-    return None
+    return LocalEngine()
 
 
 def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_root: Path) -> RunDirectory:

@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,11 @@ from ..registry.components import Registry, default_registry
 from ..registry.entry_points import RESTRICT_VARIABLE
 from ..rundir.environment import environment
 from ..train.trainer import JobOutcome, run_job
+from .base import Done, Progress
 from .failures import RemoteTraceback
 
 MAX_RETRIES = 3  # attempts after a worker process or node dies (not after an exception in the job)
 DEFAULT_GPUS_PER_TASK = 0.25  # small jobs: four share a GPU
-
-Done = Callable[[Job, "JobOutcome | BaseException"], None]
 
 
 def import_ray():
@@ -127,39 +126,37 @@ class RayEngine:
                            "nodes": nodes, "resources": resources,
                            "gpus_per_task": self.gpus_per_task if device == "cuda" else 0}}
 
-    def execute(self, jobs: Sequence[Job], registry: Registry, on_done: Done,
-                progress: Callable[[int], None] | None = None) -> None:
+    def execute(self, jobs: Sequence[Job], registry: Registry, on_done: Done, progress: Progress | None = None) -> None:
         """Submit every job as a task; ``on_done`` gets each outcome (or its exception) as it
-        finishes, ``progress`` the job's member-steps. Ctrl-C cancels the tasks still running."""
+        finishes, ``progress`` the job's member-steps. Ctrl-C cancels the tasks still running.
+        Connects again if :meth:`close` let the cluster go."""
         ray = self.ray
+        if not jobs:
+            return
+        self.connect(num_cpus=jobs[0].suite.execution.workers or None)
+        cuda = torch.device(jobs[0].suite.device).type == "cuda"
+        options: dict[str, Any] = {}
+        if not self.owns_connection:  # --plugins: the workers load the same plugins as this process
+            # (the workers of a local cluster started here inherit this process's environment)
+            options["runtime_env"] = {"env_vars": {RESTRICT_VARIABLE: os.environ.get(RESTRICT_VARIABLE, "")}}
+        task = ray.remote(_run).options(num_cpus=1, num_gpus=self.gpus_per_task if cuda else 0,
+                                        max_retries=MAX_RETRIES, retry_exceptions=False, **options)
+        # Plugins that are not installed (registry_with) travel with the tasks.
+        shipped = None if registry is default_registry() else ray.put(registry)
+        pending = {task.remote(job, shipped): job for job in jobs}
         try:
-            if not jobs:
-                return
-            cuda = torch.device(jobs[0].suite.device).type == "cuda"
-            options: dict[str, Any] = {}
-            if not self.owns_connection:  # --plugins: the workers load the same plugins as this process
-                # (the workers of a local cluster started here inherit this process's environment)
-                options["runtime_env"] = {"env_vars": {RESTRICT_VARIABLE: os.environ.get(RESTRICT_VARIABLE, "")}}
-            task = ray.remote(_run).options(num_cpus=1, num_gpus=self.gpus_per_task if cuda else 0,
-                                            max_retries=MAX_RETRIES, retry_exceptions=False, **options)
-            # Plugins that are not installed (registry_with) travel with the tasks.
-            shipped = None if registry is default_registry() else ray.put(registry)
-            pending = {task.remote(job, shipped): job for job in jobs}
-            try:
-                while pending:
-                    done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-                    for ref in done:
-                        job = pending.pop(ref)
-                        on_done(job, _outcome(ray, ref))
-                        if progress is not None and job.objective is not None:
-                            progress(job.suite.steps * len(job.cells))
-            except BaseException:  # Ctrl-C, SIGTERM: stop the tasks; finished cells are already saved
-                for ref in pending:
-                    with contextlib.suppress(Exception):
-                        ray.cancel(ref, force=True)
-                raise
-        finally:
-            self.close()
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                for ref in done:
+                    job = pending.pop(ref)
+                    on_done(job, _outcome(ray, ref))
+                    if progress is not None and job.objective is not None:
+                        progress(job.suite.steps * len(job.cells))
+        except BaseException:  # Ctrl-C, SIGTERM: stop the tasks; finished cells are already saved
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            raise
 
 
 def _run(job: Job, registry: Registry | None) -> JobOutcome:
