@@ -1,6 +1,8 @@
 """benchbench: benchmark the training objectives of generative models, with plugins.
 
-The public API: the contracts plugins implement, the hook markers, config helpers, the runner.
+The public API, by layer (see docs/architecture.md): what plugins implement and use (``api``), the
+plugin registry, suites, running one, and the statistics and reports of a finished run. Everything
+else is importable from its subpackage (``benchbench.stats.verdicts``, ``benchbench.train.trainer``...).
 """
 
 from .api.cache import atomic_write, cache_dir, load_tensors, save_tensors
@@ -11,38 +13,30 @@ from .api.filenames import file_label
 from .api.hookspecs import hookimpl
 from .api.metric import Evaluation, Metric, Unavailable
 from .api.objective import Critic, CriticConfig, Objective, ObjectiveConfig
-from .api.outputs import Output
+from .api.outputs import Output, job_scoped
 from .api.params import NoConfig, param
-from .api.reporter import Reporter, RunReport
+from .api.reporter import REFERENCE, Reporter, RunReport
 from .config.suite import Suite, load_suite, parse_suite
 from .registry.components import Registry, default_registry, registry_with
+from .report.reporting import verdicts_from_run
 from .runner import RunOutcome, run, run_suite
-from .stats.budget import expected_best
 from .stats.summary import (
+    compute_verdicts,
     footnote,
-    format_interval,
     interval,
     markdown,
     summarize,
     tables,
 )
-from .stats.verdicts import (
-    Verdicts,
-    compare_samples,
-    comparisons,
-    compute_verdicts,
-    holm,
-    ranks,
-    robust,
-    verdicts_from_run,
-)
-from .train.member_optim import MemberOptimizer
+from .stats.verdicts import Verdicts, comparisons, ranks
 from .train.timing import Timing
 
 __all__ = [
-    "BenchbenchError", "ComponentError", "MemberOptimizer", "expected_best", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
-    "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
-    "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "file_label", "footnote", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
-    "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
-    "Verdicts", "compare_samples", "comparisons", "compute_verdicts", "holm", "ranks", "robust", "verdicts_from_run",
+    "REFERENCE", "BenchbenchError", "ComponentError", "ConfigError", "Critic", "CriticConfig", "DataFileError",
+    "Dataset", "Evaluation", "Metric", "Modes", "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError",
+    "Registry", "RemoteFile", "Reporter", "RunOutcome", "RunReport", "Split", "Suite", "Timing", "Unavailable",
+    "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts", "default_registry", "download",
+    "file_label", "footnote", "hookimpl", "interval", "job_scoped", "load_suite", "load_tensors", "markdown", "param",
+    "parse_suite", "ranks", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
+    "verdicts_from_run",
 ]

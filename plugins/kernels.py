@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-
 DIRECT_MAX_DIM = 16  # up to this dimension, distances come from coordinate differences
 # Kernel exponents are floored at -LOG_FLOOR (exp(-80) ~ 1.8e-35, a change below any tolerance):
 # exp() of arguments below about -87 underflows in float32 and takes a path several times slower.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -32,3 +33,8 @@ class Output:
 
     def __post_init__(self):
         assert NAME.match(self.name), f"output name {self.name!r} must match {NAME.pattern}"
+
+
+def job_scoped(outputs: Mapping[str, Output]) -> set[str]:
+    """Names of the outputs measured once per job (shared by its stacked seeds: throughput)."""
+    return {name for name, o in outputs.items() if o.scope == "job"}

@@ -13,6 +13,12 @@ from .dataset import Dataset
 from .outputs import Output
 from .params import NoConfig
 
+REFERENCE = "(data)"
+"""The objective label of the data-reference rows: fresh samples of the true data scored as if
+generated (the best each metric can do with this many samples); never compared. No plugin's label
+can contain "(".
+"""
+
 
 @dataclasses.dataclass
 class RunReport:

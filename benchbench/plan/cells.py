@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
+from ..api.reporter import REFERENCE
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
 from .sizing import members_that_fit
 
 SCHEMA_VERSION = 1
-REFERENCE = "(data)"  # objective label of the data-reference rows; no plugin label can contain "("
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,12 +25,11 @@ import numpy as np
 import pandas as pd
 
 from ..api.errors import ConfigError
-from ..api.outputs import Output
+from ..api.outputs import Output, job_scoped
 from ..registry.components import Registry
 from ..rundir.directory import records_frame, results_part
 from ..stats.verdicts import compare_samples, difference_interval, holm, p_value
-from ..train.evaluation import TRAINING_OUTPUTS
-from .reporting import read_cells, read_json, read_resolved_suite
+from .reporting import read_cells, read_json, read_resolved_suite, recorded_outputs
 
 COLUMNS = ["kind", "dataset", "objective", "metric", "better", "n_base", "n_new", "base", "new", "change",
            "change_low", "change_high", "ratio", "p_value", "p_holm", "verdict", "regression"]
@@ -73,7 +72,7 @@ def compare_runs(base: str | Path, new: str | Path, registry: Registry, threshol
     base_cells = read_cells(base, base_suite).documents
     new_cells = read_cells(new, new_suite).documents
     _check_cells(base, base_cells, new_cells)
-    outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
+    outputs = recorded_outputs(registry)
     base_records, new_records = records_frame(base_cells), records_frame(new_cells)
     table = pd.concat([quality_rows(base_records, new_records, outputs, alpha, seed),
                        throughput_rows(base_records, new_records, outputs, threshold)], ignore_index=True)
@@ -84,8 +83,8 @@ def compare_runs(base: str | Path, new: str | Path, registry: Registry, threshol
 def quality_rows(base: pd.DataFrame, new: pd.DataFrame, outputs: dict[str, Output], alpha: float = 0.05,
                  seed: int = 0) -> pd.DataFrame:
     """One row per (dataset, objective, metric) of the per-cell metrics found in both runs."""
-    job_scoped = {name for name, o in outputs.items() if o.scope == "job"}
-    b, n = _finite(base, exclude=job_scoped), _finite(new, exclude=job_scoped)
+    shared = job_scoped(outputs)
+    b, n = _finite(base, exclude=shared), _finite(new, exclude=shared)
     rows = []
     for key, group in b.groupby(["dataset", "objective", "metric"], sort=False):
         other = n[(n["dataset"] == key[0]) & (n["objective"] == key[1]) & (n["metric"] == key[2])]
@@ -117,8 +116,7 @@ def quality_rows(base: pd.DataFrame, new: pd.DataFrame, outputs: dict[str, Outpu
 def throughput_rows(base: pd.DataFrame, new: pd.DataFrame, outputs: dict[str, Output],
                     threshold: float = 0.10) -> pd.DataFrame:
     """One row per (dataset, objective, job-scoped output): the means over jobs and their ratio."""
-    job_scoped = {name for name, o in outputs.items() if o.scope == "job"}
-    b, n = (_finite(r, only=job_scoped).drop_duplicates(["job", "metric"]) for r in (base, new))
+    b, n = (_finite(r, only=job_scoped(outputs)).drop_duplicates(["job", "metric"]) for r in (base, new))
     rows = []
     for key, group in b.groupby(["dataset", "objective", "metric"], sort=False):
         other = n[(n["dataset"] == key[0]) & (n["objective"] == key[1]) & (n["metric"] == key[2])]

@@ -21,15 +21,16 @@ import pandas as pd
 import torch
 
 from ..api.errors import ConfigError
-from ..api.reporter import RunReport
+from ..api.outputs import Output
+from ..api.reporter import REFERENCE, RunReport
 from ..config.suite import ComponentSpec, Suite, parse_suite
-from ..plan.cells import REFERENCE, SCHEMA_VERSION
 from ..plan.trials import select
-from ..registry.components import Registry
+from ..registry.components import Registry, default_registry
 from ..rundir import cellfile
 from ..rundir.directory import RunDirectory, curves_frame, recorded_suite, records_frame
 from ..stats.budget import budget_frame
-from ..stats.verdicts import compute_verdicts
+from ..stats.summary import compute_verdicts
+from ..stats.verdicts import ALPHA, TEST, Verdicts
 from ..train import divergence
 from ..train.evaluation import TRAINING_OUTPUTS
 from ..train.trainer import build
@@ -81,18 +82,9 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
     found: dict[tuple, tuple[float, dict[str, Any]]] = {}
     problems, trials = [], []
     for path in sorted(folder.glob("*.json")):
-        try:
-            document = json.loads(path.read_text())
-        except (OSError, ValueError):
-            problems.append(f"cell file {path.name} is damaged and was left out (a run with --out re-runs it)")
-            continue
-        schema = document.get("schema") if isinstance(document, dict) else None
-        if schema != SCHEMA_VERSION:
-            raise ConfigError(str(path), f"cell file of schema {schema!r}; this benchbench reads schema "
-                                         f"{SCHEMA_VERSION}: run the suite again into a new --out directory")
-        why = cellfile.document_problem(document, path.stem) or cellfile.samples_problem(path.with_suffix(".npy"))
-        if why:  # the same validation that makes `benchbench run` re-run a damaged cell
-            problems.append(f"cell file {path.name}: {why}; left out (a run with --out re-runs it)")
+        document, why = cellfile.read_cell(path, path.stem)  # the checks that make `benchbench run` re-run it
+        if document is None:
+            problems.append(f"cell file {why}; left out (a run with --out re-runs it)")
             continue
         if "trial" in document["config"]:  # the selection phase of a search (its own seeds)
             trials.append(document)
@@ -132,7 +124,7 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     suite = suite or suite_of(directory, registry)
     documents, problems, trial_documents = read_cells(directory, suite_config)
     selection = select(suite, registry, trial_documents) if suite.search and trial_documents else None
-    outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
+    outputs = recorded_outputs(registry)
     records, curves = records_frame(documents), curves_frame(documents)
     environment = read_json(directory / "environment.json")
     problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents)]
@@ -205,3 +197,21 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def recorded_outputs(registry: Registry) -> dict[str, Output]:
+    """Every output a run records, by name: the plugins' declared outputs and the trainer's own."""
+    return {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
+
+
+def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPHA, seed: int = 0,
+                      registry=None) -> Verdicts:
+    """The :class:`Verdicts` of a finished run directory, from its ``records.csv`` (directions from
+    the installed plugins' declared outputs, or ``registry``'s)."""
+    path = Path(run_dir) / "records.csv"
+    if not path.is_file():
+        raise ConfigError(str(run_dir), "has no records.csv; give the directory of a finished run")
+    records = pd.read_csv(path, dtype={"note": str})
+    if "note" in records:
+        records["note"] = records["note"].fillna("")
+    return compute_verdicts(records, recorded_outputs(registry or default_registry()), test, alpha, seed)

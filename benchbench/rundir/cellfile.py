@@ -3,7 +3,9 @@
 A cell counts as done only when its ``.json`` document has every key the tables and reporters
 read, with the right types (``scores`` a mapping of names to numbers, ``curves`` a list of
 ``[step, metric, value]``...), and its ``.npy`` samples load without pickles as a floating-point
-array of at least two dimensions. :func:`problem` says what is wrong, in a few words, or None.
+array of at least two dimensions. :func:`read_cell` is the one reader of cell files: a run asks it
+whether a cell is done, a report reads the cells through it. A cell file of another schema makes
+the directory unusable for this benchbench: one line saying to run into a new directory.
 """
 
 from __future__ import annotations
@@ -15,12 +17,26 @@ from typing import Any
 
 import numpy as np
 
+from ..api.errors import ConfigError
+from ..plan.cells import SCHEMA_VERSION
+
 # key -> the types its value may have (JSON null is None)
 FIELDS: dict[str, tuple[type, ...]] = {
     "schema": (int,), "cell": (str,), "job": (str,), "dataset": (str,), "objective": (str,), "seed": (int,),
     "scores": (dict,), "curves": (list,), "problems": (list,), "notes": (dict,), "diverged": (dict, type(None)),
     "config": (dict,),
 }
+
+
+def read_cell(path: Path, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the document of cell ``key`` at ``path``, None) when its ``.json`` and ``.npy`` files both
+    validate; (None, what is wrong) when either is damaged; (None, None) when it is missing.
+    Raises a ConfigError for a cell file of another schema."""
+    document, why = read_document(path, key)
+    if document is None:
+        return None, why
+    why = samples_problem(path.with_suffix(".npy"))
+    return (None, why) if why else (document, None)
 
 
 def read_document(path: Path, key: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -35,6 +51,10 @@ def read_document(path: Path, key: str) -> tuple[dict[str, Any] | None, str | No
         return None, f"{path.name} cannot be read ({exc.strerror})"
     except (ValueError, RecursionError):
         return None, f"{path.name} is not valid JSON"
+    schema = document.get("schema") if isinstance(document, dict) else None
+    if isinstance(schema, int) and schema != SCHEMA_VERSION:
+        raise ConfigError(str(path), f"cell file of schema {schema!r}; this benchbench reads schema "
+                                     f"{SCHEMA_VERSION}: run the suite again into a new --out directory")
     why = document_problem(document, key)
     return (None, f"{path.name} {why}") if why else (document, None)
 

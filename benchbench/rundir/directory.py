@@ -95,11 +95,9 @@ class RunDirectory:
         do not both validate (:mod:`benchbench.rundir.cellfile`) is named in ``warnings`` and removed, to
         be run again."""
         path = self.cells / f"{cell.key}.json"
-        document, why = cellfile.read_document(path, cell.key)
+        document, why = cellfile.read_cell(path, cell.key)
         if document is not None:
-            why = cellfile.samples_problem(path.with_suffix(".npy"))
-            if why is None:
-                return document
+            return document
         if why is not None:
             self.warnings[cell.key] = f"cell {cell.key} ({cell.dataset}/{cell.objective} seed {cell.seed}): {why}; " \
                                      f"it runs again"

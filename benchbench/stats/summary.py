@@ -8,14 +8,16 @@ import math
 import pandas as pd
 from scipy import stats
 
-from ..api.outputs import Output
+from ..api.outputs import Output, job_scoped
 from .verdicts import (
     ALPHA,
     ROBUST_COLUMNS,
     TEST,
     TEST_NAMES,
+    Verdicts,
     comparisons,
     min_p_value,
+    ranks,
     with_verdicts,
 )
 
@@ -43,10 +45,9 @@ def summarize(records: pd.DataFrame, outputs: dict[str, Output], compared: pd.Da
     all_records = records
     noted = records[records["note"].fillna("").astype(bool)].drop_duplicates(["dataset", "objective", "metric"])
     notes = {(r.dataset, r.objective, r.metric): r.note for r in noted.itertuples()}
-    job_scoped = [name for name, o in outputs.items() if o.scope == "job"]
     order = {(d, o): i for i, (d, o) in enumerate(dict.fromkeys(zip(records["dataset"], records["objective"])))}
     records = records[pd.to_numeric(records["value"], errors="coerce").map(math.isfinite)]
-    is_job = records["metric"].isin(job_scoped)
+    is_job = records["metric"].isin(job_scoped(outputs))
     records = pd.concat([records[~is_job], records[is_job].drop_duplicates(["job", "metric"])])
     rows = []
     for (dataset, objective, metric), group in records.groupby(["dataset", "objective", "metric"], sort=False):
@@ -168,3 +169,10 @@ def markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join([str(index), *map(str, row)]) + " |" for index, row in table.iterrows()]
     return "\n".join(lines)
+
+
+def compute_verdicts(records: pd.DataFrame, outputs: dict[str, Output], test: str = TEST,
+                     alpha: float = ALPHA, seed: int = 0) -> Verdicts:
+    """Comparisons, ranks and the summary (with robust aggregates and tied-best marks) of records."""
+    compared = comparisons(records, outputs, test, alpha, seed)
+    return Verdicts(compared, ranks(records, outputs, seed), summarize(records, outputs, compared, seed))

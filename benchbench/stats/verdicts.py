@@ -9,7 +9,6 @@ Pure functions on arrays and long-format records (dataset, objective, seed, metr
 - :func:`comparisons`: every pair of objectives per (dataset, metric), Holm within each family;
 - :func:`robust`: median and interquartile mean (IQM) with percentile-bootstrap intervals;
 - :func:`ranks`: per metric, each objective's mean rank over datasets, seeds resampled within cells;
-- :func:`verdicts_from_run`: all of it from a finished run directory.
 
 Statistics come from scipy.stats (bootstrap, mannwhitneyu, ttest_ind, trim_mean, rankdata). The
 bootstraps are vectorized: the comparisons of one sample size run as one batch.
@@ -21,15 +20,14 @@ import dataclasses
 import functools
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..api.outputs import Output
+from ..api.outputs import Output, job_scoped
+from ..api.reporter import REFERENCE
 
-REFERENCE = "(data)"  # fresh samples of the true data: a reference, never compared
 TESTS = ("mannwhitneyu", "welch")
 RESAMPLES = 2000  # bootstrap resamples; percentile intervals at 95% are stable to ~1% of their width
 BATCH = 500  # resamples per vectorized call: bounds memory when many pairs are batched
@@ -236,8 +234,7 @@ def with_verdicts(summary: pd.DataFrame, records: pd.DataFrame, outputs: dict[st
         return summary
     values = pd.to_numeric(records["value"], errors="coerce")
     finite = records.assign(value=values)[np.isfinite(values)]
-    job_scoped = [name for name, o in outputs.items() if o.scope == "job"]
-    finite = finite[~finite["metric"].isin(job_scoped)]
+    finite = finite[~finite["metric"].isin(job_scoped(outputs))]
     samples = {key: g["value"].to_numpy(float) for key, g in finite.groupby(["dataset", "objective", "metric"])}
     index = {key: i for i, key in enumerate(zip(summary["dataset"], summary["objective"], summary["metric"]))}
     by_size: dict[int, list[tuple]] = {}
@@ -316,34 +313,6 @@ def _mean_rank(*samples: np.ndarray, sign: float, shape: tuple[int, int], axis: 
     means = np.stack([sign * s.mean(axis) for s in samples], -1)  # [*batch, datasets * objectives]
     ranked = stats.rankdata(means.reshape(*means.shape[:-1], *shape), axis=-1).mean(-2)  # [*batch, objectives]
     return np.moveaxis(ranked, -1, 0)
-
-
-def compute_verdicts(records: pd.DataFrame, outputs: dict[str, Output], test: str = TEST,
-                     alpha: float = ALPHA, seed: int = 0) -> Verdicts:
-    """Comparisons, ranks and the summary (with robust aggregates and tied-best marks) of records."""
-    from .summary import summarize
-
-    compared = comparisons(records, outputs, test, alpha, seed)
-    return Verdicts(compared, ranks(records, outputs, seed), summarize(records, outputs, compared, seed))
-
-
-def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPHA, seed: int = 0,
-                      registry=None) -> Verdicts:
-    """The :class:`Verdicts` of a finished run directory, from its ``records.csv`` (directions from
-    the installed plugins' declared outputs, or ``registry``'s)."""
-    from ..api.errors import ConfigError
-    from ..registry.components import default_registry
-    from ..train.evaluation import TRAINING_OUTPUTS
-
-    path = Path(run_dir) / "records.csv"
-    if not path.is_file():
-        raise ConfigError(str(run_dir), "has no records.csv; give the directory of a finished run")
-    records = pd.read_csv(path, dtype={"note": str})
-    if "note" in records:
-        records["note"] = records["note"].fillna("")
-    registry = registry or default_registry()
-    outputs = {**registry.outputs(), **{o.name: o for o in TRAINING_OUTPUTS}}
-    return compute_verdicts(records, outputs, test, alpha, seed)
 
 
 def _check(test: str, better=None) -> None:

@@ -25,8 +25,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benchbench import (DataFileError, Dataset, RemoteFile, Split, cache_dir, download, hookimpl,
-                        load_tensors, param, save_tensors)
+from benchbench import (
+    DataFileError,
+    Dataset,
+    RemoteFile,
+    Split,
+    cache_dir,
+    download,
+    hookimpl,
+    load_tensors,
+    param,
+    save_tensors,
+)
 
 SPLITS = ("train", "validation", "test")
 DIGITS_FILE = Path(__file__).parent / "data" / "digits.csv.gz"

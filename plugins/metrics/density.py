@@ -26,10 +26,10 @@ import math
 from collections.abc import Callable
 
 import torch
+from benchbench_plugins.metrics.distances import LOG_FLOOR, distance_blocks
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.metrics.distances import LOG_FLOOR, distance_blocks
 
 LOG2 = math.log(2.0)
 LogDensity = Callable[[Tensor], Tensor]

@@ -13,10 +13,15 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 import torch
+from benchbench_plugins.kernels import (
+    DIRECT_MAX_DIM,
+    LOG_FLOOR,
+    median_distance,
+    squared_distances,
+)
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.kernels import DIRECT_MAX_DIM, LOG_FLOOR, median_distance, squared_distances
 
 MEDIAN_POINTS = 1_000
 BLOCK_ENTRIES = 1 << 19

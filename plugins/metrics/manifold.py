@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from benchbench_plugins.metrics.distances import distance_blocks
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.metrics.distances import distance_blocks
 
 
 def knn_radii2(x: Tensor, ks: tuple[int, ...]) -> list[Tensor]:

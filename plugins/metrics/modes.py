@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from benchbench_plugins.kernels import squared_distances
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.kernels import squared_distances
 
 
 def assign_modes(x: Tensor, centers: Tensor) -> tuple[Tensor, Tensor]:

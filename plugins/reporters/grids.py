@@ -21,9 +21,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 
-from benchbench import Reporter, RunReport, atomic_write, file_label, hookimpl, param  # noqa: E402
-
-REFERENCE = "(data)"  # the objective label of the real-data reference row
+from benchbench import (  # noqa: E402
+    REFERENCE,
+    Reporter,
+    RunReport,
+    atomic_write,
+    file_label,
+    hookimpl,
+    param,
+)
 
 
 @dataclasses.dataclass(frozen=True)

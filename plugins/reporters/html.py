@@ -27,11 +27,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param
+from benchbench import (
+    Output,
+    Reporter,
+    RunReport,
+    atomic_write,
+    file_label,
+    footnote,
+    hookimpl,
+    param,
+)
 from benchbench import tables as summary_tables
 
-from . import grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
-from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, seeds_phrase
+from . import (  # the figures: plots chooses matplotlib's Agg backend
+    grids,
+    marks,
+    plots,
+    verdicts,
+)
+from .tables import (
+    EXCLUDED_GROUPS,
+    REFERENCE,
+    _group,
+    _header,
+    chosen_settings,
+    seeds_phrase,
+)
 
 THROUGHPUT = "throughput"
 STYLE = """

@@ -23,9 +23,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from benchbench import Dataset, Output, Reporter, RunReport, atomic_write, file_label, hookimpl, interval, param  # noqa: E402
+from benchbench import (  # noqa: E402
+    REFERENCE,
+    Dataset,
+    Output,
+    Reporter,
+    RunReport,
+    atomic_write,
+    file_label,
+    hookimpl,
+    interval,
+    param,
+)
 
-REFERENCE = "(data)"  # the objective label of fresh samples of the true data
 CURVE_GROUPS = ("quality", "divergence", "theory", "training")  # panel order; others follow
 SKIPPED_GROUPS = ("throughput",)  # measured once at the end, not a curve
 PAIRED = {"jsd_lower_bound": "jsd"}  # metric -> the metric whose panel it is drawn in (dashed)

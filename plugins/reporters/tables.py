@@ -14,9 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchbench import Output, Reporter, RunReport, atomic_write, footnote, hookimpl, markdown, tables
+from benchbench import (
+    REFERENCE,
+    Output,
+    Reporter,
+    RunReport,
+    atomic_write,
+    footnote,
+    hookimpl,
+    job_scoped,
+    markdown,
+    tables,
+)
 
-REFERENCE = "(data)"  # the objective label of fresh samples of the true data
 EXCLUDED_GROUPS = ("training",)
 ARROWS = {"higher": "↑", "lower": "↓"}
 
@@ -40,14 +50,14 @@ def legend(metrics: list[str], outputs: dict[str, Output]) -> str:
 def seeds_phrase(summary: pd.DataFrame, outputs: dict[str, Output]) -> str:
     """"n = 3 seeds", or "n = 2–3 seeds" when some cells lost seeds (non-finite values); metrics
     measured once per stacked job (throughput) are counted apart."""
-    job_scoped = summary["metric"].map(lambda m: m in outputs and outputs[m].scope == "job")
-    counts = summary.loc[~job_scoped, "n"].astype(int)
+    shared = summary["metric"].isin(job_scoped(outputs))
+    counts = summary.loc[~shared, "n"].astype(int)
     if counts.empty:
         counts = summary["n"].astype(int)
     low, high = int(counts.min()), int(counts.max())
     text = f"n = {high} seeds" if low == high else f"n = {low}–{high} seeds"
-    if job_scoped.any() and not job_scoped.all():
-        names = ", ".join(dict.fromkeys(summary.loc[job_scoped, "metric"]))
+    if shared.any() and not shared.all():
+        names = ", ".join(dict.fromkeys(summary.loc[shared, "metric"]))
         text += f"; {names}: once per job of seeds trained together"
     return text
 
