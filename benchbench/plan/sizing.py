@@ -12,6 +12,7 @@ from torch import nn
 
 from ..api.dataset import Dataset
 from ..api.objective import CriticConfig, ObjectiveConfig
+from ..nets.models import critic_network, generator_network
 
 BUDGET_SHARE = 0.5  # share of the free memory a job's members may use
 OPTIMIZER_COPIES = 4  # parameter, gradient and two Adam moments
@@ -21,8 +22,6 @@ ACTIVATION_COPIES = 6  # real and fake passes, saved for backward, and their gra
 def member_bytes(cfg: ObjectiveConfig, dataset: Dataset) -> int:
     """Estimated training memory of one member: its parameters with gradients and optimizer state,
     and the activations of a batch, measured on a single-member copy of the networks on the CPU."""
-    from ..train.models import critic_network, generator_network
-
     init = [torch.Generator().manual_seed(0)]
     nets = [generator_network(cfg, dataset, init)]
     if isinstance(cfg, CriticConfig):
@@ -35,8 +34,6 @@ def member_bytes(cfg: ObjectiveConfig, dataset: Dataset) -> int:
 def eval_bytes(cfg: ObjectiveConfig, dataset: Dataset, n: int) -> int:
     """Estimated memory of one member's evaluation on ``n`` samples: noise, the generator's
     activations (the whole batch at once, without gradients), and real and generated samples."""
-    from ..train.models import generator_network
-
     generator = generator_network(cfg, dataset, [torch.Generator().manual_seed(0)])
     return 4 * n * (cfg.noise_dim + _activations_per_sample(generator, cfg, dataset, True) + 2 * dataset.dim)
 

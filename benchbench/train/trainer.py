@@ -20,12 +20,12 @@ from ..api.dataset import Dataset
 from ..api.errors import ComponentError, PluginError
 from ..api.objective import CriticConfig, Objective, ObjectiveConfig
 from ..config.suite import ComponentSpec, ExecutionSettings
+from ..nets.models import critic_network, generator_network
 from ..plan.cells import Job, make_job, stream
 from ..registry.components import Registry
 from .divergence import runaway, sample_bound
 from .evaluation import NamedMetric, score
 from .member_optim import member_optimizer
-from .models import critic_network, generator_network
 from .timing import (
     Stopwatch,
     Timing,

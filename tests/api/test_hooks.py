@@ -38,10 +38,6 @@ def test_every_hook_is_documented_with_its_signature(name):
     assert f"def {name}({parameters}) -> list[type[" in text, name
 
 
-def test_the_old_plugin_page_points_to_the_guide():
-    assert "writing-plugins.md" in (ROOT / "docs" / "plugins.md").read_text()
-
-
 # Where each hook's components are tested (besides plugin loading in test_plugins.py and the
 # conformance checks of every built-in in test_testing_kit.py).
 HOOK_TESTS = {

@@ -8,6 +8,7 @@ and the key the error must name. The suites are run through ``benchbench.cli.mai
 import contextlib
 import copy
 import io
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -43,6 +44,16 @@ BASE = {
     "metrics": ["modes"],
     "reporters": [],
 }
+
+
+@pytest.fixture(autouse=True)
+def _temporary_files_removed(monkeypatch):
+    """What a test here writes through tempfile lands in one short-named directory (error lines name
+    the suite file's path), removed after the test."""
+    directory = tempfile.mkdtemp(prefix="bb-")
+    monkeypatch.setattr(tempfile, "tempdir", directory)
+    yield
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def run_cli(content: str | bytes) -> tuple[int, str, str, Path]:

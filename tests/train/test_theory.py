@@ -8,7 +8,7 @@ import torch
 from benchbench_plugins.objectives.gan import NonSaturating, gan_value
 
 from benchbench.plan.cells import stream
-from benchbench.train.models import StackedMLP
+from benchbench.nets.models import StackedMLP
 
 
 def normal_log_pdf(x, mean, std):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchbench import Dataset, Split, hookimpl, parse_suite, registry_with, run
-from benchbench.train.convnets import DCGANCritic, DCGANGenerator, resolutions
+from benchbench.nets.convnets import DCGANCritic, DCGANGenerator, resolutions
 
 
 class Blobs(Dataset):
