@@ -13,7 +13,7 @@ from .api.reporter import RunReport
 from .config.suite import Suite, load_suite
 from .engines.failures import describe_failure, format_traceback
 from .engines.local import default_workers, execute
-from .plan.cells import Job, make_job, plan
+from .plan.cells import Job, make_job, plan, train_once
 from .plan.preflight import preflight
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
@@ -90,26 +90,34 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     failed: list[str] = []
     tracebacks: list[str] = []
 
+    copies: dict[str, list] = {}  # cell key -> the cells of other labels, same settings, that copy its result
+
     def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
         if isinstance(outcome, BaseException):
             failed.append(describe_failure(job, outcome, registry))
             tracebacks.append(format_traceback(outcome))
             return
-        problems.extend(f"{job.label}: {p}" for p in outcome.problems)
+        labels = [job.label] + list(dict.fromkeys(f"{c.dataset}/{c.objective}" for cell in job.cells
+                                                  for c in copies.get(cell.key, [])))
+        problems.extend(f"{label}: {p}" for label in labels for p in outcome.problems)
         for i, cell in enumerate(job.cells):
             diverged = outcome.diverged[i] if outcome.diverged else None
-            if diverged:
-                problems.append(divergence.warning(job.label, cell.seed, diverged))
-            result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
-                                outcome.notes[i] if outcome.notes else {}, diverged)
-            directory.save(result, outcome.samples[i])
+            for row in [cell, *copies.get(cell.key, [])]:  # each row its own file, named by its labels
+                if diverged:
+                    problems.append(divergence.warning(f"{row.dataset}/{row.objective}", row.seed, diverged))
+                result = CellResult(row, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
+                                    outcome.notes[i] if outcome.notes else {}, diverged)
+                directory.save(result, outcome.samples[i])
 
     if on_start is not None:
         later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
-        trained = [j for j in todo + later if j.objective is not None]
-        on_start(sum(suite.steps * len(j.cells) for j in trained), len(todo) + len(later))
+        once = train_once(todo + later)[0]
+        trained = [j for j in once if j.objective is not None]
+        on_start(sum(suite.steps * len(j.cells) for j in trained), len(once))
 
     def execute_all(todo: list[Job]) -> None:
+        todo, shared = train_once(todo)  # identical settings under other labels train once
+        copies.update(shared)
         todo = sorted(todo, key=expected_work, reverse=True)
         if cluster is not None:
             cluster.connect(num_cpus=suite.execution.workers or None)  # again after a first phase closed it

@@ -24,7 +24,7 @@ from scipy import stats
 from ..config import search
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
-from .cells import Cell, Job, digest, group_size, make_cell, make_job, plan
+from .cells import Cell, Job, digest, group_size, make_cell, make_job, plan, separate
 
 TRIAL_COLUMNS = ["dataset", "objective", "trial", "seed", "metric", "value", "selected", "cell"]
 
@@ -65,7 +65,7 @@ def plan_trials(suite: Suite, registry: Registry) -> list[Job]:
                 size = group_size(sized, registry, dataset, cells[0].spec)
                 for i in range(0, len(cells), size):
                     jobs.append(make_job(tsuite, dataset, cells[i].spec, cells[i:i + size]))
-    return jobs
+    return separate(jobs)
 
 
 def trial_cell(tsuite: Suite, registry: Registry, dataset: ComponentSpec, spec: ComponentSpec, index: int,
@@ -156,7 +156,7 @@ def plan_final(suite: Suite, registry: Registry, selection: Selection) -> list[J
     for dataset in suite.datasets:
         chosen = tuple(selection.specs[o.label][selection.chosen[dataset.label, o.label]] for o in suite.objectives)
         jobs.extend(plan(dataclasses.replace(suite, datasets=(dataset,), objectives=chosen), registry))
-    return jobs
+    return separate(jobs)  # rows alike across datasets too
 
 
 def _plain(value: Any) -> Any:
