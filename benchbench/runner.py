@@ -87,6 +87,8 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             cluster.close()
         raise
     problems = [str(f) for f in registry.failures] + list(directory.warnings.values())  # damaged cells, a lock taken over
+    if suite.search and suite.search.warning:  # one selection seed
+        problems.append(suite.search.warning)
     failed: list[str] = []
     tracebacks: list[str] = []
 

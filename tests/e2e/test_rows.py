@@ -85,3 +85,17 @@ def test_a_a_verdicts_on_identical_samples_for_both_tests():
         pairs = comparisons(records, outputs, test=test)
         assert len(pairs) == 2 and (pairs["p_improve"] == 0.5).all() and (pairs["p_value"] == 1.0).all()
         assert (pairs["diff_low"] <= 0).all() and (pairs["diff_high"] >= 0).all() and not pairs["significant"].any()
+
+
+def test_identical_objectives_in_a_search_are_two_rows_of_trials_and_results_trained_once(tmp_path):
+    gmmn = {"batch_size": 16, "hidden": [8], "search": {"lr": [1e-3, 1e-2]}}
+    raw = {**TWINS, "objectives": {"gmmn": gmmn, "twin": {"type": "gmmn", **gmmn}}, "metrics": ["kde-divergence"],
+           "search": {"trials": 3, "seeds": 2, "select": {"metric": "jsd"}}}
+    outcome, member_steps = run_counting(raw, tmp_path)
+    assert member_steps == TWINS["steps"] * (3 * 2 + TWINS["seeds"])  # trials x selection seeds, then the final seeds
+    trials = pd.read_csv(outcome.directory / "trials.csv")
+    assert trials.groupby("objective").size().to_dict() == {"gmmn": 6, "twin": 6}
+    by = {o: g.drop(columns=["objective", "cell"]).reset_index(drop=True) for o, g in trials.groupby("objective")}
+    pd.testing.assert_frame_equal(by["gmmn"], by["twin"])
+    assert set(outcome.records["objective"]) == {REFERENCE, "gmmn", "twin"}
+    assert outcome.report.chosen["ring", "gmmn"] == outcome.report.chosen["ring", "twin"]
