@@ -167,9 +167,10 @@ def winners_curse(selection: Selection, summary: pd.DataFrame, metric: str) -> d
         if not all(math.isfinite(v) for v in (score, low, high)) or low <= score <= high:
             continue
         worse = (score > high) if selection.better == "lower" else (score < low)
+        scored = f"{low:.3g}" if f"{low:.3g}" == f"{high:.3g}" else f"{low:.3g}–{high:.3g}"
         out[row.dataset, row.objective] = (
             f"winner's curse: {row.objective} on {row.dataset}: {metric} {score:.3g} on the final seeds, "
-            f"{'worse' if worse else 'better'} than {low:.3g}–{high:.3g} on its {int(row.score_n)} selection seed"
+            f"{'worse' if worse else 'better'} than {scored} on its {int(row.score_n)} selection seed"
             f"{'s' if row.score_n != 1 else ''} (trial {row.trial}); the choice may be noise: use more selection seeds")
     return out
 

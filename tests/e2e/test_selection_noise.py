@@ -113,3 +113,19 @@ def test_reporters_show_the_winners_curse(tmp_path):
     report = dataclasses.replace(outcome.report, selection_warnings={("ring", "gmmn"): warning})
     assert f"⚠ {warning}" in tables.render(report)
     assert "winner&#x27;s curse: gmmn on ring" in html.render(report)
+
+
+def test_one_selection_seed_runs_with_a_warning_line_from_the_cli(tmp_path, capsys):
+    import yaml
+    from clirun import invoke
+
+    raw = copy.deepcopy(SEARCH)
+    raw["search"].update(seeds=1)
+    path = tmp_path / "one-seed.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    code, _, stderr = invoke(["run", str(path), "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 0
+    warnings = [line for line in stderr.splitlines() if "search.seeds" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {path}: search.seeds: 1 selection seed per trial")
+    assert (pd.read_csv(tmp_path / "run" / "trials.csv")["score_n"] == 1).all()
+    assert "1 selection seed" in (tmp_path / "run" / "report.html").read_text()  # among the run's problems
