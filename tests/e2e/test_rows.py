@@ -8,6 +8,7 @@ import pandas as pd
 
 from benchbench import default_registry, parse_suite, run
 from benchbench.plan.cells import REFERENCE
+from benchbench.report.reporting import rebuild
 
 TWINS = {
     "name": "twins",
@@ -47,6 +48,9 @@ def test_two_labels_with_identical_settings_are_two_rows_trained_once(tmp_path):
     labels = {(d["objective"], d["seed"]) for d in
               (json.loads(p.read_text()) for p in (outcome.directory / "cells").glob("*.json"))}
     assert {(o, s) for o in ("nonsaturating", "twin") for s in range(3)} <= labels
+    rebuilt, failed = rebuild(outcome.directory, default_registry())  # `benchbench report`, nothing trained
+    assert not failed and list(dict.fromkeys(rebuilt.records["objective"])) == [REFERENCE, "nonsaturating", "twin"]
+    pd.testing.assert_frame_equal(rebuilt.comparisons, outcome.comparisons)
 
 
 def test_the_a_a_comparison_finds_no_difference_on_any_metric(tmp_path):
