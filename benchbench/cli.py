@@ -85,7 +85,7 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
                     click.echo(footnote(shown, outcome.report.outputs))
         if outcome.skipped_cells:
             click.echo(f"\n{outcome.skipped_cells} cells were already in {outcome.directory} and not run again")
-    for problem in outcome.problems:
+    for problem in [*outcome.problems, *outcome.report.selection_warnings.values()]:  # + a winner's curse
         click.echo(f"warning: {problem}", err=True)
     for failure, trace in zip(outcome.failed_jobs, outcome.tracebacks):
         click.echo(f"error: job failed: {failure}" + (f"\n{trace}" if show_traceback else f" ({TRACEBACK_HINT})"),

@@ -14,7 +14,7 @@ from .config.suite import Suite
 from .engines.base import Engine
 from .engines.failures import describe_failure, format_traceback
 from .engines.local import LocalEngine
-from .plan.cells import Job, make_job, plan
+from .plan.cells import Job, make_job, plan, train_once
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
 from .report.reporting import load_run, write_reports
@@ -75,35 +75,47 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         directory.write_json("environment.json", executor.environment(registry, suite.device))
         todo, skipped = _remaining(trial_jobs or jobs, directory)
         problems = [str(f) for f in registry.failures] + list(directory.warnings.values())  # damaged cells, a lock taken over
+        if suite.search and suite.search.warning:  # one selection seed
+            problems.append(suite.search.warning)
         failed: list[str] = []
         tracebacks: list[str] = []
+        copies: dict[str, list] = {}  # cell key -> the cells of other labels, same settings, that copy its result
 
         def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
             if isinstance(outcome, BaseException):
                 failed.append(describe_failure(job, outcome, registry))
                 tracebacks.append(format_traceback(outcome))
                 return
-            problems.extend(f"{job.label}: {p}" for p in outcome.problems)
+            labels = [job.label] + list(dict.fromkeys(f"{c.dataset}/{c.objective}" for cell in job.cells
+                                                      for c in copies.get(cell.key, [])))
+            problems.extend(f"{label}: {p}" for label in labels for p in outcome.problems)
             for i, cell in enumerate(job.cells):
                 diverged = outcome.diverged[i] if outcome.diverged else None
-                if diverged:
-                    problems.append(divergence.warning(job.label, cell.seed, diverged))
-                result = CellResult(cell, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
-                                    outcome.notes[i] if outcome.notes else {}, diverged)
-                directory.save(result, outcome.samples[i])
+                for row in [cell, *copies.get(cell.key, [])]:  # each row its own file, named by its labels
+                    if diverged:
+                        problems.append(divergence.warning(f"{row.dataset}/{row.objective}", row.seed, diverged))
+                    result = CellResult(row, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
+                                        outcome.notes[i] if outcome.notes else {}, diverged)
+                    directory.save(result, outcome.samples[i])
+
+        def execute(todo: list[Job]) -> None:
+            todo, shared = train_once(todo)  # identical settings under other labels train once
+            copies.update(shared)
+            executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
 
         if on_start is not None:
             later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
-            trained = [j for j in todo + later if j.objective is not None]
-            on_start(sum(suite.steps * len(j.cells) for j in trained), len(todo) + len(later))
+            once = train_once(todo + later)[0]
+            trained = [j for j in once if j.objective is not None]
+            on_start(sum(suite.steps * len(j.cells) for j in trained), len(once))
 
-        executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
+        execute(todo)
         if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
             selection = finish_selection(suite, registry, directory, trial_jobs)
             jobs = plan_final(suite, registry, selection)
             todo, done_before = _remaining(jobs, directory)
             skipped += done_before
-            executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
+            execute(todo)
     finally:
         executor.close()  # e.g. the Ray cluster it started
 

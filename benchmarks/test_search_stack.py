@@ -9,12 +9,11 @@ Model: the "small" setting of test_stacked_step (ring, 2x64 ReLU MLPs, batch 64,
 
 import pytest
 import torch
+from test_stacked_step import ROUND_STEPS, THREADS, settings
 
 from benchbench import default_registry, parse_suite
-from benchbench.train.trainer import build, stepper
 from benchbench.plan.trials import trial_specs
-
-from test_stacked_step import ROUND_STEPS, THREADS, settings
+from benchbench.train.trainer import build, stepper
 
 TRIALS, SEEDS = 16, 2
 

@@ -56,6 +56,9 @@ class RunReport:
     """(dataset, objective) -> the setting a search chose, in words (empty without a search)"""
     trials: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # trials.csv (a search's trials)
     budget: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # budget.csv (expected best vs budget)
+    selection_warnings: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    """(dataset, objective) -> a winner's-curse warning: the chosen setting's final score fell outside the range
+    of its selection scores (:func:`benchbench.plan.trials.winners_curse`; empty without a search)"""
 
 
 class Reporter:

@@ -13,8 +13,9 @@ Trials (:func:`draw_trials`): trial 0 is always the objective's own setting (its
 distribution from a numpy Generator seeded by the search seed and the objective's label, in a fixed
 order, so a trial's values never depend on N. A grid of more than N - 1 points is an error: every
 objective gets exactly N trials. Selection seeds (``seeds: K`` picks ``SELECTION_SEED_BASE + 0..K-1``,
-or a list) must be disjoint from the suite's final ``seeds``: the chosen setting is never scored on
-the seeds that make the final tables.
+or a list; 2 unless a suite says otherwise, since the best of N trials scored on one training run
+each is mostly the luckiest: one is allowed, with a warning) must be disjoint from the suite's
+final ``seeds``: the chosen setting is never scored on the seeds that make the final tables.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..api.errors import ConfigError
 from ..api.params import key_text, show
 
 SELECTION_SEED_BASE = 1_000_000  # selection seeds from `seeds: K` are SELECTION_SEED_BASE + 0..K-1
+SELECTION_SEEDS = 2  # selection seeds per trial when a suite gives none
 MAX_TRIALS = 10_000
 DISTRIBUTIONS = ("loguniform", "uniform", "choice", "int")
 SEARCH_KEYS = ("trials", "seed", "seeds", "select")
@@ -62,6 +64,16 @@ class SearchSettings:
     metric: str  # selection metric (an output name)
     dataset: str  # "each": a choice per dataset; "all": one per objective, best mean rank; or the label to choose on
     spaces: tuple[tuple[str, tuple[Space, ...]], ...]  # (objective label, searched settings)
+    source: str = "suite"  # the suite file, for the warning
+
+    @property
+    def warning(self) -> str | None:
+        """One line when each trial is scored on a single selection seed, else None."""
+        if len(self.seeds) > 1:
+            return None
+        return (f"{self.source}: search.seeds: 1 selection seed per trial: the best of {self.trials} trials is chosen "
+                f"on one training run each, so noise picks it as much as the setting (the winner's curse); "
+                f"use seeds: {SELECTION_SEEDS} or more")
 
     def space(self, objective: str) -> tuple[Space, ...]:
         return dict(self.spaces).get(objective, ())
@@ -109,7 +121,7 @@ def parse_search(raw: Any, blocks: Mapping[str, Any], suite: Any, registry: Any)
         raise ConfigError(at, "missing key 'trials': the budget of trials every objective gets")
     trials = params.check(raw["trials"], int, {"ge": 1, "le": MAX_TRIALS}, f"{at}.trials")
     seed = params.check(raw.get("seed", 0), int, {"ge": 0}, f"{at}.seed")
-    seeds = selection_seeds(raw.get("seeds", 1), f"{at}.seeds")
+    seeds = selection_seeds(raw.get("seeds", SELECTION_SEEDS), f"{at}.seeds")
     check_disjoint(seeds, suite.seeds, f"{at}.seeds")
     metric, dataset = _selection(raw.get("select"), suite, registry, f"{at}.select")
     spaces = []
@@ -122,7 +134,7 @@ def parse_search(raw: Any, blocks: Mapping[str, Any], suite: Any, registry: Any)
                                      f"{trials} (trial 0 is the default setting); raise trials to {points + 1} or "
                                      f"shrink the grid")
         spaces.append((spec.label, space))
-    return SearchSettings(trials, seed, seeds, metric, dataset, tuple(spaces))
+    return SearchSettings(trials, seed, seeds, metric, dataset, tuple(spaces), source)
 
 
 def selection_seeds(value: Any, where: str) -> tuple[int, ...]:

@@ -2,6 +2,11 @@
 by a hash of everything that determines its result, so any machine can run it and a re-run that
 finds its key already done skips it. A job groups the cells that differ only in seed, to be trained
 as one stacked model; the data reference of a dataset is a job with no objective.
+
+A row of the results is named by its labels: two labels with identical settings (an objective
+given twice, two datasets alike) are two rows. Their cells would hash alike, so :func:`separate`
+keys each by its settings and its labels (``config["row"]``; cells of other suites keep the keys
+of their settings alone), and :func:`train_once` trains one of them, the others saved as copies.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ..registry.components import Registry
 from .sizing import members_that_fit
 
 SCHEMA_VERSION = 1
+ROW = "row"  # config key naming the labels of a cell whose settings another row shares (see separate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +72,7 @@ def plan(suite: Suite, registry: Registry) -> list[Job]:
             size = group_size(suite, registry, dataset, objective)
             groups = [cells[i:i + size] for i in range(0, len(cells), size)]
             jobs.extend(make_job(suite, dataset, objective, group) for group in groups)
-    return jobs
+    return separate(jobs)
 
 
 def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None) -> int:
@@ -107,6 +113,55 @@ def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objectiv
         "metrics": {m.label: versioned(m) for m in suite.metrics},
     }
     return Cell(digest(config), dataset.label, objective.label if objective else REFERENCE, seed, config)
+
+
+def training_key(cell: Cell) -> str:
+    """The hash of what a cell's result depends on (its settings, not its labels): cells that share it
+    train once."""
+    return digest({k: v for k, v in cell.config.items() if k != ROW})
+
+
+def separate(jobs: list[Job]) -> list[Job]:
+    """``jobs`` with a key of its own for every cell whose settings a cell of other labels shares (its
+    config then names its labels), so that each row keeps a cell file of its own. Idempotent."""
+    rows: dict[str, set[tuple[str, str]]] = {}
+    for cell in (c for job in jobs for c in job.cells):
+        rows.setdefault(training_key(cell), set()).add((cell.dataset, cell.objective))
+    shared = {key for key, labels in rows.items() if len(labels) > 1}
+    if not shared:
+        return jobs
+    out = []
+    for job in jobs:
+        cells = [_labelled(c) if training_key(c) in shared else c for c in job.cells]
+        out.append(job if cells == list(job.cells) else make_job(job.suite, job.dataset, job.objective, cells))
+    return out
+
+
+def _labelled(cell: Cell) -> Cell:
+    config = {**{k: v for k, v in cell.config.items() if k != ROW},
+              ROW: {"dataset": cell.dataset, "objective": cell.objective}}
+    return dataclasses.replace(cell, key=digest(config), config=config)
+
+
+def train_once(jobs: list[Job]) -> tuple[list[Job], dict[str, list[Cell]]]:
+    """``jobs`` without the cells whose settings an earlier cell trains (a job left with none is
+    dropped), and per cell key of those that train, the cells that copy its result."""
+    trains: dict[str, Cell] = {}
+    copies: dict[str, list[Cell]] = {}
+    out = []
+    for job in jobs:
+        own = []
+        for cell in job.cells:
+            first = trains.setdefault(training_key(cell), cell)
+            if first is cell:
+                own.append(cell)
+            else:
+                copies.setdefault(first.key, []).append(cell)
+        if len(own) == len(job.cells):
+            out.append(job)
+        elif own:
+            out.append(make_job(job.suite, job.dataset, job.objective, own))
+    return out, copies
 
 
 def digest(value: Any) -> str:

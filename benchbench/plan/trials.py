@@ -24,9 +24,10 @@ from scipy import stats
 from ..config import search
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
-from .cells import Cell, Job, digest, group_size, make_cell, make_job, plan
+from .cells import Cell, Job, digest, group_size, make_cell, make_job, plan, separate
 
 TRIAL_COLUMNS = ["dataset", "objective", "trial", "seed", "metric", "value", "selected", "cell"]
+SPREAD_COLUMNS = ["score_mean", "score_std", "score_min", "score_max", "score_n"]  # a trial's, over its selection seeds
 
 
 def trial_suite(suite: Suite, registry: Registry) -> Suite:
@@ -65,7 +66,7 @@ def plan_trials(suite: Suite, registry: Registry) -> list[Job]:
                 size = group_size(sized, registry, dataset, cells[0].spec)
                 for i in range(0, len(cells), size):
                     jobs.append(make_job(tsuite, dataset, cells[i].spec, cells[i:i + size]))
-    return jobs
+    return separate(jobs)
 
 
 def trial_cell(tsuite: Suite, registry: Registry, dataset: ComponentSpec, spec: ComponentSpec, index: int,
@@ -138,9 +139,40 @@ def select(suite: Suite, registry: Registry, documents: Sequence[Mapping[str, An
             chosen[dataset.label, objective.label] = best
     trials["selected"] = [chosen.get((d, o)) == t for d, o, t in zip(trials["dataset"], trials["objective"],
                                                                      trials["trial"])]
-    trials = trials[TRIAL_COLUMNS[:3] + searched + TRIAL_COLUMNS[3:]].sort_values(
-        ["dataset", "objective", "trial", "seed"], kind="stable", ignore_index=True)
+    trials = with_spread(trials)[TRIAL_COLUMNS[:3] + searched + TRIAL_COLUMNS[3:6] + SPREAD_COLUMNS
+                                 + TRIAL_COLUMNS[6:]].sort_values(["dataset", "objective", "trial", "seed"],
+                                                                  kind="stable", ignore_index=True)
     return Selection(trials, scores, chosen, specs, better)
+
+
+def with_spread(trials: pd.DataFrame) -> pd.DataFrame:
+    """``trials`` with each trial's selection score over its selection seeds on every row of it: mean,
+    standard deviation (n - 1; NaN below two), min, max and n, of the finite values (a diverged seed counts out)."""
+    finite = trials["value"].where(np.isfinite(trials["value"].astype(float)))
+    by_trial = finite.groupby([trials["dataset"], trials["objective"], trials["trial"]], sort=False)
+    return trials.assign(**{column: by_trial.transform(how) for column, how in
+                            zip(SPREAD_COLUMNS, ("mean", "std", "min", "max", "count"))})
+
+
+def winners_curse(selection: Selection, summary: pd.DataFrame, metric: str) -> dict[tuple[str, str], str]:
+    """(dataset, objective) -> a warning where the chosen trial's mean over the final seeds (``summary``)
+    falls outside the range of its scores on the selection seeds: the choice was (partly) luck, or
+    the selection seeds are too few to tell. Nothing where either score is missing."""
+    trials = selection.trials[selection.trials["selected"]].drop_duplicates(["dataset", "objective"])
+    final = {(d, o): m for d, o, x, m in zip(summary["dataset"], summary["objective"], summary["metric"],
+                                               summary["mean"]) if x == metric}
+    out = {}
+    for row in trials.itertuples():
+        score, low, high = final.get((row.dataset, row.objective), math.nan), row.score_min, row.score_max
+        if not all(math.isfinite(v) for v in (score, low, high)) or low <= score <= high:
+            continue
+        worse = (score > high) if selection.better == "lower" else (score < low)
+        scored = f"{low:.3g}" if f"{low:.3g}" == f"{high:.3g}" else f"{low:.3g}–{high:.3g}"
+        out[row.dataset, row.objective] = (
+            f"winner's curse: {row.objective} on {row.dataset}: {metric} {score:.3g} on the final seeds, "
+            f"{'worse' if worse else 'better'} than {scored} on its {int(row.score_n)} selection seed"
+            f"{'s' if row.score_n != 1 else ''} (trial {row.trial}); the choice may be noise: use more selection seeds")
+    return out
 
 
 def finish_selection(suite: Suite, registry: Registry, directory: Any, trial_jobs: Sequence[Job]) -> Selection:
@@ -156,7 +188,7 @@ def plan_final(suite: Suite, registry: Registry, selection: Selection) -> list[J
     for dataset in suite.datasets:
         chosen = tuple(selection.specs[o.label][selection.chosen[dataset.label, o.label]] for o in suite.objectives)
         jobs.extend(plan(dataclasses.replace(suite, datasets=(dataset,), objectives=chosen), registry))
-    return jobs
+    return separate(jobs)  # rows alike across datasets too
 
 
 def _plain(value: Any) -> Any:

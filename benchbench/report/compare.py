@@ -116,7 +116,8 @@ def quality_rows(base: pd.DataFrame, new: pd.DataFrame, outputs: dict[str, Outpu
 def throughput_rows(base: pd.DataFrame, new: pd.DataFrame, outputs: dict[str, Output],
                     threshold: float = 0.10) -> pd.DataFrame:
     """One row per (dataset, objective, job-scoped output): the means over jobs and their ratio."""
-    b, n = (_finite(r, only=job_scoped(outputs)).drop_duplicates(["job", "metric"]) for r in (base, new))
+    once = ["dataset", "objective", "job", "metric"]  # a job copied to rows of other labels counts for each
+    b, n = (_finite(r, only=job_scoped(outputs)).drop_duplicates(once) for r in (base, new))
     rows = []
     for key, group in b.groupby(["dataset", "objective", "metric"], sort=False):
         other = n[(n["dataset"] == key[0]) & (n["objective"] == key[1]) & (n["metric"] == key[2])]

@@ -24,7 +24,7 @@ from ..api.errors import ConfigError
 from ..api.outputs import Output
 from ..api.reporter import REFERENCE, RunReport
 from ..config.suite import ComponentSpec, Suite, parse_suite
-from ..plan.trials import select
+from ..plan.trials import select, winners_curse
 from ..registry.components import Registry, default_registry
 from ..rundir import cellfile
 from ..rundir.directory import RunDirectory, curves_frame, recorded_suite, records_frame
@@ -127,7 +127,8 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     outputs = recorded_outputs(registry)
     records, curves = records_frame(documents), curves_frame(documents)
     environment = read_json(directory / "environment.json")
-    problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents)]
+    problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents),
+                *([suite.search.warning] if suite.search and suite.search.warning else [])]
     found = compute_verdicts(records, outputs)
     return RunReport(
         suite=suite.name, directory=directory, records=records, curves=curves, summary=found.summary,
@@ -137,7 +138,8 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
         wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks,
         chosen=selection.describe(suite) if selection else {},
         trials=selection.trials if selection else pd.DataFrame(),
-        budget=budget_frame(selection.scores, suite.search.metric, selection.better) if selection else pd.DataFrame())
+        budget=budget_frame(selection.scores, suite.search.metric, selection.better) if selection else pd.DataFrame(),
+        selection_warnings=winners_curse(selection, found.summary, suite.search.metric) if selection else {})
 
 
 def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:

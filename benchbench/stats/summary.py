@@ -48,7 +48,8 @@ def summarize(records: pd.DataFrame, outputs: dict[str, Output], compared: pd.Da
     order = {(d, o): i for i, (d, o) in enumerate(dict.fromkeys(zip(records["dataset"], records["objective"])))}
     records = records[pd.to_numeric(records["value"], errors="coerce").map(math.isfinite)]
     is_job = records["metric"].isin(job_scoped(outputs))
-    records = pd.concat([records[~is_job], records[is_job].drop_duplicates(["job", "metric"])])
+    once = records[is_job].drop_duplicates(["dataset", "objective", "job", "metric"])  # per row of a copied job
+    records = pd.concat([records[~is_job], once])
     rows = []
     for (dataset, objective, metric), group in records.groupby(["dataset", "objective", "metric"], sort=False):
         values = group["value"].astype(float).tolist()

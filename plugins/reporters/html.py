@@ -39,20 +39,8 @@ from benchbench import (
 )
 from benchbench import tables as summary_tables
 
-from . import (  # the figures: plots chooses matplotlib's Agg backend
-    grids,
-    marks,
-    plots,
-    verdicts,
-)
-from .tables import (
-    EXCLUDED_GROUPS,
-    REFERENCE,
-    _group,
-    _header,
-    chosen_settings,
-    seeds_phrase,
-)
+from . import grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
+from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, curse_warnings, seeds_phrase
 
 THROUGHPUT = "throughput"
 STYLE = """
@@ -317,6 +305,7 @@ def chosen_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
     items = "".join(f"<li><b>{_e(o)}</b>: {_e(text)}</li>" for o, text in chosen.items())
     found = (f"<p>Chosen by an equal-budget search (trials.csv, budget.csv); the tables score each choice "
              f"on the final seeds, which no trial used:</p><ul>{items}</ul>")
+    found += "".join(f'<p class="warn">⚠ {_e(text)}</p>' for text in curse_warnings(run, dataset).values())
     budget = run.budget[run.budget["dataset"] == dataset] if not run.budget.empty else run.budget
     if not budget.empty:
         png = _written(run.directory / "plots" / f"budget-{file_label(dataset)}.png", _newest_cell(run.directory)) \

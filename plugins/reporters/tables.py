@@ -93,12 +93,20 @@ def chosen_settings(run: RunReport, dataset: str) -> dict[str, str]:
 
 
 def chosen_lines(run: RunReport, dataset: str) -> list[str]:
-    """The setting a search chose for each objective (trained on the final seeds), or nothing."""
+    """The setting a search chose for each objective (trained on the final seeds), then a footnote per
+    winner's curse (:attr:`RunReport.selection_warnings`), or nothing."""
     chosen = chosen_settings(run, dataset)
     if not chosen:
         return []
+    cursed = curse_warnings(run, dataset)
     return ["Chosen by an equal-budget search (see trials.csv, budget.csv); the tables score it on the final seeds:",
-            "", *(f"- {objective}: {text}" for objective, text in chosen.items()), ""]
+            "", *(f"- {objective}: {text}" for objective, text in chosen.items()), "",
+            *(line for text in cursed.values() for line in (f"⚠ {text}", ""))]
+
+
+def curse_warnings(run: RunReport, dataset: str) -> dict[str, str]:
+    """Objective -> its winner's-curse warning on ``dataset`` (a reporter built for an older RunReport: none)."""
+    return {o: text for (d, o), text in getattr(run, "selection_warnings", {}).items() if d == dataset}
 
 
 def device_line(directory: Path) -> str:

@@ -96,7 +96,8 @@ def test_a_trial_is_the_same_alone_or_stacked_and_the_search_chooses_before_the_
 
     trials = pd.read_csv(stacked.directory / "trials.csv")
     assert list(trials.columns) == ["dataset", "objective", "trial", "lr", "betas.0", "critic_steps", "scales",
-                                    "seed", "metric", "value", "selected", "cell"]
+                                    "seed", "metric", "value", "score_mean", "score_std", "score_min", "score_max",
+                                    "score_n", "selected", "cell"]
     assert len(trials) == 2 * 5 * 2 and set(trials["seed"]) == set(suite().search.seeds)
     assert trials.equals(pd.read_csv(alone.directory / "trials.csv"))
     # the chosen trial has the best mean selection score (JSD: lower is better)

@@ -7,8 +7,8 @@ import math
 import torch
 from benchbench_plugins.objectives.gan import NonSaturating, gan_value
 
-from benchbench.plan.cells import stream
 from benchbench.nets.models import StackedMLP
+from benchbench.plan.cells import stream
 
 
 def normal_log_pdf(x, mean, std):
