@@ -229,8 +229,8 @@ def _check_derivative(label: str, objective: Objective, nets: Networks, update: 
     owners = " and ".join(update.networks)
     _fail(label, f"{update.name}_loss's gradient with respect to the {owners}'s parameters is not its derivative "
                  f"(along a random direction: autograd {autograd:.6g}, finite differences {numeric:.6g}): part of the "
-                 f"loss is cut from the graph. A gradient penalty needs torch.autograd.grad(..., create_graph=True); no "
-                 f"term may go through .detach(), .item(), numpy or torch.no_grad()")
+                 f"loss is cut from the graph. A gradient penalty needs torch.autograd.grad(..., create_graph=True); "
+                 f"no term may go through .detach(), .item(), numpy or torch.no_grad()")
 
 
 DERIVATIVE_STEP = 1e-9  # central-difference step in float64 (parameters of order 0.1-1)

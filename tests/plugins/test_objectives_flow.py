@@ -118,4 +118,5 @@ def test_a_member_trains_bit_identically_alone_or_stacked(tmp_path):
                {k: v for k, v in b[key]["scores"].items() if k not in untimed}, key
     scores = next(iter(a.values()))["scores"]
     assert scores["nfe"] == 4 and scores["train_steps"] == 6 and scores["flops_per_sample"] > 0
-    assert math.isfinite(scores["flow_matching_loss"]) and "model_loss" in {c[1] for c in next(iter(a.values()))["curves"]}
+    curves = next(iter(a.values()))["curves"]
+    assert math.isfinite(scores["flow_matching_loss"]) and "model_loss" in {c[1] for c in curves}
