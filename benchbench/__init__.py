@@ -11,15 +11,15 @@ from .api.download import DataFileError, RemoteFile, download
 from .api.errors import BenchbenchError, ComponentError, ConfigError, PluginError
 from .api.filenames import file_label
 from .api.hookspecs import hookimpl
-from .api.metric import Evaluation, Metric, Unavailable
-from .api.objective import Critic, CriticConfig, Objective, ObjectiveConfig
+from .api.metric import Evaluation, Metric, Timing, Unavailable
+from .api.objective import Critic, CriticConfig, Nets, Network, Objective, ObjectiveConfig, Update
 from .api.outputs import Output, job_scoped
-from .api.params import NoConfig, param
+from .api.params import NoConfig, param, sampling_settings
 from .api.reporter import REFERENCE, Reporter, RunReport
 from .config.suite import Suite, load_suite, parse_suite
 from .registry.components import Registry, default_registry, registry_with
 from .report.reporting import verdicts_from_run
-from .runner import RunOutcome, run, run_suite
+from .runner import run, run_suite
 from .stats.summary import (
     compute_verdicts,
     footnote,
@@ -29,14 +29,13 @@ from .stats.summary import (
     tables,
 )
 from .stats.verdicts import Verdicts, comparisons, ranks
-from .train.timing import Timing
 
 __all__ = [
     "REFERENCE", "BenchbenchError", "ComponentError", "ConfigError", "Critic", "CriticConfig", "DataFileError",
-    "Dataset", "Evaluation", "Metric", "Modes", "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError",
-    "Registry", "RemoteFile", "Reporter", "RunOutcome", "RunReport", "Split", "Suite", "Timing", "Unavailable",
-    "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts", "default_registry", "download",
-    "file_label", "footnote", "hookimpl", "interval", "job_scoped", "load_suite", "load_tensors", "markdown", "param",
-    "parse_suite", "ranks", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
-    "verdicts_from_run",
+    "Dataset", "Evaluation", "Metric", "Modes", "Nets", "Network", "NoConfig", "Objective", "ObjectiveConfig", "Output",
+    "PluginError", "Registry", "RemoteFile", "Reporter", "RunReport", "Split", "Suite", "Timing",
+    "Unavailable", "Update", "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts", "compute_verdicts",
+    "default_registry", "download", "file_label", "footnote", "hookimpl", "interval", "job_scoped", "load_suite",
+    "load_tensors", "markdown", "param", "parse_suite", "ranks", "registry_with", "run", "run_suite",
+    "sampling_settings", "save_tensors", "summarize", "tables", "verdicts_from_run",
 ]

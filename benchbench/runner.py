@@ -21,6 +21,7 @@ from .report.reporting import load_run, write_reports
 from .rundir import lock
 from .rundir.directory import CellResult, RunDirectory
 from .train import divergence
+from .train.consistency import check_objectives
 from .train.trainer import JobOutcome
 
 DEFAULT_RESULTS = Path("results")
@@ -68,6 +69,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     executor = make_engine(engine, address, gpus_per_task)
     try:
         suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
+        check_objectives(suite, registry)  # networks, updates and samplers consistent with each other
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))

@@ -13,10 +13,28 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ..train.timing import Timing
 from .dataset import Dataset
 from .outputs import Output
 from .params import NoConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """How a training job ran. Evaluation time is not in ``train_seconds``."""
+
+    device: str  # e.g. "cpu" or "cuda:0 NVIDIA H100 80GB HBM3"
+    members: int  # seeds trained together as one stacked model
+    steps: int  # generator steps (each after k critic steps)
+    train_seconds: float  # wall time of the training loop of the whole job
+    samples: int  # samples generated per member for the sampling measurement
+    sample_seconds: float  # wall time to generate ``samples`` samples for every member
+    peak_memory_bytes: int | None  # CUDA: peak allocated by torch; CPU: peak RSS of the process
+    memory_kind: str  # "cuda_allocated" or "process_rss"
+    flops_per_step: float | None = None  # floating-point operations of one training step of the whole stack
+    flops_note: str = ""  # why ``flops_per_step`` is None (e.g. the counter failed), shown as n/a (reason)
+    flops_per_sample: float | None = None  # of the real sampler, per generated sample of one member
+    sample_flops_note: str = ""  # why ``flops_per_sample`` is None
+    nfe: int = 1  # network evaluations per generated sample (the objective's ``nfe()``)
 
 
 @dataclasses.dataclass(frozen=True)

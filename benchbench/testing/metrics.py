@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from ..api.metric import Evaluation, Metric, Unavailable
-from ..train.timing import Timing
+from ..api.metric import Evaluation, Metric, Timing, Unavailable
 from .kit import (
     METRIC_SAMPLES,
     KitMixture,

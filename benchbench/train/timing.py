@@ -1,8 +1,8 @@
-"""Throughput measurement: wall clocks that wait for the device, and per-job peak memory."""
+"""Throughput measurement: wall clocks that wait for the device, per-job peak memory, FLOP counting.
+What a job measured reaches metrics as :class:`benchbench.Timing` (``benchbench.api.metric``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import resource
 import sys
 import time
@@ -11,22 +11,6 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
-
-
-@dataclasses.dataclass(frozen=True)
-class Timing:
-    """How a training job ran. Evaluation time is not in ``train_seconds``."""
-
-    device: str  # e.g. "cpu" or "cuda:0 NVIDIA H100 80GB HBM3"
-    members: int  # seeds trained together as one stacked model
-    steps: int  # generator steps (each after k critic steps)
-    train_seconds: float  # wall time of the training loop of the whole job
-    samples: int  # samples generated per member for the sampling measurement
-    sample_seconds: float  # wall time to generate ``samples`` samples for every member
-    peak_memory_bytes: int | None  # CUDA: peak allocated by torch; CPU: peak RSS of the process
-    memory_kind: str  # "cuda_allocated" or "process_rss"
-    flops_per_step: float | None = None  # floating-point operations of one training step of the whole stack
-    flops_note: str = ""  # why ``flops_per_step`` is None (e.g. the counter failed), shown as n/a (reason)
 
 
 class Stopwatch:
@@ -78,9 +62,17 @@ def peak_memory(device: torch.device) -> tuple[int | None, str]:
 
 
 def count_flops(step) -> float | None:
-    """Floating-point operations of ``step()`` (matrix products and convolutions, forward and
-    backward, by the per-operator formulas of :mod:`torch.utils.flop_counter`), or None when
-    nothing could be counted. Exceptions of ``step()`` propagate."""
+    """Floating-point operations of ``step()``, forward and backward, or None when nothing could
+    be counted. Exceptions of ``step()`` propagate.
+
+    Matrix products and convolutions count by the per-operator formulas of
+    :mod:`torch.utils.flop_counter` (2 per multiply-add), which count nothing else. So that
+    elementwise-heavy networks (a stacked layer of fan-in or fan-out 1 is a broadcast product and
+    a sum; kernels of moment matching; a sampler's updates) do not count as zero, every other
+    operator torch tags ``pointwise`` counts one FLOP per floating-point output element and every
+    ``reduction`` one per floating-point input element: an estimate (a tanh or an exp is one FLOP).
+    Copies (``clone``, ``where``, ``masked_fill``), views, concatenations, comparisons, random draws
+    and the fused optimizer kernel count nothing."""
     counter = _FlopCounter()
     with counter:
         step()
@@ -103,7 +95,21 @@ class _FlopCounter(TorchDispatchMode):
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
             self.total += formula(*args, **kwargs, out_val=out)
+        elif torch.Tag.pointwise in func.tags and func._overloadpacket.__name__ not in SELECTIONS:
+            self.total += _float_numel(out)
+        elif torch.Tag.reduction in func.tags and args:
+            self.total += _float_numel(args[0])
         return out
+
+
+SELECTIONS = {"clone", "where", "masked_fill"}  # pointwise by torch's tags, but copies: no arithmetic
+
+
+def _float_numel(value) -> int:
+    """Elements of a floating-point tensor (or of the first of a tuple); 0 for others (comparisons)."""
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return value.numel() if isinstance(value, torch.Tensor) and value.is_floating_point() else 0
 
 
 def describe_device(device: torch.device) -> str:
