@@ -28,15 +28,18 @@ from benchbench import Nets, Network, Objective, ObjectiveConfig, Output, Update
 from benchbench_plugins.objectives.datascale import DataScale
 
 REFERENCE_STEPS = 1000  # the T the paper's schedule (1e-4 .. 0.02) is written for
-MAX_BETA = 0.999  # a scaled schedule for very small T is clipped here (abar must stay positive)
 
 
 # ---- the math: pure tensor functions ---------------------------------------------------------------
 
 def linear_betas(steps: int, start: float = 1e-4, end: float = 0.02) -> Tensor:
-    """beta_1..beta_T (float64, ``[T]``): linear from ``start`` to ``end`` scaled by 1000 / T."""
+    """beta_1..beta_T (float64, ``[T]``): linear from ``start`` to ``end`` scaled by 1000 / T, which
+    must keep beta_T below 1 (T > 1000 ``end``)."""
     scale = REFERENCE_STEPS / steps
-    return torch.linspace(start * scale, end * scale, steps, dtype=torch.float64).clamp(max=MAX_BETA)
+    if end * scale >= 1:
+        raise ValueError(f"timesteps: the schedule scaled by 1000 / T reaches beta_T = {end * scale:.3g} >= 1; "
+                         f"use at least {math.floor(REFERENCE_STEPS * end) + 1} steps (or a smaller beta_end)")
+    return torch.linspace(start * scale, end * scale, steps, dtype=torch.float64)
 
 
 def alpha_bars(betas: Tensor) -> Tensor:
@@ -108,6 +111,7 @@ class DDPMConfig(ObjectiveConfig):
     def __post_init__(self):
         if self.beta_end < self.beta_start:
             raise ValueError(f"beta_end: must be >= beta_start ({self.beta_start}), got {self.beta_end}")
+        linear_betas(self.timesteps, self.beta_start, self.beta_end)  # beta_T < 1, or a ValueError naming timesteps
 
 
 class DDPM(Objective):

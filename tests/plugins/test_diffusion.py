@@ -25,7 +25,19 @@ def test_the_linear_schedule_is_the_papers_at_1000_steps_and_scaled_for_fewer():
     short = linear_betas(100)
     assert short[0].item() == pytest.approx(1e-3) and short[-1].item() == pytest.approx(0.2)
     assert torch.allclose(short[1:] - short[:-1], torch.full((99,), (0.2 - 1e-3) / 99, dtype=torch.float64))
-    assert linear_betas(10).max().item() == 0.999  # 0.02 * 100 would make abar zero: clipped
+    with pytest.raises(ValueError, match="timesteps: .* reaches beta_T = 2 >= 1; use at least 21 steps"):
+        linear_betas(10)
+
+
+@pytest.mark.parametrize("settings,message", [({"timesteps": 20}, "timesteps: .*use at least 21 steps"),
+                                              ({"beta_start": 0.1, "beta_end": 0.01}, "beta_end: must be >= beta_start"),
+                                              ({"variance": "fixed"}, "variance: got 'fixed'"),
+                                              ({"sampling_steps": -1}, "sampling_steps: must be >= 0")])
+def test_impossible_settings_are_one_line_config_errors(settings, message):
+    from benchbench import ConfigError
+    from benchbench.api.params import build
+    with pytest.raises(ConfigError, match=message):
+        build(DDPMConfig, settings, "objectives.ddpm")
 
 
 def test_alpha_bar_is_the_product_of_one_minus_beta_and_ends_near_zero():
@@ -144,11 +156,11 @@ def test_the_loss_draws_t_uniformly_over_1_to_T_and_feeds_t_over_T():
     def noise(x, t):
         seen.append(t)
         return torch.zeros_like(x)
-    objective = ddpm(torch.randn(64, 2), timesteps=10)
+    objective = ddpm(torch.randn(64, 2), timesteps=25)
     objective.rng = streams(0, 1)
     loss = objective.loss(Nets({"noise": noise}), torch.randn(2, 4000, 2))
-    t = seen[0] * 10
-    assert t.shape == (2, 4000) and torch.allclose(t, t.round()) and set(t.round().long().unique().tolist()) == set(range(1, 11))
+    t = seen[0] * 25
+    assert t.shape == (2, 4000) and torch.allclose(t, t.round()) and set(t.round().long().unique().tolist()) == set(range(1, 26))
     assert loss.shape == (2,) and torch.allclose(loss, torch.ones(2), atol=0.05)  # E eps^2 = 1 against a zero network
 
 

@@ -1,0 +1,53 @@
+"""DDPM and the VAE through the core: the conformance kit on 2-D data (MLPs) and on images (dcgan
+networks), and a member trained stacked is the member trained alone, bit for bit."""
+
+import json
+
+import pytest
+
+from benchbench import default_registry, parse_suite, run
+from benchbench.testing import check_objective
+
+SMALL = {
+    "ddpm": {"batch_size": 16, "hidden": [16, 16], "timesteps": 100, "sampling_steps": 4},
+    "vae": {"batch_size": 16, "hidden": [16], "encoder_hidden": [16], "latent_dim": 2},
+}
+CONV = {"architecture": "dcgan", "channels": 4, "batch_size": 8}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_the_kit_passes_on_2d_data(name):
+    check_objective(name, SMALL[name], "ring")
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_the_kit_passes_on_images_with_convolutional_networks(name):
+    check_objective(name, {**SMALL[name], **CONV}, "digits")
+
+
+def test_a_fixed_observation_std_passes_the_kit():
+    check_objective("vae", {**SMALL["vae"], "observation_std": "fixed"}, "ring")
+
+
+def documents(outcome):
+    return {d["cell"]: d for d in (json.loads(p.read_text()) for p in (outcome.directory / "cells").glob("*.json"))}
+
+
+@pytest.mark.parametrize("dataset,settings", [("ring", {}), ("digits", CONV)], ids=["mlp", "dcgan"])
+def test_a_member_trains_bit_identically_alone_or_stacked(tiny, tmp_path, dataset, settings):
+    raw = {**tiny, "seeds": 3, "steps": 6, "datasets": {dataset: {}}, "metrics": [], "reporters": [],
+           "objectives": {name: {**s, **settings} for name, s in SMALL.items()},
+           "eval": {"samples": 40, "every": 3, "curve_samples": 20, "plot_samples": 0}}
+    stacked = run(parse_suite(raw, default_registry(), source="tiny"), out=tmp_path / "stacked")
+    raw["execution"] = {"workers": 1, "stack_seeds": False}
+    alone = run(parse_suite(raw, default_registry(), source="tiny"), out=tmp_path / "alone")
+    assert not stacked.failed_jobs and not alone.failed_jobs
+    a, b = documents(stacked), documents(alone)
+    assert set(a) == set(b) and len(a) == 2 * 3
+    untimed = lambda scores: {k: v for k, v in scores.items() if not k.endswith(("_s", "_per_s"))}  # noqa: E731
+    for key in a:
+        assert a[key]["curves"] == b[key]["curves"], key
+        assert untimed(a[key]["scores"]) == untimed(b[key]["scores"]), key
+    curves = {k: a[k]["curves"] for k in a}
+    names = {c[1] for c in next(iter(curves.values()))}
+    assert names & {"denoising_loss", "elbo"}  # the diagnostics are in the curves
