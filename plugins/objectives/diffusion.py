@@ -12,7 +12,8 @@ the last step. Fewer sampling steps than T respace the chain over a subsequence 
 (Nichol & Dhariwal 2021): beta_i = 1 - abar_{tau_i} / abar_{tau_{i-1}}.
 
 The model works on standardised data (:mod:`.datascale`); its samples are mapped back and, for
-data with bounds (images), clipped into them.
+data with bounds (images), clipped into them; for such data each step's predicted x_0 is clipped
+into the bounds too (``clip_denoised``, as in Ho et al.'s sampler).
 """
 
 from __future__ import annotations
@@ -70,14 +71,21 @@ def step_coefficients(abar: Tensor, taus: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def posterior_step(x: Tensor, eps: Tensor, abar: float, abar_prev: float, z: Tensor | None,
-                   variance: Literal["beta", "posterior"] = "beta") -> Tensor:
+                   variance: Literal["beta", "posterior"] = "beta",
+                   x0_range: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """One ancestral step x_t -> x_{t-1} from the predicted noise ``eps``: the mean
     (x_t - beta / sqrt(1 - abar) eps) / sqrt(alpha), alpha = abar / abar_prev, beta = 1 - alpha, plus
     sigma z with sigma^2 = beta ("beta") or beta (1 - abar_prev) / (1 - abar) ("posterior");
-    ``z`` None: the mean alone (the last step)."""
+    ``z`` None: the mean alone (the last step). ``x0_range`` (low, high): the mean is instead the
+    posterior mean of q(x_{t-1} | x_t, x_0) at the predicted x_0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)
+    clipped into the range (Ho et al.'s sampler for bounded data); the same mean when nothing is clipped."""
     alpha = abar / abar_prev
     beta = 1 - alpha
-    mean = (x - beta / math.sqrt(1 - abar) * eps) / math.sqrt(alpha)
+    if x0_range is None:
+        mean = (x - beta / math.sqrt(1 - abar) * eps) / math.sqrt(alpha)
+    else:
+        x0 = torch.clamp((x - math.sqrt(1 - abar) * eps) / math.sqrt(abar), *x0_range)
+        mean = math.sqrt(abar_prev) * beta / (1 - abar) * x0 + math.sqrt(alpha) * (1 - abar_prev) / (1 - abar) * x
     if z is None:
         return mean
     var = beta if variance == "beta" else beta * (1 - abar_prev) / (1 - abar)
@@ -107,6 +115,8 @@ class DDPMConfig(ObjectiveConfig):
     variance: Literal["beta", "posterior"] = param("beta", "sampler noise sigma_t^2: beta_t, or the posterior "
                                                            "variance beta_t (1 - abar_{t-1}) / (1 - abar_t)",
                                                    sampling=True)
+    clip_denoised: bool = param(True, "data with bounds (images): clip each step's predicted x_0 into them",
+                                sampling=True)
 
     def __post_init__(self):
         if self.beta_end < self.beta_start:
@@ -157,10 +167,13 @@ class DDPM(Objective):
         taus = respaced(cfg.sampling_steps, cfg.timesteps)
         abar, abar_prev = step_coefficients(self.abar, taus)
         x = self.normal(n, *self.shape)  # x_T ~ N(0, I)
+        x0_range = None
+        if self.bounds is not None and cfg.clip_denoised:  # the data's bounds on the model's scale
+            x0_range = tuple(self.scale.to_model(torch.full(self.shape, float(b))).to(x) for b in self.bounds)
         for i in reversed(range(len(taus))):
             t = torch.full(x.shape[:2], float(taus[i]) / cfg.timesteps, dtype=x.dtype, device=x.device)
             z = self.normal(n, *self.shape).to(x) if i > 0 else None
-            x = posterior_step(x, nets.noise(x, t), float(abar[i]), float(abar_prev[i]), z, cfg.variance)
+            x = posterior_step(x, nets.noise(x, t), float(abar[i]), float(abar_prev[i]), z, cfg.variance, x0_range)
         x = self.scale.to_data(x)
         return x.clamp(*self.bounds) if self.bounds is not None else x
 

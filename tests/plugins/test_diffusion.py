@@ -83,6 +83,20 @@ def test_the_ancestral_step_with_the_true_noise_is_the_posterior_mean():
             assert torch.allclose(stepped - posterior, torch.full_like(x0, math.sqrt(var)), atol=1e-10)
 
 
+def test_clipping_the_predicted_x0_changes_nothing_inside_the_range_and_bounds_the_last_step():
+    abar = alpha_bars(linear_betas(100)).double()
+    g = torch.Generator().manual_seed(2)
+    x, eps, z = (torch.randn(2, 6, 3, generator=g, dtype=torch.float64) for _ in range(3))
+    wide = (torch.full((3,), -1e9, dtype=torch.float64), torch.full((3,), 1e9, dtype=torch.float64))
+    for t in (1, 30, 100):
+        a, a_prev = abar[t - 1].item(), (abar[t - 2].item() if t > 1 else 1.0)
+        assert torch.allclose(posterior_step(x, eps, a, a_prev, z, "posterior", wide),
+                              posterior_step(x, eps, a, a_prev, z, "posterior"), atol=1e-9)
+    narrow = (torch.tensor([-0.5, 0.0, 0.0], dtype=torch.float64), torch.tensor([0.5, 1.0, 0.0], dtype=torch.float64))
+    last = posterior_step(x, eps, abar[0].item(), 1.0, None, "beta", narrow)  # the last step's mean is x_0 itself
+    assert torch.equal(last, torch.clamp((x - math.sqrt(1 - abar[0].item()) * eps) / math.sqrt(abar[0].item()), *narrow))
+
+
 def test_respacing_keeps_the_schedule_and_visits_t_and_one():
     assert torch.equal(respaced(0, 100), torch.arange(1, 101)) and torch.equal(respaced(500, 100), torch.arange(1, 101))
     taus = respaced(10, 100)
