@@ -37,7 +37,7 @@ def train_stacked_and_alone(tiny, tmp_path, dataset, settings):
     """The cell documents of 3 seeds x both objectives trained as stacks and one seed at a time."""
     raw = {**tiny, "seeds": 3, "steps": 6, "datasets": {dataset: {}}, "metrics": [], "reporters": [],
            "objectives": {name: {**s, **settings} for name, s in SMALL.items()},
-           "eval": {"samples": 40, "every": 3, "curve_samples": 20, "plot_samples": 0}}
+           "eval": {"samples": 40, "every": 3, "curve_samples": 20, "plot_samples": 0, "reference": False}}
     stacked = run(parse_suite(raw, default_registry(), source="tiny"), out=tmp_path / "stacked")
     raw["execution"] = {"workers": 1, "stack_seeds": False}
     alone = run(parse_suite(raw, default_registry(), source="tiny"), out=tmp_path / "alone")
@@ -67,3 +67,16 @@ def test_a_member_of_convolutional_networks_trains_alone_as_stacked_up_to_roundi
     for key in a:
         assert [c[:2] for c in a[key]["curves"]] == [c[:2] for c in b[key]["curves"]]
         assert [c[2] for c in a[key]["curves"]] == pytest.approx([c[2] for c in b[key]["curves"]], rel=1e-4, abs=1e-5)
+
+
+def test_ddpm_sampling_settings_change_the_samples_not_the_training(tiny, tmp_path):
+    base = {"type": "ddpm", **SMALL["ddpm"]}
+    raw = {**tiny, "seeds": 1, "steps": 4, "datasets": {"ring": {}}, "metrics": ["throughput"], "reporters": [],
+           "objectives": {"a": base, "b": {**base, "sampling_steps": 10, "variance": "posterior"}},
+           "eval": {"samples": 40, "every": 2, "curve_samples": 20, "plot_samples": 0, "reference": False}}
+    outcome = run(parse_suite(raw, default_registry(), source="tiny"), out=tmp_path / "r")
+    by = {d["objective"]: d for d in documents(outcome).values()}
+    training = lambda d: [c for c in d["curves"] if c[1] in ("model_loss", "denoising_loss")]  # noqa: E731
+    assert training(by["a"]) and training(by["a"]) == training(by["b"])
+    assert (by["a"]["scores"]["nfe"], by["b"]["scores"]["nfe"]) == (4, 10)
+    assert by["b"]["scores"]["flops_per_sample"] == pytest.approx(2.5 * by["a"]["scores"]["flops_per_sample"], rel=0.05)
