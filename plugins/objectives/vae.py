@@ -46,7 +46,8 @@ def reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     return mu + (0.5 * logvar).exp() * eps
 
 
-def elbo(x: Tensor, mean: Tensor, log_std: Tensor | float, mu: Tensor, logvar: Tensor, dims: int) -> tuple[Tensor, Tensor]:
+def elbo(x: Tensor, mean: Tensor, log_std: Tensor | float, mu: Tensor, logvar: Tensor,
+         dims: int) -> tuple[Tensor, Tensor]:
     """One-sample ELBO estimate log p(x | z) - KL(q(z | x) || p(z)) per sample, and its KL term."""
     kl = gaussian_kl(mu, logvar)
     return gaussian_log_likelihood(x, mean, log_std, dims) - kl, kl
