@@ -155,7 +155,7 @@ def test_a_single_point(dataset):
     fake = dataset.modes().centers[:1].repeat(N, 1)
     found = estimate(dataset, fake)
     assert found["jsd"] == pytest.approx(LOG2, abs=1e-3)
-    assert found["kl_model_data"] > 10 and found["kl_data_model"] > 1e6
+    assert found["kl_model_data"] > 8 and found["kl_data_model"] > 1e6  # observed 10.9 (line), 20.2 (ring)
 
 
 @pytest.mark.parametrize("dataset", [LINE, RING], ids=["line", "ring"])
