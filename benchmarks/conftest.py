@@ -1,7 +1,6 @@
 """Benchmarks record where they ran, and print benchbench's overhead over hand-written loops."""
 
 import os
-import statistics
 
 import torch
 
@@ -18,10 +17,12 @@ def pytest_terminal_summary(terminalreporter, config):
     if session is None or session.disabled:
         return
     write = terminalreporter.write_line
-    runs, steps = {}, {}
+    runs, steps, sampling = {}, {}, {}
     for bench in session.benchmarks:
         info = bench.extra_info
-        if "members" in info:  # test_stacked_step: per-model throughput = steps x members / median time
+        if "sampler" in info:  # test_families: samples/s per member of each sampler
+            sampling[info["sampler"]] = (info["samples"] / bench.stats.median, info["nfe"])
+        elif "members" in info:  # test_stacked_step: per-model throughput = steps x members / median time
             steps.setdefault(bench.group, {})[(info["impl"], info["members"])] = \
                 info["steps"] * info["members"] / bench.stats.median
         else:  # test_step_overhead: whole runs
@@ -38,13 +39,21 @@ def pytest_terminal_summary(terminalreporter, config):
         for group, rates in sorted(trials.items()):
             write(f"  {group}: stacked / one at a time = "
                   f"{rates[('stacked', 32)] / rates[('one-at-a-time', 32)]:.2f}x per model")
-    if len(steps) > len(trials):
+    handwritten = {group: rates for group, rates in steps.items() if ("handwritten", 1) in rates and group not in trials}
+    if handwritten:
         write("per-model training throughput relative to one model in a hand-written loop:")
-        for group, rates in sorted(steps.items()):
-            base = rates.get(("handwritten", 1))
-            if group in trials:
-                continue
-            if base:
-                ratios = ", ".join(f"{impl} x{members}: {rate / base:.2f}x" for (impl, members), rate
-                                   in sorted(rates.items()) if impl != "handwritten")
-                write(f"  {group}: {ratios}  (hand-written: {base:.0f} steps/s)")
+        for group, rates in sorted(handwritten.items()):
+            base = rates[("handwritten", 1)]
+            ratios = ", ".join(f"{impl} x{members}: {rate / base:.2f}x" for (impl, members), rate
+                               in sorted(rates.items()) if impl != "handwritten")
+            write(f"  {group}: {ratios}  (hand-written: {base:.0f} steps/s)")
+    stacked = {group: rates for group, rates in steps.items()
+               if ("handwritten", 1) not in rates and {("benchbench", 1), ("benchbench", 32)} <= set(rates)}
+    if stacked:  # test_families
+        write("per-model training throughput of 32 stacked seeds, against one model (same code):")
+        for group, rates in sorted(stacked.items()):
+            write(f"  {group}: x32 / x1 = {rates[('benchbench', 32)] / rates[('benchbench', 1)]:.2f}x per model")
+    if sampling:
+        write("samples/s per member of each sampler (8 stacked members), network evaluations per sample:")
+        for sampler, (rate, nfe) in sampling.items():
+            write(f"  {sampler}: {rate:,.0f} samples/s, nfe {nfe}")

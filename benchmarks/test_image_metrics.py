@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from benchbench_plugins.metrics.images import fid_from_features, kid, manifold_from_features
-from benchbench_plugins.metrics.manifold import knn_radii2
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from benchbench.train.timing import peak_memory, reset_peak_memory
+from benchbench_plugins.metrics.images import fid_from_features, kid, manifold_from_features
+from benchbench_plugins.metrics.manifold import knn_radii2
 
 SAMPLES, SUBSETS = 10_000, 100
 SMOKE_SAMPLES, SMOKE_SUBSETS = 2_000, 10  # benchmarks disabled: a plain test run only checks that each case works

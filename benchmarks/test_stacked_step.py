@@ -18,11 +18,11 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
-from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 from torch import nn
 
 from benchbench import default_registry, parse_suite
 from benchbench.train.trainer import build, stepper
+from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 
 ROUND_STEPS = 20
 THREADS = int(os.environ.get("BENCHBENCH_THREADS", os.cpu_count() or 1))

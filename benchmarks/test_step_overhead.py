@@ -12,12 +12,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 from torch import nn
 
 from benchbench import default_registry, parse_suite
 from benchbench.plan.cells import plan
 from benchbench.train.trainer import run_job
+from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 
 STEPS = 1000
 SMOKE_STEPS = 20

@@ -104,18 +104,22 @@ class Selection:
 
 def select(suite: Suite, registry: Registry, documents: Sequence[Mapping[str, Any]]) -> Selection:
     """trials.csv and the chosen trial per (dataset, objective). A trial's score is its mean over the
-    selection seeds; a trial with no finite score (diverged) ranks last. ``dataset: each`` chooses per
+    selection seeds; a trial with no finite score (diverged) ranks last. A value outside the metric's
+    declared range (an estimator failure; new runs record it as missing already) counts as missing. ``dataset: each`` chooses per
     dataset, a label chooses on that dataset for all, ``all`` takes the lowest mean rank over datasets
     (ranks, not values, so no dataset's scale dominates; ties go to the lower trial index)."""
     s, specs = suite.search, trial_specs(suite)
-    better = registry.outputs()[s.metric].better
+    output = registry.outputs()[s.metric]
+    better = output.better
     rows = []
     for d in documents:
         index = d["config"]["trial"]
         values = search.trial_values(specs[d["objective"]][index].config, s.space(d["objective"]))
+        value = d["scores"].get(s.metric, math.nan)
+        value = math.nan if output.out_of_range(value) else value  # an estimator failure is no score
         rows.append({"dataset": d["dataset"], "objective": d["objective"], "trial": index,
                      **{k: _plain(v) for k, v in values.items()}, "seed": d["seed"], "metric": s.metric,
-                     "value": d["scores"].get(s.metric, math.nan), "cell": d["cell"]})
+                     "value": value, "cell": d["cell"]})
     searched = list(dict.fromkeys(x.name for o in suite.objectives for x in s.space(o.label)))
     trials = pd.DataFrame(rows, columns=[*TRIAL_COLUMNS[:3], *searched, *TRIAL_COLUMNS[3:6], "cell"])
     scores = (trials.groupby(["dataset", "objective", "trial"], sort=False)["value"]

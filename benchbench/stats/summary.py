@@ -18,6 +18,7 @@ from .verdicts import (
     comparisons,
     min_p_value,
     ranks,
+    usable,
     with_verdicts,
 )
 
@@ -33,7 +34,8 @@ def summarize(records: pd.DataFrame, outputs: dict[str, Output], compared: pd.Da
     the median and IQM with bootstrap intervals, ``tied_best`` and ``verdict`` from the pairwise
     comparisons ``compared`` (:func:`benchbench.stats.verdicts.comparisons`, computed when not given).
 
-    Non-finite values are left out and ``n`` says how many counted; a metric with no finite value
+    Non-finite values and values outside their output's declared range are left out and ``n`` says
+    how many counted; a metric with no finite value
     but a note (an output a metric declared unavailable) keeps a row with the note. Job-scoped
     outputs (throughput shared by seeds trained together) count once per job; "sum" outputs (e.g.
     diverged seeds) are totals, without an interval.
@@ -46,7 +48,7 @@ def summarize(records: pd.DataFrame, outputs: dict[str, Output], compared: pd.Da
     noted = records[records["note"].fillna("").astype(bool)].drop_duplicates(["dataset", "objective", "metric"])
     notes = {(r.dataset, r.objective, r.metric): r.note for r in noted.itertuples()}
     order = {(d, o): i for i, (d, o) in enumerate(dict.fromkeys(zip(records["dataset"], records["objective"])))}
-    records = records[pd.to_numeric(records["value"], errors="coerce").map(math.isfinite)]
+    records = records[usable(records, outputs)]
     is_job = records["metric"].isin(job_scoped(outputs))
     once = records[is_job].drop_duplicates(["dataset", "objective", "job", "metric"])  # per row of a copied job
     records = pd.concat([records[~is_job], once])
@@ -101,7 +103,8 @@ def tables(summary: pd.DataFrame, outputs: dict[str, Output]) -> list[tuple[str,
 
 def cell_text(row, outputs: dict[str, Output]) -> str:
     """One summary row as a table cell: "mean ± half-width" (IQM for heavy-tailed metrics), bold if
-    the row is tied-best."""
+    the row is tied-best; "n/a (note)" when no seed has a value, and "(n = 4; note)" appended when
+    some seeds' values are missing with a note (an estimator failure, an unavailable output)."""
     note = getattr(row, "note", "")
     if row.metric in outputs and outputs[row.metric].heavy_tailed and _finite(getattr(row, "iqm", math.nan)):
         text = f"IQM {format_number(row.iqm)}"
@@ -109,6 +112,8 @@ def cell_text(row, outputs: dict[str, Output]) -> str:
             text += f" [{format_number(row.iqm_low)}, {format_number(row.iqm_high)}]"
     else:
         text = format_interval(row.mean, row.ci95_low, row.ci95_high, note)
+    if isinstance(note, str) and note and _finite(row.mean):  # some seeds missing: say why and how many count
+        text += f" (n = {row.n}; {note})"
     return f"**{text}**" if getattr(row, "verdict", "") in ("best", "tied") else text
 
 

@@ -169,6 +169,20 @@ def comparable(outputs: dict[str, Output]) -> dict[str, Output]:
             if o.better in ("higher", "lower") and o.scope == "cell" and o.summary == "mean"}
 
 
+def usable(records: pd.DataFrame, outputs: dict[str, Output]) -> pd.Series:
+    """Which records hold a score: a finite value within its output's declared range (plus
+    tolerance). Runs record out-of-range values as missing already; this also drops them from run
+    directories written before outputs declared ranges."""
+    values = pd.to_numeric(records["value"], errors="coerce")
+    finite = pd.Series(np.isfinite(values.to_numpy(float)), index=records.index)
+    ranged = {name: o for name, o in outputs.items() if o.range is not None}
+    if not ranged or records.empty:
+        return finite
+    failed = [m in ranged and ok and ranged[m].out_of_range(float(v)) is not None
+              for m, v, ok in zip(records["metric"], values, finite)]
+    return finite & ~pd.Series(failed, index=records.index, dtype=bool)
+
+
 def seed_values(records: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
     """Finite values of the comparable outputs, without the reference row: dataset, objective,
     metric, value (one per seed), in the records' order of objectives."""
@@ -176,7 +190,7 @@ def seed_values(records: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFra
         return pd.DataFrame(columns=["dataset", "objective", "metric", "seed", "value"])
     metrics = comparable(outputs)
     values = pd.to_numeric(records["value"], errors="coerce")
-    keep = records["metric"].isin(list(metrics)) & (records["objective"] != REFERENCE) & np.isfinite(values)
+    keep = records["metric"].isin(list(metrics)) & (records["objective"] != REFERENCE) & usable(records, outputs)
     return records.loc[keep, ["dataset", "objective", "metric", "seed"]].assign(value=values[keep].astype(float))
 
 
@@ -233,7 +247,7 @@ def with_verdicts(summary: pd.DataFrame, records: pd.DataFrame, outputs: dict[st
     if summary.empty or records.empty:
         return summary
     values = pd.to_numeric(records["value"], errors="coerce")
-    finite = records.assign(value=values)[np.isfinite(values)]
+    finite = records.assign(value=values)[usable(records, outputs)]
     finite = finite[~finite["metric"].isin(job_scoped(outputs))]
     samples = {key: g["value"].to_numpy(float) for key, g in finite.groupby(["dataset", "objective", "metric"])}
     index = {key: i for i, key in enumerate(zip(summary["dataset"], summary["objective"], summary["metric"]))}

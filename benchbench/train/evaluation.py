@@ -2,6 +2,9 @@
 
 A metric that raises or returns something undeclared is named in ``problems`` and skipped; the
 other metrics still count. Returned values must be the declared output names, as plain numbers.
+A value outside its output's declared range (beyond the tolerance) is an estimator failure: it
+is recorded as missing (NaN) with a note saying so, like an unavailable output, so tables show the
+note and neither verdicts nor the search use it.
 """
 
 from __future__ import annotations
@@ -63,10 +66,14 @@ def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int]
                 problems.append(f"metric {named.label!r} (plugin {named.plugin!r}) failed: "
                                 f"{type(exc).__name__}: {exc}")
     if objective is not None and objective.diagnostics:
+        declared = {o.name: o for o in objective.diagnostics}
         for name, values in diagnose(objective, nets, real, fake, len(seeds), rng).items():
             for i, value in enumerate(values):
                 if i not in skip:
                     scores[i][name] = value
+                    failure = declared[name].out_of_range(value)
+                    if failure:
+                        scores[i][name], notes[i][name] = math.nan, f"{failure} (objective {objective.name!r})"
     return scores, notes, sorted(set(problems))
 
 
@@ -93,7 +100,8 @@ def diagnose(objective: Objective, nets: Nets, real: Tensor, fake: Tensor, membe
 
 
 def _checked(named: NamedMetric, values: object) -> tuple[dict[str, float], dict[str, str]]:
-    declared = {o.name for o in named.metric.outputs}
+    outputs = {o.name: o for o in named.metric.outputs}
+    declared = set(outputs)
     if not isinstance(values, dict):
         raise TypeError(f"compute() returned {type(values).__name__}, expected a dict of numbers")
     unknown = set(values) - declared
@@ -110,4 +118,6 @@ def _checked(named: NamedMetric, values: object) -> tuple[dict[str, float], dict
             raise TypeError(f"output {key!r} is {value!r}, expected a number or Unavailable(reason)") from None
         if not math.isfinite(out[key]):  # kept as a note on the cell, never a silently missing row
             notes[key] = f"metric {named.label!r} returned {out[key]}"
+        elif failure := outputs[key].out_of_range(out[key]):  # not a score: missing, with the reason
+            out[key], notes[key] = math.nan, f"{failure} (metric {named.label!r})"
     return out, notes

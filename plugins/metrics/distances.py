@@ -10,18 +10,19 @@ Pure functions first (tensors in, tensors out), then the Metric classes that cal
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Sequence
 
 import torch
+from torch import Tensor
+
+from benchbench import Evaluation, Metric, Output, hookimpl, param
 from benchbench_plugins.kernels import (
     DIRECT_MAX_DIM,
     LOG_FLOOR,
     median_distance,
     squared_distances,
 )
-from torch import Tensor
-
-from benchbench import Evaluation, Metric, Output, hookimpl, param
 
 MEDIAN_POINTS = 1_000
 BLOCK_ENTRIES = 1 << 19
@@ -170,7 +171,8 @@ class SlicedWasserstein(Metric):
     name = "sliced-wasserstein"
     Config = SlicedConfig
     outputs = (Output("sliced_w2", "divergence", "lower", "sliced Wasserstein-2: sqrt of the mean over random "
-                                                           "directions of the 1-D W2^2 of the projections"),)
+                                                           "directions of the 1-D W2^2 of the projections",
+                      range=(0.0, math.inf)),)
 
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float]:

@@ -14,12 +14,13 @@ identical sets score 1, not 0. With real x_1..x_N and generated y_1..y_M:
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
-from benchbench_plugins.metrics.distances import distance_blocks
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
+from benchbench_plugins.metrics.distances import distance_blocks
 
 
 def knn_radii2(x: Tensor, ks: tuple[int, ...]) -> list[Tensor]:
@@ -80,11 +81,14 @@ class Manifold(Metric):
     name = "manifold"
     Config = ManifoldConfig
     outputs = (
-        Output("precision", "quality", "higher", "share of generated samples inside the real k-NN manifold (k=3)"),
-        Output("recall", "quality", "higher", "share of real samples inside the generated k-NN manifold (k=3)"),
+        Output("precision", "quality", "higher", "share of generated samples inside the real k-NN manifold (k=3)",
+               range=(0.0, 1.0)),
+        Output("recall", "quality", "higher", "share of real samples inside the generated k-NN manifold (k=3)",
+               range=(0.0, 1.0)),
         Output("density", "quality", "higher", "mean count of real k-NN balls holding a generated sample, over k "
-                                               "(k=5; 1 for identical distributions)"),
-        Output("coverage", "quality", "higher", "share of real k-NN balls holding a generated sample (k=5)"),
+                                               "(k=5; 1 for identical distributions)", range=(0.0, math.inf)),
+        Output("coverage", "quality", "higher", "share of real k-NN balls holding a generated sample (k=5)",
+               range=(0.0, 1.0)),
     )
 
     def applies(self, evaluation: Evaluation) -> bool:

@@ -12,12 +12,13 @@ distance to that centre is within 3 standard deviations of that component. Repor
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
-from benchbench_plugins.kernels import squared_distances
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
+from benchbench_plugins.kernels import squared_distances
 
 
 def assign_modes(x: Tensor, centers: Tensor) -> tuple[Tensor, Tensor]:
@@ -69,10 +70,13 @@ class ModeCoverage(Metric):
     name = "modes"
     Config = ModesConfig
     outputs = (
-        Output("modes_captured", "quality", "higher", "components nearest to at least one high-quality sample"),
-        Output("high_quality_pct", "quality", "higher", "percent of samples within 3 std of their nearest centre"),
+        Output("modes_captured", "quality", "higher", "components nearest to at least one high-quality sample",
+               range=(0.0, math.inf)),
+        Output("high_quality_pct", "quality", "higher", "percent of samples within 3 std of their nearest centre",
+               range=(0.0, 100.0)),
         Output("mode_kl", "quality", "lower", "KL(nearest-mode histogram of all samples || mixture weights), "
-                                                 "nats", heavy_tailed=True),
+                                                 "nats", heavy_tailed=True,
+               range=(0.0, math.inf)),
     )
 
     def applies(self, evaluation: Evaluation) -> bool:

@@ -19,11 +19,11 @@ import dataclasses
 import math
 
 import torch
-from benchbench_plugins.metrics.density import log_kernel_sums, log_normaliser
-from benchbench_plugins.metrics.distances import distance_blocks
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, Unavailable, hookimpl, param
+from benchbench_plugins.metrics.density import log_kernel_sums, log_normaliser
+from benchbench_plugins.metrics.distances import distance_blocks
 
 LL, SE, SIGMA = "parzen_ll", "parzen_ll_se", "parzen_sigma"
 SUBSET_SEED = 0  # the same validation and test points for every cell

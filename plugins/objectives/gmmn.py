@@ -8,10 +8,10 @@ import dataclasses
 from typing import Literal
 
 import torch
-from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 from torch import Tensor
 
 from benchbench import Objective, ObjectiveConfig, hookimpl, param
+from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,6 @@ import json
 import math
 
 import torch
-from benchbench_plugins.objectives.gan import NonSaturating
 
 from benchbench import (
     Metric,
@@ -16,6 +15,7 @@ from benchbench import (
     registry_with,
     run,
 )
+from benchbench_plugins.objectives.gan import NonSaturating
 
 
 class NaNAfterSixSteps(NonSaturating):

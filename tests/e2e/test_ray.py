@@ -19,12 +19,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
-from benchbench_plugins.datasets.mixtures import Ring
-from benchbench_plugins.objectives.gan import NonSaturating
 from clirun import invoke
 
 from benchbench import ConfigError, hookimpl, parse_suite, registry_with, run
 from benchbench.registry.entry_points import RESTRICT_VARIABLE
+from benchbench_plugins.datasets.mixtures import Ring
+from benchbench_plugins.objectives.gan import NonSaturating
 
 pytestmark = pytest.mark.slow  # spawns processes (pip, Ray, killed runs)
 

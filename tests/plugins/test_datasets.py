@@ -1,8 +1,9 @@
 import math
 
 import torch
-from benchbench_plugins.datasets.mixtures import Gaussian1d, Grid, Mixture1d, Ring
 from scipy import stats
+
+from benchbench_plugins.datasets.mixtures import Gaussian1d, Grid, Mixture1d, Ring
 
 
 def test_ring_has_eight_distinct_equally_spaced_modes():

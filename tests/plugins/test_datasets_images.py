@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from benchbench import ConfigError, DataFileError, NoConfig, RemoteFile, RunReport
 from benchbench_plugins.datasets import images
 from benchbench_plugins.datasets.images import (
     Cifar10,
@@ -29,8 +31,6 @@ from benchbench_plugins.datasets.images import (
 )
 from benchbench_plugins.datasets.mixtures import Ring
 from benchbench_plugins.reporters.grids import Grids
-
-from benchbench import ConfigError, DataFileError, NoConfig, RemoteFile, RunReport
 
 REAL_URLOPEN = urllib.request.urlopen
 DIGIT_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]  # images of each digit in the file

@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+
+from benchbench import Nets
 from benchbench_plugins.objectives.diffusion import (
     DDPM,
     DDPMConfig,
@@ -15,8 +17,6 @@ from benchbench_plugins.objectives.diffusion import (
     respaced,
     step_coefficients,
 )
-
-from benchbench import Nets
 
 
 def test_the_linear_schedule_is_the_papers_at_1000_steps_and_scaled_for_fewer():

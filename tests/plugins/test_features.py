@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-from benchbench_plugins import features as fe
 
 from benchbench import Dataset, Split, param
+from benchbench_plugins import features as fe
 
 CLASSES = 4
 

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from benchbench_plugins.kernels import mmd2_gaussian
 from benchbench_plugins.objectives.gan import (
     Minimax,

@@ -7,21 +7,23 @@ import pytest
 import scipy.integrate
 import scipy.stats
 import torch
+
+from benchbench import Dataset, Evaluation
 from benchbench_plugins.datasets.mixtures import Gaussian1d, Grid, Ring
 from benchbench_plugins.metrics.density import (
     KDEDivergence,
     LogLikelihood,
+    adaptive_bandwidths,
+    adaptive_log_density,
     bandwidth_grid,
     divergences_from_log_densities,
+    divergences_quadrature,
     jsd_quadrature,
-    kde_log_density,
     kl_quadrature,
-    leave_one_out_scores,
     log_kernel_sums,
-    select_bandwidth,
+    neighbour_distances,
+    select_bandwidths,
 )
-
-from benchbench import Dataset, Evaluation
 
 LOG2 = math.log(2)
 
@@ -90,28 +92,40 @@ def test_jsd_quadrature_extremes():
 # ---- kernel density estimate --------------------------------------------------------------
 
 def kde_reference(points, centers, h):
-    """log 1/m sum_j N(points_i; centers_j, h^2 I) written out with torch.distributions."""
-    normal = torch.distributions.Normal(centers[None], h)  # [1, m, d]
+    """log 1/m sum_j N(points_i; centers_j, h_j^2 I) written out with torch.distributions."""
+    normal = torch.distributions.Normal(centers[None], h[None, :, None])  # [1, m, d]
     log_kernels = normal.log_prob(points[:, None]).sum(-1)  # [n, m]
     return torch.logsumexp(log_kernels, dim=1) - math.log(len(centers))
 
 
 @pytest.mark.parametrize("d", [1, 2, 30])
-def test_kde_log_density_matches_the_direct_formula(d):
+def test_adaptive_kde_log_density_matches_the_direct_formula(d):
     points = torch.randn(40, d, generator=gen(0), dtype=torch.float64)
     centers = torch.randn(25, d, generator=gen(1), dtype=torch.float64)
-    h = 0.7
-    torch.testing.assert_close(kde_log_density(points, centers, h), kde_reference(points, centers, h))
+    h = 0.3 + torch.rand(25, generator=gen(2), dtype=torch.float64)
+    torch.testing.assert_close(adaptive_log_density(points, centers, h), kde_reference(points, centers, h),
+                               rtol=1e-6, atol=1e-5)
 
 
 def test_leave_one_out_kde_drops_each_points_own_kernel():
     y = torch.randn(30, 2, generator=gen(0), dtype=torch.float64)
-    loo = kde_log_density(y, y, 0.4, leave_one_out=True)
-    expected = torch.stack([kde_reference(y[i:i + 1], torch.cat([y[:i], y[i + 1:]]), 0.4)[0] for i in range(30)])
-    torch.testing.assert_close(loo, expected)
+    h = 0.2 + torch.rand(30, generator=gen(1), dtype=torch.float64)
+    loo = adaptive_log_density(y, y, h, leave_one_out=True)
+    keep = [torch.cat([torch.arange(i), torch.arange(i + 1, 30)]) for i in range(30)]
+    expected = torch.stack([kde_reference(y[i:i + 1], y[k], h[k])[0] for i, k in enumerate(keep)])
+    torch.testing.assert_close(loo, expected, rtol=1e-6, atol=1e-5)
     rows = torch.tensor([3, 17, 29])
-    scores = leave_one_out_scores(y, torch.tensor([0.4], dtype=torch.float64), rows)
-    assert float(scores[0]) == pytest.approx(float(expected[rows].mean()), rel=1e-12)
+    best, scores = select_bandwidths(y, [h, 2 * h], rows)
+    assert float(scores[0]) == pytest.approx(float(expected[rows].mean()), rel=1e-6)
+
+
+def test_adaptive_widths_follow_the_kth_neighbour_and_stop_at_the_floor():
+    x = torch.tensor([[0.0], [1.0], [3.0], [3.0], [7.0]], dtype=torch.float64)
+    torch.testing.assert_close(neighbour_distances(x, 1), torch.tensor([1.0, 1.0, 0.0, 0.0, 4.0], dtype=torch.float64))
+    torch.testing.assert_close(neighbour_distances(x, 2), torch.tensor([3.0, 2.0, 2.0, 2.0, 4.0], dtype=torch.float64))
+    assert neighbour_distances(x, 99).tolist() == [7.0, 6.0, 4.0, 4.0, 7.0]  # k capped at m - 1
+    widths = adaptive_bandwidths(x, 1, torch.tensor([0.5, 2.0], dtype=torch.float64), floor=0.01)
+    assert widths[0].tolist() == [0.5, 0.5, 0.01, 0.01, 2.0] and widths[1].tolist() == [2.0, 2.0, 0.01, 0.01, 8.0]
 
 
 def test_log_kernel_sums_stay_finite_for_tiny_bandwidths():
@@ -123,20 +137,32 @@ def test_log_kernel_sums_stay_finite_for_tiny_bandwidths():
     torch.testing.assert_close(sums[1], expected)
 
 
-def test_leave_one_out_bandwidth_is_near_silverman_for_a_gaussian():
-    x = torch.randn(2000, 1, generator=gen(0), dtype=torch.float64)
-    h, scores = select_bandwidth(x, bandwidth_grid(1.0, 1e-3, 1.0, 24))
-    assert scores.shape == (24,)
-    silverman = 1.06 * 2000 ** -0.2  # 0.232; observed h = 0.223
-    assert silverman / 1.5 < h < silverman * 1.5
+def test_collapsed_samples_select_narrow_kernels_and_isolated_samples_wide_ones():
+    clusters = torch.randn(5, 2, generator=gen(0)).repeat(100, 1) + 1e-4 * torch.randn(500, 2, generator=gen(1))
+    isolated = 3 * torch.randn(5, 2, generator=gen(3))
+    samples = torch.cat([clusters, isolated]).double()
+    h, scores = select_bandwidths(samples, adaptive_bandwidths(samples, 3, bandwidth_grid(1.0, 0.1, 30, 20), 1e-9))
+    assert scores.shape == (20,)
+    assert float(h[:500].median()) < 1e-3 and float(h[500:].min()) > 0.1
+    spread = torch.randn(500, 2, generator=gen(2)).double()
+    h_spread, _ = select_bandwidths(spread, adaptive_bandwidths(spread, 3, bandwidth_grid(1.0, 0.1, 30, 20), 1e-9))
+    assert float(h_spread.median()) > 0.05
 
 
-def test_collapsed_samples_select_a_small_bandwidth():
-    collapsed = torch.randn(5, 2, generator=gen(0)).repeat(100, 1) + 1e-4 * torch.randn(500, 2, generator=gen(1))
-    spread = torch.randn(500, 2, generator=gen(2))
-    h_collapsed, _ = select_bandwidth(collapsed, bandwidth_grid(1.0, 1e-3, 1.0, 24))
-    h_spread, _ = select_bandwidth(spread, bandwidth_grid(1.0, 1e-3, 1.0, 24))
-    assert h_collapsed < 1e-2 < h_spread
+def test_divergences_quadrature_in_two_dimensions_matches_closed_forms():
+    # product Gaussians: each KL is a sum over coordinates; the JSD has no closed form (symmetric,
+    # in range, and the 1-D case equals jsd_quadrature)
+    axes = [torch.linspace(-12, 12, 961, dtype=torch.float64)] * 2
+    p = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)  # noqa: E731
+    q = lambda z: torch.distributions.Normal(torch.tensor([1.0, -0.5]), 1.5).log_prob(z).sum(-1)  # noqa: E731
+    found = divergences_quadrature(p, q, axes)
+    assert found["kl_data_model"] == pytest.approx(kl_gaussians(0, 1, 1, 1.5) + kl_gaussians(0, 1, -0.5, 1.5), rel=1e-6)
+    assert found["kl_model_data"] == pytest.approx(kl_gaussians(1, 1.5, 0, 1) + kl_gaussians(-0.5, 1.5, 0, 1), rel=1e-6)
+    assert found["jsd"] == pytest.approx(divergences_quadrature(q, p, axes)["jsd"], rel=1e-9)
+    assert 0 < found["jsd"] < LOG2
+    one_d = divergences_quadrature(normal_log_density(0, 1), normal_log_density(1.5, 0.6), [GRID_1D])
+    assert one_d["jsd"] == pytest.approx(jsd_quadrature(normal_log_density(0, 1), normal_log_density(1.5, 0.6),
+                                                        GRID_1D), rel=1e-9)
 
 
 def test_divergences_with_exact_log_densities_match_closed_forms():
@@ -158,31 +184,30 @@ def kde_divergence(dataset, real, fake, seed=0):
 
 
 def test_kde_divergence_near_zero_for_fresh_samples_of_the_same_mixture():
-    # fake = fresh data: the KDE smooths p_g, so the estimates are slightly biased (negative for
-    # JSD and KL(g||p)): observed on the ring at n = 2500: jsd -0.007..-0.010, KL(p||g) 0.03..0.04,
-    # KL(g||p) -0.035..-0.044.
+    # fake = fresh data: the KDE's noise biases the estimates up (divergences between p and the
+    # KDE q): observed on the ring at n = 2500: jsd 0.019-0.023, KL(p||g) 0.07, KL(g||p) 0.12-0.14.
     ring = Ring(Ring.Config())
     out = kde_divergence(ring, ring.sample(2500, gen(1)), ring.sample(2500, gen(2)))
-    assert abs(out["jsd"]) < 0.02
-    assert abs(out["kl_data_model"]) < 0.08 and abs(out["kl_model_data"]) < 0.08
+    assert 0 <= out["jsd"] < 0.04
+    assert 0 <= out["kl_data_model"] < 0.15 and 0 <= out["kl_model_data"] < 0.2
 
 
 def test_kde_divergence_of_shifted_gaussians_matches_closed_forms():
     # KL(N(0,1) || N(1,1)) = KL(N(1,1) || N(0,1)) = 0.5; JSD by quadrature = 0.1114.
-    # Observed over seeds: KL(g||p) 0.48..0.51; KL(p||g) 0.43..0.69 (data in the tails of the KDE);
-    # JSD 0.107..0.116.
+    # Observed: KL(g||p) 0.57-0.59, KL(p||g) 0.60-0.68 (the KDE's noise biases both up), JSD 0.13.
     dataset = normal(0.0, 1.0)
     out = kde_divergence(dataset, dataset.sample(2500, gen(10)), torch.randn(2500, 1, generator=gen(100)) + 1)
-    assert out["kl_model_data"] == pytest.approx(0.5, abs=0.05)
+    assert out["kl_model_data"] == pytest.approx(0.5, abs=0.15)
     assert out["kl_data_model"] == pytest.approx(0.5, abs=0.25)
-    assert out["jsd"] == pytest.approx(0.1114, abs=0.02)
+    assert out["jsd"] == pytest.approx(0.1114, abs=0.03)
 
 
 def test_kde_divergence_of_disjoint_distributions_is_log_2():
     dataset = normal(0.0, 1.0)
     out = kde_divergence(dataset, dataset.sample(1000, gen(0)), torch.randn(1000, 1, generator=gen(1)) + 20)
+    # KL = 200 both ways; KL(p||g) is read from the KDE's tails 17 kernel widths out (observed 22)
     assert out["jsd"] == pytest.approx(LOG2, abs=1e-6)
-    assert out["kl_data_model"] > 100 and out["kl_model_data"] > 100
+    assert out["kl_data_model"] > 10 and out["kl_model_data"] == pytest.approx(200, rel=0.05)
 
 
 @pytest.mark.parametrize("dataset", [Ring(Ring.Config()), Grid(Grid.Config())], ids=["ring", "grid"])

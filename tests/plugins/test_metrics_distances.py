@@ -6,6 +6,9 @@ import math
 import pytest
 import scipy.stats
 import torch
+
+import benchbench as bb
+from benchbench import Evaluation
 from benchbench_plugins.datasets.mixtures import Grid, Ring
 from benchbench_plugins.kernels import mmd2_gaussian, squared_distances
 from benchbench_plugins.metrics.distances import (
@@ -21,9 +24,6 @@ from benchbench_plugins.metrics.distances import (
     row_blocks,
     sliced_wasserstein2,
 )
-
-import benchbench as bb
-from benchbench import Evaluation
 
 MY_PLUGINS = {"modes", "density", "distances", "manifold", "frechet", "throughput"}
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+
+from benchbench import Evaluation
 from benchbench_plugins.datasets.mixtures import Grid, Ring
 from benchbench_plugins.metrics.frechet import (
     Frechet,
@@ -15,8 +17,6 @@ from benchbench_plugins.metrics.frechet import (
     sqrt_psd,
     trace_sqrt_product,
 )
-
-from benchbench import Evaluation
 
 
 def gen(seed):

@@ -10,6 +10,10 @@ import sys
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from benchbench import Evaluation, Unavailable
 from benchbench_plugins import features as fe
 from benchbench_plugins.datasets.images import Digits, StackedDigits
 from benchbench_plugins.datasets.mixtures import Ring
@@ -18,10 +22,6 @@ from benchbench_plugins.metrics import images as im
 from benchbench_plugins.metrics.frechet import frechet_from_samples
 from benchbench_plugins.metrics.manifold import knn_radii2, manifold_scores
 from benchbench_plugins.metrics.parzen import parzen_log_densities
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
-
-from benchbench import Evaluation, Unavailable
 
 DIGITS = Digits(Digits.Config())
 STACKED = StackedDigits(StackedDigits.Config(size=300, test_size=200))

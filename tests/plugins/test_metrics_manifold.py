@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from benchbench_plugins.datasets.mixtures import Grid, Ring
-from benchbench_plugins.metrics.manifold import Manifold, knn_radii2, manifold_scores
 
 from benchbench import Evaluation
+from benchbench_plugins.datasets.mixtures import Grid, Ring
+from benchbench_plugins.metrics.manifold import Manifold, knn_radii2, manifold_scores
 
 RING = Ring(Ring.Config())
 

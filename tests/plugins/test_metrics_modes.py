@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+
+from benchbench import Dataset, Evaluation
 from benchbench_plugins.datasets.mixtures import Grid, Ring
 from benchbench_plugins.metrics.modes import (
     ModeCoverage,
@@ -11,8 +13,6 @@ from benchbench_plugins.metrics.modes import (
     kl_histogram,
     mode_statistics,
 )
-
-from benchbench import Dataset, Evaluation
 
 RING = Ring(Ring.Config())  # 8 modes, radius 1, std 0.01
 GRID = Grid(Grid.Config())  # 25 modes, std 0.05

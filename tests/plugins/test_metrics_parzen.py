@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+
+from benchbench import Evaluation, Unavailable
 from benchbench_plugins.datasets.images import Digits
 from benchbench_plugins.datasets.mixtures import Ring
 from benchbench_plugins.metrics import distances
@@ -21,8 +23,6 @@ from benchbench_plugins.metrics.parzen import (
     select_sigma,
     subset,
 )
-
-from benchbench import Evaluation, Unavailable
 
 DIGITS = Digits(Digits.Config())
 

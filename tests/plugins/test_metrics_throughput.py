@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from benchbench_plugins.datasets.mixtures import Grid, Ring
-from benchbench_plugins.metrics.throughput import Throughput, throughput
 
 from benchbench import Evaluation, Timing, Unavailable
+from benchbench_plugins.datasets.mixtures import Grid, Ring
+from benchbench_plugins.metrics.throughput import Throughput, throughput
 
 TIMING = Timing(device="cpu", members=4, steps=1000, train_seconds=8.0, samples=5000, sample_seconds=0.5,
                 peak_memory_bytes=3 * 2**20, memory_kind="process_rss", flops_per_step=2e7, flops_per_sample=3e3, nfe=10)

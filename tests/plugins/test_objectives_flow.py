@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-from benchbench_plugins.objectives.flow import FlowConfig, FlowMatching, flow_matching_loss, integrate, interpolate
 
 from benchbench import Nets, default_registry, parse_suite, run, sampling_settings, testing
+from benchbench_plugins.objectives.flow import FlowConfig, FlowMatching, flow_matching_loss, integrate, interpolate
 
 MU, S = torch.tensor([1.5, -0.5]), 0.5  # the Gaussian target N(MU, S^2 I)
 

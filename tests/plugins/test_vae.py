@@ -4,6 +4,9 @@ import math
 
 import pytest
 import torch
+from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+
+from benchbench import Nets
 from benchbench_plugins.objectives.vae import (
     VAE,
     VAEConfig,
@@ -12,9 +15,6 @@ from benchbench_plugins.objectives.vae import (
     gaussian_log_likelihood,
     reparameterise,
 )
-from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
-
-from benchbench import Nets
 
 
 def test_the_kl_term_is_the_kl_of_two_diagonal_gaussians():

@@ -5,11 +5,11 @@ import textwrap
 import types
 
 import pytest
-from benchbench_plugins.objectives.gan import NonSaturating
 
 from benchbench import ConfigError, Objective, default_registry, hookimpl, registry_with
 from benchbench.registry.components import build_registry
 from benchbench.registry.entry_points import load_plugins
+from benchbench_plugins.objectives.gan import NonSaturating
 
 
 def module(name, **attributes):

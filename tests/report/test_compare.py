@@ -15,10 +15,10 @@ from importlib.metadata import entry_points
 import pandas as pd
 import pytest
 import yaml
-from benchbench_plugins.objectives.gmmn import GMMN
 from clirun import invoke
 
 from benchbench import hookimpl, registry_with, run
+from benchbench_plugins.objectives.gmmn import GMMN
 
 SMALL = {"batch_size": 64, "hidden": [32, 32]}
 SUITE = {

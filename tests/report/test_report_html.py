@@ -12,12 +12,12 @@ import subprocess
 import time
 
 import pytest
-from benchbench_plugins.reporters.html import Html, HtmlConfig
-from benchbench_plugins.reporters.latex import Latex, escape
-from benchbench_plugins.reporters.plots import Plots, PlotsConfig
 from test_reporters import OUTPUTS, TinyImages, make_report, mixtures
 
 from benchbench import NoConfig, comparisons, ranks
+from benchbench_plugins.reporters.html import Html, HtmlConfig
+from benchbench_plugins.reporters.latex import Latex, escape
+from benchbench_plugins.reporters.plots import Plots, PlotsConfig
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIVE = tuple(range(5))  # enough seeds for Mann-Whitney to reach significance: verdicts, so bold cells

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from benchbench_plugins.datasets.mixtures import Gaussian1d, Ring
-from benchbench_plugins.reporters import plots, tables, verdicts
 
 from benchbench import Dataset, NoConfig, Output, RunReport, summarize
+from benchbench_plugins.datasets.mixtures import Gaussian1d, Ring
+from benchbench_plugins.reporters import plots, tables, verdicts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 OBJECTIVES = ("(data)", "a", "b")

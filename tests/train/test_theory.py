@@ -5,10 +5,10 @@ p (data) and q (generator), a trained critic approaches D* = p / (p + q), and V(
 import math
 
 import torch
-from benchbench_plugins.objectives.gan import NonSaturating, gan_value
 
 from benchbench.nets.models import StackedMLP
 from benchbench.plan.cells import stream
+from benchbench_plugins.objectives.gan import NonSaturating, gan_value
 
 
 def normal_log_pdf(x, mean, std):

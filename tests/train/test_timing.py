@@ -6,13 +6,13 @@ import sys
 
 import pytest
 import torch
-from benchbench_plugins.datasets.mixtures import Ring
-from benchbench_plugins.objectives.flow import FlowConfig, FlowMatching
 
 from benchbench.nets.models import StackedLinear
 from benchbench.train.sampling import count_sample_flops
 from benchbench.train.stack import build_networks
 from benchbench.train.timing import count_flops
+from benchbench_plugins.datasets.mixtures import Ring
+from benchbench_plugins.objectives.flow import FlowConfig, FlowMatching
 
 
 def test_matrix_products_count_by_torchs_formula_and_elementwise_operators_by_their_outputs():

@@ -2,9 +2,9 @@ import json
 
 import pytest
 import torch
-from benchbench_plugins.objectives.gan import NonSaturating
 
 from benchbench import hookimpl, registry_with, run
+from benchbench_plugins.objectives.gan import NonSaturating
 
 
 def cells(directory):
