@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -26,6 +27,7 @@ from .divergence import runaway, sample_bound
 from .evaluation import NamedMetric, score
 from .member_optim import member_optimizer
 from .models import critic_network, generator_network
+from .schedule import BudgetTooSmall, Schedule
 from .timing import (
     Stopwatch,
     Timing,
@@ -199,29 +201,30 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
         losses.zero_()
         eval_clock.stop()
 
-    # ---- training: Algorithm 1, with a curve evaluation every `every` steps ------------------
-    steps, every = job.suite.steps, settings.every
+    # ---- training: Algorithm 1 until the budget is spent, with curve evaluations ----------------
     record_curve(0, 0)
     train_clock = Stopwatch(device)
+    schedule = budget_schedule(job, objective, flops, train_clock)  # steps, FLOPs or seconds per model
     reset_peak_memory(device)
-    report_every, unreported, last_curve = max(1, steps // 100), 0, 0
+    last_curve = 0
     step_losses = torch.zeros(2, members, device=device)
     train_clock.start()
-    for step in range(1, steps + 1):
+    for step in itertools.count(1):
         step_losses.zero_()
         training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
         losses += step_losses
         first = (~torch.isfinite(step_losses)) & (diverged_at[:2] == 0)  # no sync: stays on the device
         diverged_at[:2].masked_fill_(first, step)
 
-        unreported += 1
-        if unreported == report_every or step == steps:
-            if progress is not None:
-                progress(unreported * members)
-            unreported = 0
+        finished = schedule.finished(step)
+        if finished or schedule.report_due(step):
+            if progress is not None and (done := schedule.progress(step, finished)):
+                progress(done * members)
             if len(diverged_members(diverged_at)) == members:
                 break  # every member diverged: nothing left to train
-        if every and step % every == 0 and step != steps:
+        if finished:
+            break
+        if schedule.curve_due(step):
             train_clock.stop()
             record_curve(step, step - last_curve)
             last_curve = step
@@ -257,6 +260,16 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
         values["eval_time_s"] = eval_clock.seconds / members
     return JobOutcome(found, curves, fake[:, :settings.plot_samples].float().cpu(), sorted(set(problems)), notes,
                       [diverged.get(i) for i in range(members)])
+
+
+def budget_schedule(job: Job, objective: Objective, flops_per_step: float | None, clock: Stopwatch) -> Schedule:
+    """When this job stops, scores curves and reports progress; a budget that cannot pay for one
+    step (preflight refuses those it can see) fails the job, naming the objective."""
+    members = len(job.cells)
+    try:
+        return Schedule(job.suite.budget, job.suite.eval.every, flops_per_step and flops_per_step / members, clock)
+    except BudgetTooSmall as exc:
+        raise ComponentError("objective", objective.name, f"budget {job.suite.budget.describe()}: {exc}") from None
 
 
 def diverged_members(diverged_at: Tensor) -> dict[int, dict]:
