@@ -43,7 +43,7 @@ def check_budget(suite: Suite, registry: Registry, datasets: list[tuple]) -> Non
     device = torch.device(suite.device)
     specs = [s for specs in trial_specs(suite).values() for s in specs] if suite.search else list(suite.objectives)
     specs = list({(s.label, stack_key(s)): s for s in specs}.values())  # per-member settings cost the same
-    for label, data in datasets:
+    for dataset, data in datasets:
         for spec in specs:
             try:
                 cost = member_step_cost(registry, spec, data, device, suite.execution, unit)
@@ -51,7 +51,7 @@ def check_budget(suite: Suite, registry: Registry, datasets: list[tuple]) -> Non
                 raise
             except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, named, not the whole run
                 continue
-            what = f"objective {spec.label!r} on {label!r}"
+            what = f"objective {spec.label!r} on {dataset.label!r}"
             if cost is None:
                 raise ConfigError(where, f"{what}: the FLOPs of its training step cannot be counted (no matrix "
                                          f"products or convolutions): give a budget in steps or seconds")
