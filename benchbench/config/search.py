@@ -15,6 +15,10 @@ order, so a trial's values never depend on N. A grid of more than N - 1 points i
 objective gets exactly N trials. Selection seeds (``seeds: K`` picks ``SELECTION_SEED_BASE + 0..K-1``,
 or a list) must be disjoint from the suite's final ``seeds``: the chosen setting is never scored on
 the seeds that make the final tables.
+
+Equal trials combine with equal compute: every trial trains under the suite's budget
+(:mod:`benchbench.config.compute`), so under a FLOP budget a trial whose step costs more (a larger
+``critic_steps``, wider networks) trains fewer steps for the same FLOPs.
 """
 
 from __future__ import annotations
