@@ -65,15 +65,16 @@ def describe(unit: str, amount: float) -> str:
     return f"{amount:g} s of training per model (the wall clock of its stack)"
 
 
-def parse_budget(budget: Any, steps: Any, source: str) -> Budget:
-    """The suite's ``budget:`` mapping, or its top-level ``steps:`` (both None: the default step budget)."""
-    if budget is not None and steps is not None:
+def parse_budget(raw: Mapping[str, Any], source: str) -> Budget:
+    """The budget of suite mapping ``raw``: its ``budget:`` mapping, or its top-level ``steps:``
+    (neither: the default step budget)."""
+    if "budget" in raw and "steps" in raw:
         raise ConfigError(f"{source}: budget", "give the budget once: either `budget: {steps | flops | seconds: N}` "
                                                "or the top-level `steps: N`, not both")
-    if budget is None:
-        steps = DEFAULT_STEPS if steps is None else steps
-        return Budget("steps", params.check(steps, int, {"ge": 1, "le": MAX_STEPS}, f"{source}: steps"))
-    at = f"{source}: budget"
+    if "budget" not in raw:
+        return Budget("steps", params.check(raw.get("steps", DEFAULT_STEPS), int, {"ge": 1, "le": MAX_STEPS},
+                                            f"{source}: steps"))
+    budget, at = raw["budget"], f"{source}: budget"
     if not isinstance(budget, Mapping) or len(budget) != 1:
         raise ConfigError(at, f"expected one unit and its amount, e.g. {{flops: 2.0e+11}}; units: {', '.join(UNITS)}; "
                               f"got {show(budget)}")
