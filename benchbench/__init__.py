@@ -10,9 +10,9 @@ from .api.errors import BenchbenchError, ComponentError, ConfigError, PluginErro
 from .api.filenames import file_label
 from .api.hookspecs import hookimpl
 from .api.metric import Evaluation, Metric, Unavailable
-from .api.objective import Critic, CriticConfig, Objective, ObjectiveConfig
+from .api.objective import Critic, CriticConfig, Nets, Network, Objective, ObjectiveConfig, Update
 from .api.outputs import Output
-from .api.params import NoConfig, param
+from .api.params import NoConfig, param, sampling_settings
 from .api.reporter import Reporter, RunReport
 from .config.suite import Suite, load_suite, parse_suite
 from .registry.components import Registry, default_registry, registry_with
@@ -41,8 +41,8 @@ from .train.timing import Timing
 
 __all__ = [
     "BenchbenchError", "ComponentError", "MemberOptimizer", "expected_best", "ConfigError", "Critic", "CriticConfig", "DataFileError", "Dataset", "Evaluation", "Metric", "Modes",
-    "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
+    "Nets", "Network", "NoConfig", "Objective", "ObjectiveConfig", "Output", "PluginError", "Registry", "Reporter", "RunOutcome",
     "RemoteFile", "RunReport", "Split", "Suite", "Timing", "Unavailable", "atomic_write", "cache_dir", "default_registry", "download", "file_label", "footnote", "format_interval", "hookimpl", "interval", "load_suite", "load_tensors",
-    "markdown", "param", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
+    "markdown", "param", "sampling_settings", "Update", "parse_suite", "registry_with", "run", "run_suite", "save_tensors", "summarize", "tables",
     "Verdicts", "compare_samples", "comparisons", "compute_verdicts", "holm", "ranks", "robust", "verdicts_from_run",
 ]

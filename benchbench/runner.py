@@ -22,6 +22,7 @@ from .rundir import lock
 from .rundir.directory import CellResult, RunDirectory
 from .rundir.environment import environment
 from .train import divergence
+from .train.declarations import check_objectives
 from .train.trainer import JobOutcome
 
 DEFAULT_RESULTS = Path("results")
@@ -74,6 +75,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             suite = load_suite(suite, registry)
         suite = suite.with_overrides(seeds=seeds, steps=steps, device=device, workers=workers)
         preflight(suite, registry)  # data files there, sizes that fit this machine
+    check_objectives(suite, registry)  # networks, updates and samplers consistent with each other
     try:
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search

@@ -25,13 +25,28 @@ PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,60}")  # keys error messages show as t
 
 
 def param(default: Any, doc: str, *, gt: float | None = None, ge: float | None = None,
-          le: float | None = None, choices: Sequence[Any] | None = None, per_member: bool = False) -> Any:
+          le: float | None = None, choices: Sequence[Any] | None = None, per_member: bool = False,
+          sampling: bool = False) -> Any:
     """A documented config field. ``gt``/``ge``/``le`` bound numbers (and every item of a tuple).
     ``per_member``: the objective reads this setting per member of a stack (``Objective.members``),
-    so trials of a search that differ in it can still be trained as one stacked model."""
+    so trials of a search that differ in it can still be trained as one stacked model.
+    ``sampling``: the setting changes only how samples are drawn (``Objective.sample``, e.g. a
+    solver or its number of steps), never training: :func:`sampling_settings` lists them, for
+    keys of trained models that leave them out."""
     meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "choices": tuple(choices) if choices else None,
-            "per_member": per_member}
+            "per_member": per_member, "sampling": sampling}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def sampling_settings(config: Any) -> tuple[str, ...]:
+    """Names of the fields of config dataclass (or instance) ``config`` declared ``param(..., sampling=True)``."""
+    return tuple(f.name for f in dataclasses.fields(config) if f.metadata.get("sampling"))
+
+
+def training_settings(config: Any) -> dict[str, Any]:
+    """:func:`as_dict` of ``config`` without its sampling settings: what a trained model depends on."""
+    skip = set(sampling_settings(config))
+    return {k: v for k, v in as_dict(config).items() if k not in skip}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,17 +13,17 @@ from torch import Tensor, nn
 
 from ..api.dataset import Dataset
 from ..api.metric import Evaluation, Metric
-from ..api.objective import Objective
+from ..api.objective import Nets, Objective
 from ..api.outputs import Output
 from ..config.suite import ComponentSpec, EvalSettings, ExecutionSettings, Suite
 from ..plan.cells import Cell, make_job, stream
 from ..train import divergence
 from ..train.evaluation import NamedMetric, diagnose
+from ..train.stack import sample_noise
 from ..train.timing import Timing
 from ..train.trainer import (
     SETUP_SAMPLES,
     build_networks,
-    generate,
     stacked_data,
     train,
     training_step,
@@ -254,7 +254,8 @@ def _check_diagnostics(label: str, objective: Objective, generator: nn.Module, c
         real = stacked_data(data, rng, batch, heldout=True)
         fake = generate(generator, data, rng, batch, objective.config)
     # The core's own validation (no undeclared names, one value per member), then the kit's stricter checks.
-    found = _call(label, "diagnose", diagnose, objective, critic, real, fake, len(rng))
+    nets = Nets({"generator": generator, **({"critic": critic} if critic is not None else {})})
+    found = _call(label, "diagnose", diagnose, objective, nets, real, fake, len(rng))
     if set(found) != declared:
         _fail(label, f"diagnose() returned {sorted(found)}; expected the declared diagnostics {sorted(declared)}")
     for name, values in found.items():
@@ -267,7 +268,7 @@ def _check_training_steps(label: str, objective: Objective, data: Dataset, membe
     the generator and keep the losses finite."""
     nets = _call(label, "building its networks", build_networks, objective, data, range(members), CPU)
     rng = [stream(s, "train") for s in range(members)]
-    losses = torch.zeros(2, members)
+    losses = torch.zeros(len(nets.updates), members)
     before = [p.detach().clone() for p in nets.generator.parameters()]
     for _ in range(2):
         _call(label, "a training step", training_step, nets, objective, data, rng, losses)
@@ -323,3 +324,7 @@ def _check_job(label: str, objective: Objective, data: Dataset, members: int) ->
                      f"n/a. The count runs one step under a torch dispatch mode (torch.utils.flop_counter's formulas)")
 
 
+
+
+def generate(generator: nn.Module, data: Dataset, rng: Sequence[torch.Generator], n: int, cfg) -> Tensor:
+    return generator(sample_noise(rng, n, cfg))

@@ -12,8 +12,16 @@ convolution, and the channels double per halving from ``channels`` at full resol
 - Generator: stacked linear z -> (top channels, s, s), BN, ReLU; per up-sampling a transposed
   convolution, BN, ReLU; a 3x3 convolution to the image channels.
 - Critic: a 3x3 convolution, LeakyReLU(0.2); per down-sampling a stride-2 convolution,
-  LeakyReLU(0.2); a stacked linear to one logit. No batch normalisation in the critic, so that
-  losses that look at single samples (e.g. gradient penalties) stay valid.
+  LeakyReLU(0.2); a stacked linear to one logit (or any number of outputs: an image encoder).
+  No batch normalisation in the critic, so that losses that look at single samples (e.g.
+  gradient penalties) stay valid.
+- Denoiser (image -> image of the same shape, optionally conditioned on a time ``t`` in [0, 1]:
+  velocity fields, noise predictors): a small encoder-decoder. A 3x3 convolution of the image
+  (and ``t`` as one more constant channel), then per down-sampling a stride-2 convolution, per
+  up-sampling a transposed one whose output is added to the encoder's at that resolution (skip
+  connections), SiLU activations, ``t`` times a learned per-channel vector added after every
+  layer, and a 3x3 convolution back to the image channels. No normalisation: a sample's output
+  depends on that sample alone.
 
 Weights are drawn as in DCGAN: N(0, 0.02) for convolutions and linear maps, zero biases, batch-norm
 scales N(1, 0.02), each member from its own generator.
@@ -110,9 +118,9 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANCritic(nn.Module):
-    """``[M, B, C, H, W]`` (or flattened) -> logits ``[M, B, 1]``."""
+    """``[M, B, C, H, W]`` (or flattened) -> logits ``[M, B, outputs]``."""
 
-    def __init__(self, shape: Sequence[int], channels: int, generators: Sequence[torch.Generator]):
+    def __init__(self, shape: Sequence[int], channels: int, generators: Sequence[torch.Generator], outputs: int = 1):
         super().__init__()
         self.shape = tuple(shape)
         sizes = resolutions(shape[1])
@@ -122,7 +130,7 @@ class DCGANCritic(nn.Module):
             layers += [StackedConv(width, width * 2, 4, 2, 1, generators), nn.LeakyReLU(LEAK)]
             width *= 2
         self.net = nn.Sequential(*layers)
-        self.head = StackedDense(width * sizes[0] ** 2, 1, generators)
+        self.head = StackedDense(width * sizes[0] ** 2, outputs, generators)
 
     def forward(self, x: Tensor) -> Tensor:
         members, batch = x.shape[:2]
@@ -130,3 +138,59 @@ class DCGANCritic(nn.Module):
         h = x.reshape(members, batch, channels, height, width).transpose(0, 1)
         h = self.net(h.reshape(batch, members * channels, height, width))  # [B, M * C', s, s]
         return self.head(h.view(batch, members, -1).transpose(0, 1))
+
+
+class TimeShift(nn.Module):
+    """Adds ``t`` times a learned vector per member and channel to ``[B, M * C, H, W]`` activations."""
+
+    def __init__(self, channels: int, generators: Sequence[torch.Generator]):
+        super().__init__()
+        self.members = len(generators)
+        self.weight = _normal((channels,), generators)  # [M * C]
+
+    def forward(self, h: Tensor, t: Tensor) -> Tensor:
+        batch = h.shape[0]
+        scale = t.transpose(0, 1).unsqueeze(-1) * self.weight.view(1, self.members, -1)  # [B, M, C]
+        return h + scale.reshape(batch, -1, 1, 1)
+
+
+class DCGANDenoiser(nn.Module):
+    """``[M, B, C, H, W]`` (or flattened) and times ``t`` ``[M, B]`` -> ``[M, B, C * H * W]``
+    (flattened): the image-to-image network of velocity fields and noise predictors."""
+
+    def __init__(self, shape: Sequence[int], channels: int, generators: Sequence[torch.Generator], time: bool = True):
+        super().__init__()
+        self.shape, self.members, self.time = tuple(shape), len(generators), time
+        image_channels = shape[0]
+        halvings = len(resolutions(shape[1])) - 1
+        widths = [channels * 2 ** i for i in range(halvings + 1)]  # per resolution, full first
+        self.stem = StackedConv(image_channels + int(time), widths[0], 3, 1, 1, generators)
+        self.down = nn.ModuleList(StackedConv(a, b, 4, 2, 1, generators) for a, b in zip(widths, widths[1:]))
+        self.up = nn.ModuleList(StackedConv(b, a, 4, 2, 1, generators, transpose=True)
+                                for a, b in reversed(list(zip(widths, widths[1:]))))
+        self.shifts = nn.ModuleList(TimeShift(w, generators) for w in [*widths, *reversed(widths[:-1])]) \
+            if time else None
+        self.out = StackedConv(widths[0], image_channels, 3, 1, 1, generators)
+
+    def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
+        members, batch = x.shape[:2]
+        channels, height, width = self.shape
+        h = x.reshape(members, batch, channels, height, width)
+        if self.time:
+            h = torch.cat([h, t.to(h.dtype)[:, :, None, None, None].expand(members, batch, 1, height, width)], 2)
+        h = h.transpose(0, 1).reshape(batch, -1, height, width)  # [B, M * C, H, W]
+        shifts = iter(self.shifts) if self.time else None
+        h = self._act(self.stem(h), shifts, t)
+        skips = [h]
+        for down in self.down:
+            h = self._act(down(h), shifts, t)
+            skips.append(h)
+        skips.pop()
+        for up in self.up:
+            h = self._act(up(h), shifts, t) + skips.pop()
+        return self.out(h).view(batch, members, -1).transpose(0, 1)
+
+    def _act(self, h: Tensor, shifts, t: Tensor | None) -> Tensor:
+        if shifts is not None:
+            h = next(shifts)(h, t.to(h.dtype))
+        return F.silu(h)

@@ -15,13 +15,15 @@ from torch import Tensor
 
 from ..api.dataset import Dataset
 from ..api.metric import Evaluation, Metric, Unavailable
-from ..api.objective import Critic, Objective
+from ..api.objective import Nets, Objective
 from ..api.outputs import Output
 from .timing import Timing
 
 TRAINING_OUTPUTS = (
     Output("generator_loss", "training", "none", "mean generator loss since the previous curve point"),
     Output("critic_loss", "training", "none", "mean critic loss since the previous curve point"),
+    Output("model_loss", "training", "none", "mean loss of an objective's update named 'model' (flow matching, "
+                                            "diffusion, VAE) since the previous curve point"),
     Output("diverged", "stability", "lower", "seeds whose losses became NaN or infinite, or whose samples became "
                                             "non-finite or left 1000x the data's scale (their metrics are missing); tables "
                                             "show the count", summary="sum"),
@@ -38,12 +40,13 @@ class NamedMetric:
 
 
 def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int], real: Tensor, fake: Tensor,
-          objective: Objective | None = None, critic: Critic | None = None, timing: Timing | None = None,
-          step: int | None = None, skip: set[int] = frozenset()
+          objective: Objective | None = None, nets: Nets | None = None, timing: Timing | None = None,
+          step: int | None = None, skip: set[int] = frozenset(), rng: Sequence[torch.Generator] = ()
           ) -> tuple[list[dict[str, float]], list[dict[str, str]], list[str]]:
     """Scores of each member (``real``/``fake`` are ``[M, n, *shape]``), the reasons of outputs a
     metric declared :class:`Unavailable` (their score is NaN), and the problems met. Members in
-    ``skip`` (diverged) get no metrics."""
+    ``skip`` (diverged) get no metrics. The objective's diagnostics of ``nets`` draw from ``rng``
+    (the members' "diagnose" streams)."""
     problems: list[str] = []
     scores: list[dict[str, float]] = [{} for _ in seeds]
     notes: list[dict[str, str]] = [{} for _ in seeds]
@@ -61,18 +64,23 @@ def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int]
                 problems.append(f"metric {named.label!r} (plugin {named.plugin!r}) failed: "
                                 f"{type(exc).__name__}: {exc}")
     if objective is not None and objective.diagnostics:
-        for name, values in diagnose(objective, critic, real, fake, len(seeds)).items():
+        for name, values in diagnose(objective, nets, real, fake, len(seeds), rng).items():
             for i, value in enumerate(values):
                 if i not in skip:
                     scores[i][name] = value
     return scores, notes, sorted(set(problems))
 
 
-def diagnose(objective: Objective, critic: Critic | None, real: Tensor, fake: Tensor, members: int
-             ) -> dict[str, list[float]]:
+def diagnose(objective: Objective, nets: Nets, real: Tensor, fake: Tensor, members: int,
+             rng: Sequence[torch.Generator] = ()) -> dict[str, list[float]]:
+    """``objective.diagnose_networks`` under ``no_grad`` with ``objective.rng = rng``, validated."""
     declared = {o.name for o in objective.diagnostics}
-    with torch.no_grad():
-        found = objective.diagnose(critic, real, fake)
+    objective.rng = rng
+    try:
+        with torch.no_grad():
+            found = objective.diagnose_networks(nets, real, fake)
+    finally:
+        objective.rng = ()
     if set(found) - declared:
         raise ValueError(f"objective {objective.name!r} diagnosed undeclared outputs {sorted(set(found) - declared)}")
     out = {}

@@ -1,5 +1,7 @@
-"""Stacked networks: the networks of several seeds (members) in one module, built for an
-objective's settings and a dataset's shape (:func:`generator_network`, :func:`critic_network`).
+"""Stacked networks: the networks of several seeds (members) in one module, built from an
+objective's declarations (:class:`benchbench.Network`, :func:`build_network`) and a dataset's
+shape. :func:`generator_network` and :func:`critic_network` build the default GAN pair from a
+config alone (flat outputs), for the memory estimates of :mod:`benchbench.plan.sizing`.
 
 A stacked linear layer holds weights ``[M, in, out]`` and maps ``[M, B, in]`` to ``[M, B, out]``
 with one ``torch.baddbmm``. Members share no parameters and no randomness: member ``i`` is
@@ -17,8 +19,8 @@ from torch import Tensor, nn
 
 from ..api.dataset import Dataset
 from ..api.errors import PluginError
-from ..api.objective import CriticConfig, ObjectiveConfig
-from .convnets import DCGANCritic, DCGANGenerator
+from ..api.objective import CriticConfig, Network, ObjectiveConfig
+from .convnets import DCGANCritic, DCGANDenoiser, DCGANGenerator
 
 NARROW = 4  # fan-outs up to this use the transposed matrix product
 
@@ -74,6 +76,65 @@ class Squash(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.low + self.half * (torch.tanh(x) + 1)
+
+
+class BuiltNetwork(nn.Module):
+    """A declared network: ``[M, B, *input]`` (and times ``t`` ``[M, B]`` when ``spec.time``) ->
+    ``[M, B, *output]``, squashed into the data's bounds when ``spec.squash`` and the data has any."""
+
+    def __init__(self, body: nn.Module, spec: Network, squash: Squash | None, time_feature: bool):
+        super().__init__()
+        self.body, self.squash = body, squash
+        self.output, self.time, self.time_feature = tuple(spec.output), spec.time, time_feature
+
+    def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
+        if self.time != (t is not None):
+            raise TypeError(f"this network {'takes' if self.time else 'takes no'} time: call it as "
+                            f"{'net(x, t) with t [M, B]' if self.time else 'net(x)'}")
+        if self.time_feature:  # an MLP: the time is one more input feature
+            h = self.body(torch.cat([x.flatten(2), t.to(x.dtype).unsqueeze(-1)], -1))
+        else:
+            h = self.body(x) if t is None else self.body(x, t)
+        if self.squash is not None:
+            h = self.squash(h)
+        return h.unflatten(2, self.output)
+
+
+def build_network(spec: Network, dataset: Dataset, generators: Sequence[torch.Generator], owner: str) -> nn.Module:
+    """The stacked network ``spec`` declares, member ``i`` initialised from ``generators[i]``.
+    ``owner`` (the objective's name) is named by the errors of an impossible declaration."""
+    size_in, size_out = math.prod(spec.input), math.prod(spec.output)
+    if spec.architecture == "dcgan":
+        if not (_is_image(spec.input) or _is_image(spec.output)):
+            _check_image(dataset)  # the message of the default networks on flat data
+        body = _dcgan(spec, generators, owner)
+        time_feature = False
+    else:
+        body = StackedMLP([size_in + int(spec.time), *spec.hidden, size_out], generators)
+        time_feature = spec.time
+    squash = Squash(*dataset.bounds) if spec.squash and dataset.bounds is not None else None
+    return BuiltNetwork(body, spec, squash, time_feature)
+
+
+def _dcgan(spec: Network, generators: Sequence[torch.Generator], owner: str) -> nn.Module:
+    source, target = tuple(spec.input), tuple(spec.output)
+    for shape in (source, target):
+        if len(shape) == 3 and shape[1] != shape[2]:
+            raise PluginError(owner, f"network {spec.name!r}: architecture dcgan needs square images (C, H, H), got "
+                                     f"{shape}: use architecture mlp")
+    if len(source) == 1 and _is_image(target) and not spec.time:
+        return DCGANGenerator(source[0], target, spec.channels, generators)
+    if _is_image(source) and len(target) == 1 and not spec.time:
+        return DCGANCritic(source, spec.channels, generators, outputs=target[0])
+    if _is_image(source) and source == target:
+        return DCGANDenoiser(source, spec.channels, generators, time=spec.time)
+    raise PluginError(owner, f"network {spec.name!r}: architecture dcgan maps a vector to an image, an image to a "
+                             f"vector, or an image to an image of the same shape (with or without time; the first "
+                             f"two without); got {source} -> {target}{' with time' if spec.time else ''}")
+
+
+def _is_image(shape: Sequence[int]) -> bool:
+    return len(shape) == 3
 
 
 def generator_network(cfg: ObjectiveConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:

@@ -27,6 +27,9 @@ class Timing:
     memory_kind: str  # "cuda_allocated" or "process_rss"
     flops_per_step: float | None = None  # floating-point operations of one training step of the whole stack
     flops_note: str = ""  # why ``flops_per_step`` is None (e.g. the counter failed), shown as n/a (reason)
+    flops_per_sample: float | None = None  # of the real sampler, per generated sample of one member
+    sample_flops_note: str = ""  # why ``flops_per_sample`` is None
+    nfe: int = 1  # network evaluations per generated sample (the objective's ``nfe()``)
 
 
 class Stopwatch:
@@ -85,9 +88,16 @@ def peak_memory(device: torch.device) -> tuple[int | None, str]:
 
 
 def count_flops(step) -> float | None:
-    """Floating-point operations of ``step()`` (matrix products and convolutions, forward and
-    backward, by the per-operator formulas of :mod:`torch.utils.flop_counter`), or None when
-    nothing could be counted. Exceptions of ``step()`` propagate."""
+    """Floating-point operations of ``step()``, forward and backward, or None when nothing could
+    be counted. Exceptions of ``step()`` propagate.
+
+    Matrix products and convolutions count by the per-operator formulas of
+    :mod:`torch.utils.flop_counter` (2 per multiply-add), which count nothing else. So that
+    elementwise-heavy networks (a stacked layer of fan-in or fan-out 1 is a broadcast product and
+    a sum; kernels of moment matching; a sampler's updates) do not count as zero, every other
+    operator torch tags ``pointwise`` counts one FLOP per output element and every ``reduction``
+    one per input element: an estimate (a tanh or an exp is one FLOP), documented as such.
+    Copies, views, concatenations, random draws and the fused optimizer kernel count nothing."""
     counter = _FlopCounter()
     with counter:
         step()
@@ -110,7 +120,19 @@ class _FlopCounter(TorchDispatchMode):
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
             self.total += formula(*args, **kwargs, out_val=out)
+        elif torch.Tag.pointwise in func.tags:
+            self.total += _numel(out)
+        elif torch.Tag.reduction in func.tags and args:
+            self.total += _numel(args[0])
         return out
+
+
+def _numel(value) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return value[0].numel()
+    return 0
 
 
 def describe_device(device: torch.device) -> str:

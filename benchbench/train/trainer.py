@@ -1,5 +1,6 @@
 """The training loop: one job = the seeds of one (dataset, objective) pair, trained as one stacked
-model, then scored. Reads top to bottom: set-up, Algorithm 1 with curve evaluations, final scoring.
+model, then scored. :func:`train` reads top to bottom: set-up, the objective's updates until the
+budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations, final scoring through the objective's sampler (:mod:`benchbench.train.sampling`).
 
 Randomness: every seed draws from its own streams (:func:`benchbench.plan.cells.stream`: one per seed
 and purpose: "init", "train", "eval-data"...), so a member trains exactly as it would alone and
@@ -15,19 +16,19 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..api.dataset import Dataset
 from ..api.errors import ComponentError, PluginError
-from ..api.objective import CriticConfig, Objective, ObjectiveConfig
+from ..api.objective import Objective, ObjectiveConfig
 from ..config.suite import ComponentSpec, ExecutionSettings
 from ..plan.cells import Job, make_job, stream
 from ..registry.components import Registry
 from .divergence import runaway, sample_bound
 from .evaluation import NamedMetric, score
-from .member_optim import member_optimizer
-from .models import critic_network, generator_network
+from .sampling import count_sample_flops, draw, timed_draw
 from .schedule import BudgetTooSmall, Schedule
+from .stack import Networks, build_networks, make_optimizer, sample_noise, stack  # noqa: F401 - re-exported
 from .timing import (
     Stopwatch,
     Timing,
@@ -39,9 +40,6 @@ from .timing import (
 
 Progress = Callable[[int], None]  # called with the number of member-steps done since the last call
 SETUP_SAMPLES = 1024  # real samples an objective may use to scale its settings to the data
-SAMPLING_REPEATS = 3  # the sampling-throughput measurement takes the fastest of these
-LOSS_NAMES = ("generator_loss", "critic_loss")
-DIVERGED = (*LOSS_NAMES, "samples")  # what a member's `diverged` record names: a loss, or its samples
 
 
 @dataclasses.dataclass
@@ -54,18 +52,6 @@ class JobOutcome:
     problems: list[str]
     notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # per member: output -> why missing
     diverged: list[dict | None] = dataclasses.field(default_factory=list)  # per member: {"step", "loss"} or None
-
-
-@dataclasses.dataclass
-class Networks:
-    """The stacked networks of a job and their optimizers (``critic`` is None without one)."""
-
-    generator: nn.Module
-    critic: nn.Module | None
-    opt_generator: torch.optim.Optimizer
-    opt_critic: torch.optim.Optimizer | None
-    members: int
-    loss_rng: list[torch.Generator] = dataclasses.field(default_factory=list)  # per member: Objective.rng
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
@@ -96,55 +82,27 @@ def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> J
                       parts[0].notes + parts[1].notes, parts[0].diverged + parts[1].diverged)
 
 
-def build_networks(objective: Objective, dataset: Dataset, seeds: Sequence[int], device: torch.device,
-                   execution: ExecutionSettings = ExecutionSettings()) -> Networks:
-    """One member per seed, each initialised from its own "init" stream."""
-    cfg: ObjectiveConfig = objective.config
-    init = [stream(s, "init", device) for s in seeds]
-    generator = generator_network(cfg, dataset, init).to(device)
-    critic = critic_network(cfg, dataset, init).to(device) if isinstance(cfg, CriticConfig) else None
-    if objective.members is None:
-        opt_critic = make_optimizer(critic.parameters(), cfg, cfg.critic_lr) if critic is not None else None
-        opt_generator = make_optimizer(generator.parameters(), cfg, cfg.lr)
-    else:  # the trials of a search: per-member learning rates, betas and momenta
-        opt_critic = member_optimizer(critic.parameters(), objective.members, "critic_lr") \
-            if critic is not None else None
-        opt_generator = member_optimizer(generator.parameters(), objective.members, "lr")
-    if execution.compile and device.type == "cuda":
-        generator = torch.compile(generator, mode="reduce-overhead")
-        critic = torch.compile(critic, mode="reduce-overhead") if critic is not None else None
-    return Networks(generator, critic, opt_generator, opt_critic, len(seeds), [stream(s, "loss", device) for s in seeds])
-
-
 def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
                   losses: Tensor, precision: str = "fp32") -> None:
-    """One iteration of Algorithm 1: k critic steps, then one generator step. Adds each member's
-    losses to ``losses`` ``[2, M]`` (row 0: generator, row 1: critic summed over the k steps)."""
+    """One training step: the objective's updates in order (for a GAN, Algorithm 1: k critic
+    steps, then one generator step), each ``repeats`` times on fresh data from ``rng``. Adds each
+    member's losses to ``losses`` ``[updates, M]`` (one row per update, summed over its repeats)."""
     cfg: ObjectiveConfig = objective.config
-    critic, members = nets.critic, nets.members
+    view = nets.view(rng)  # nets.prior draws from the members' "train" streams
     objective.rng = nets.loss_rng  # the members' own streams for randomness inside the losses
-    with autocast(rng[0].device, precision):
-        if critic is not None:
-            critic.requires_grad_(True)
-            for _ in range(cfg.critic_steps):
-                real = stacked_data(dataset, rng, cfg.batch_size)
-                with torch.no_grad():
-                    fake = generate(nets.generator, dataset, rng, cfg.batch_size, cfg)
-                loss = per_member(objective.critic_loss(critic, real, fake), members, objective, "critic_loss")
-                nets.opt_critic.zero_grad(set_to_none=True)
-                loss.float().sum().backward()  # summed, not averaged: members train independently
-                nets.opt_critic.step()
-                losses[1] += loss.detach()
-            critic.requires_grad_(False)  # the generator step needs gradients w.r.t. inputs only
-
-        real = stacked_data(dataset, rng, cfg.batch_size)
-        fake = generate(nets.generator, dataset, rng, cfg.batch_size, cfg)
-        loss = per_member(objective.generator_loss(critic, real, fake), members, objective, "generator_loss")
-        nets.opt_generator.zero_grad(set_to_none=True)
-        loss.float().sum().backward()
-        nets.opt_generator.step()
-        losses[0] += loss.detach()
-    objective.rng = ()  # for the losses only: a draw elsewhere (diagnose) would shift the training streams
+    try:
+        with autocast(rng[0].device, precision):
+            for row, (update, optimizer) in enumerate(zip(nets.updates, nets.optimizers)):
+                nets.train_only(update.networks)
+                for _ in range(update.repeats):
+                    real = stacked_data(dataset, rng, cfg.batch_size)
+                    loss = per_member(update.loss(view, real), nets.members, objective, f"{update.name}_loss")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.float().sum().backward()  # summed, not averaged: members train independently
+                    optimizer.step()
+                    losses[row] += loss.detach()
+    finally:
+        objective.rng = ()  # for the losses only: a draw elsewhere would shift the training streams
 
 
 def stepper(objective: Objective, dataset: Dataset, seeds: Sequence[int], device: torch.device,
@@ -153,113 +111,112 @@ def stepper(objective: Objective, dataset: Dataset, seeds: Sequence[int], device
     conformance tests (the very code :func:`train` runs)."""
     nets = build_networks(objective, dataset, seeds, device, execution)
     rng = [stream(s, "train", device) for s in seeds]
-    losses = torch.zeros(2, len(seeds), device=device)
+    losses = torch.zeros(len(nets.updates), len(seeds), device=device)
     return lambda: training_step(nets, objective, dataset, rng, losses, execution.precision)
+
+
+@dataclasses.dataclass
+class Context:
+    """What every phase of a job reads: its components, networks and held-out curve data."""
+
+    job: Job
+    dataset: Dataset
+    metrics: Sequence[NamedMetric]
+    objective: Objective
+    device: torch.device
+    nets: Networks
+    curve_real: Tensor  # [M, curve_samples, *shape], held out
+    bound: float  # samples beyond this (or non-finite) have diverged
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.job.seeds
+
+    def streams(self, purpose: str) -> list[torch.Generator]:
+        return [stream(s, purpose, self.device) for s in self.seeds]
+
+
+@dataclasses.dataclass
+class LoopState:
+    """What the loop accumulates: loss sums since the last curve point, divergence, curves, problems."""
+
+    losses: Tensor  # [updates, M]: running sums of each update's loss since the last curve point
+    diverged_at: Tensor  # [updates + 1, M]: first step each loss (last row: the samples) diverged; 0: never
+    curves: list[list[tuple[int, str, float]]]  # per member: (step, metric, value)
+    problems: list[str]
+    last_curve: int = 0  # the step of the last curve point
+
+    def diverged(self, names: Sequence[str]) -> dict[int, dict]:
+        """Members whose losses (or samples) diverged: {member: {"step": first step, "loss": name}}."""
+        return diverged_members(self.diverged_at, names)
 
 
 def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective: Objective,
           device: torch.device, progress: Progress | None = None) -> JobOutcome:
-    cfg: ObjectiveConfig = objective.config
-    seeds, settings, execution = job.seeds, job.suite.eval, job.suite.execution
-    members = len(seeds)
-    streams = lambda purpose: [stream(s, purpose, device) for s in seeds]  # noqa: E731
+    execution, settings = job.suite.execution, job.suite.eval
 
-    # ---- set-up: networks and optimizers, one member per seed -------------------------------
-    nets = build_networks(objective, dataset, seeds, device, execution)
-    train_rng = streams("train")
-    flops, flops_note = count_step_flops(nets, objective, dataset, streams("flops"), execution.precision)
-    curve_real = stacked_data(dataset, streams("curve-data"), settings.curve_samples, heldout=True)
-    curves: list[list[tuple[int, str, float]]] = [[] for _ in seeds]
-    losses = torch.zeros(2, members, device=device)  # running sums of each member's generator and critic loss
-    diverged_at = torch.zeros(3, members, dtype=torch.long, device=device)  # first step with a non-finite loss
-    bound = sample_bound(dataset, curve_real)  # (row 2: with samples beyond this, or non-finite)
-
-    def check_samples(fake: Tensor, step: int) -> None:
-        if step:  # the untrained generator is not a divergence
-            diverged_at[2].masked_fill_(runaway(fake, bound) & (diverged_at[2] == 0), step)
-    problems: list[str] = []
-    if execution.compile and device.type != "cuda":
-        problems.append(f"execution.compile is ignored on {device.type}: it compiles CUDA graphs on CUDA only")
+    # ---- set-up: networks and optimizers (one member per seed), held-out curve data ------------
+    nets = build_networks(objective, dataset, job.seeds, device, execution)
+    curve_real = stacked_data(dataset, [stream(s, "curve-data", device) for s in job.seeds], settings.curve_samples,
+                              heldout=True)
+    ctx = Context(job, dataset, metrics, objective, device, nets, curve_real, sample_bound(dataset, curve_real))
+    flops, flops_note = count_step_flops(nets, objective, dataset, ctx.streams("flops"), execution.precision)
+    state = LoopState(torch.zeros(len(nets.updates), len(job.seeds), device=device),
+                      torch.zeros(len(nets.updates) + 1, len(job.seeds), dtype=torch.long, device=device),
+                      [[] for _ in job.seeds], compile_problems(execution, device))
     eval_clock = Stopwatch(device)
 
-    def record_curve(step: int, steps_since: int) -> None:
-        eval_clock.start()
-        with torch.no_grad():  # the same noise at every curve point
-            fake = generate(nets.generator, dataset, streams("curve-noise"), settings.curve_samples, cfg)
-        check_samples(fake, step)
-        skip = set(diverged_members(diverged_at))
-        found, _, issues = score(metrics, dataset, seeds, curve_real, fake, objective, nets.critic, step=step,
-                                 skip=skip)
-        problems.extend(issues)
-        generator_loss, critic_loss = (losses / max(steps_since, 1)).tolist()
-        for i, values in enumerate(found):
-            if steps_since and i not in skip:
-                values = {**values, "generator_loss": generator_loss[i]}
-                if nets.critic is not None:
-                    values["critic_loss"] = critic_loss[i] / cfg.critic_steps
-            curves[i].extend((step, k, v) for k, v in values.items())
-        losses.zero_()
-        eval_clock.stop()
-
-    # ---- training: Algorithm 1 until the budget is spent, with curve evaluations ----------------
-    record_curve(0, 0)
+    # ---- training: the objective's updates until the budget is spent, with curve evaluations ----
+    record_curve(ctx, state, 0, eval_clock)
+    train_rng = ctx.streams("train")
     train_clock = Stopwatch(device)
     schedule = budget_schedule(job, objective, flops, train_clock)  # steps, FLOPs or seconds per model
     reset_peak_memory(device)
-    last_curve = 0
-    step_losses = torch.zeros(2, members, device=device)
+    step_losses = torch.zeros_like(state.losses)
     train_clock.start()
     for step in itertools.count(1):
         step_losses.zero_()
         training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
-        losses += step_losses
-        first = (~torch.isfinite(step_losses)) & (diverged_at[:2] == 0)  # no sync: stays on the device
-        diverged_at[:2].masked_fill_(first, step)
+        state.losses += step_losses
+        first = (~torch.isfinite(step_losses)) & (state.diverged_at[:-1] == 0)  # no sync: stays on the device
+        state.diverged_at[:-1].masked_fill_(first, step)
 
         finished = schedule.finished(step)
         if finished or schedule.report_due(step):
             if progress is not None and (done := schedule.progress(step, finished)):
-                progress(done * members)
-            if len(diverged_members(diverged_at)) == members:
+                progress(done * len(job.seeds))
+            if len(state.diverged(loss_names(nets))) == len(job.seeds):
                 break  # every member diverged: nothing left to train
         if finished:
             break
         if schedule.curve_due(step):
             train_clock.stop()
-            record_curve(step, step - last_curve)
-            last_curve = step
+            record_curve(ctx, state, step, eval_clock)
             train_clock.start()
     train_clock.stop()
     memory, memory_kind = peak_memory(device)
-    record_curve(step, step - last_curve)
+    record_curve(ctx, state, step, eval_clock)
 
-    # ---- final evaluation on held-out samples --------------------------------------------------
+    # ---- final evaluation on held-out samples and the real sampler's throughput -----------------
     eval_clock.start()
     n = settings.samples
-    real = stacked_data(dataset, streams("eval-data"), n, heldout=True)
-    problems.extend(fewer_heldout(dataset, real, n))
-    noise = sample_noise(streams("eval-noise"), n, cfg)
-    sample_seconds = []
-    with torch.no_grad():
-        for _ in range(SAMPLING_REPEATS):
-            clock = Stopwatch(device)
-            clock.start()
-            fake = nets.generator(noise).unflatten(2, dataset.shape)
-            clock.stop()
-            sample_seconds.append(clock.seconds)
-    timing = Timing(describe_device(device), members, step, train_clock.seconds, n, min(sample_seconds),
-                    memory, memory_kind, flops, flops_note)
-    check_samples(fake, step)
-    diverged = diverged_members(diverged_at)
-    found, notes, issues = score(metrics, dataset, seeds, real, fake, objective, nets.critic, timing, step,
-                                 skip=set(diverged))
+    real = stacked_data(dataset, ctx.streams("eval-data"), n, heldout=True)
+    state.problems.extend(fewer_heldout(dataset, real, n))
+    fake, sample_seconds = timed_draw(nets, objective, dataset, job.seeds, n, device)
+    per_sample, per_sample_note = count_sample_flops(nets, objective, dataset, job.seeds, device)
+    timing = Timing(describe_device(device), len(job.seeds), step, train_clock.seconds, n, sample_seconds,
+                    memory, memory_kind, flops, flops_note, per_sample, per_sample_note, nets.nfe)
+    check_samples(ctx, state, fake, step)
+    diverged = state.diverged(loss_names(nets))
+    found, notes, issues = score(metrics, dataset, job.seeds, real, fake, objective, nets.view(ctx.streams("eval-noise")),
+                                 timing, step, skip=set(diverged), rng=ctx.streams("diagnose"))
     eval_clock.stop()
-    problems.extend(issues)
+    state.problems.extend(issues)
     for i, values in enumerate(found):
         values["diverged"] = float(i in diverged)
-        values["eval_time_s"] = eval_clock.seconds / members
-    return JobOutcome(found, curves, fake[:, :settings.plot_samples].float().cpu(), sorted(set(problems)), notes,
-                      [diverged.get(i) for i in range(members)])
+        values["eval_time_s"] = eval_clock.seconds / len(job.seeds)
+    return JobOutcome(found, state.curves, fake[:, :settings.plot_samples].float().cpu(), sorted(set(state.problems)),
+                      notes, [diverged.get(i) for i in range(len(job.seeds))])
 
 
 def budget_schedule(job: Job, objective: Objective, flops_per_step: float | None, clock: Stopwatch) -> Schedule:
@@ -272,15 +229,59 @@ def budget_schedule(job: Job, objective: Objective, flops_per_step: float | None
         raise ComponentError("objective", objective.name, f"budget {job.suite.budget.describe()}: {exc}") from None
 
 
-def diverged_members(diverged_at: Tensor) -> dict[int, dict]:
-    """Members whose losses (or samples) diverged: {member: {"step": first step, "loss": name}}."""
+def compile_problems(execution: ExecutionSettings, device: torch.device) -> list[str]:
+    if execution.compile and device.type != "cuda":
+        return [f"execution.compile is ignored on {device.type}: it compiles CUDA graphs on CUDA only"]
+    return []
+
+
+def loss_names(nets: Networks) -> list[str]:
+    """What a member's ``diverged`` record names, per row of ``diverged_at``: a loss, or its samples."""
+    return [*(f"{u.name}_loss" for u in nets.updates), "samples"]
+
+
+def check_samples(ctx: Context, state: LoopState, fake: Tensor, step: int) -> None:
+    """Mark members whose samples ran away (non-finite, or beyond the data's scale) at ``step``."""
+    if step:  # the untrained model is not a divergence
+        row = state.diverged_at[-1]
+        row.masked_fill_(runaway(fake, ctx.bound) & (row == 0), step)
+
+
+def record_curve(ctx: Context, state: LoopState, step: int, clock: Stopwatch) -> None:
+    """One curve point: the metrics of fresh samples (the same streams at every point), the
+    diagnostics, and each update's mean loss since the last point (per repeat)."""
+    clock.start()
+    settings = ctx.job.suite.eval
+    fake = draw(ctx.nets, ctx.objective, ctx.dataset, ctx.seeds, settings.curve_samples, "curve")
+    check_samples(ctx, state, fake, step)
+    skip = set(state.diverged(loss_names(ctx.nets)))
+    found, _, issues = score(ctx.metrics, ctx.dataset, ctx.seeds, ctx.curve_real, fake, ctx.objective,
+                             ctx.nets.view(ctx.streams("curve-noise")), step=step, skip=skip,
+                             rng=ctx.streams("diagnose"))
+    state.problems.extend(issues)
+    steps_since = step - state.last_curve
+    means = (state.losses / max(steps_since, 1)).tolist()
+    # the last update first (a GAN's generator loss, then its critic's), each per repeat
+    rows = list(reversed(list(enumerate(ctx.nets.updates))))
+    for i, values in enumerate(found):
+        if steps_since and i not in skip:
+            values = {**values, **{f"{u.name}_loss": means[row][i] / u.repeats for row, u in rows}}
+        state.curves[i].extend((step, k, v) for k, v in values.items())
+    state.losses.zero_()
+    state.last_curve = step
+    clock.stop()
+
+
+def diverged_members(diverged_at: Tensor, names: Sequence[str]) -> dict[int, dict]:
+    """Members whose losses (or samples) diverged: {member: {"step": first step, "loss": name}};
+    ``names`` names the rows of ``diverged_at`` (:func:`loss_names`)."""
     if not bool(diverged_at.any()):
         return {}
     found = {}
     for which, member in diverged_at.nonzero().tolist():
         step = int(diverged_at[which, member])
         if member not in found or step < found[member]["step"]:
-            found[member] = {"step": step, "loss": DIVERGED[which]}
+            found[member] = {"step": step, "loss": names[which]}
     return found
 
 
@@ -314,33 +315,11 @@ def build(registry: Registry, spec: ComponentSpec, *args):
     return entry.cls(spec.config, data)
 
 
-def make_optimizer(parameters, cfg: ObjectiveConfig, lr: float) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":  # the fused kernel: one pass over all parameters, 2-3x faster than foreach
-        return torch.optim.Adam(parameters, lr=lr, betas=cfg.betas, fused=True)
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=lr, momentum=cfg.momentum)
-    return torch.optim.SGD(parameters, lr=lr, momentum=cfg.momentum)
-
-
 def autocast(device: torch.device, precision: str):
     """bfloat16 autocast of the forward passes, or nothing for fp32."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def generate(generator: nn.Module, dataset: Dataset, rng: Sequence[torch.Generator], n: int,
-             cfg: ObjectiveConfig) -> Tensor:
-    """Samples ``[M, n, *shape]`` from fresh noise."""
-    return generator(sample_noise(rng, n, cfg)).unflatten(2, dataset.shape)
-
-
-def sample_noise(rng: Sequence[torch.Generator], n: int, cfg: ObjectiveConfig) -> Tensor:
-    """Noise ``[M, n, noise_dim]``, member ``i`` drawn from ``rng[i]`` alone."""
-    device = rng[0].device
-    if cfg.noise == "uniform":
-        return stack([torch.rand(n, cfg.noise_dim, generator=g, device=device) for g in rng]).mul_(2).sub_(1)
-    return stack([torch.randn(n, cfg.noise_dim, generator=g, device=device) for g in rng])
 
 
 def stacked_data(dataset: Dataset, rng: Sequence[torch.Generator], n: int, heldout: bool = False) -> Tensor:
@@ -366,11 +345,6 @@ def _is_float_tensor(x: object) -> bool:
     return isinstance(x, Tensor) and x.dtype == torch.float32
 
 
-def stack(tensors: list[Tensor]) -> Tensor:
-    """``torch.stack``, without the copy for a stack of one."""
-    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
-
-
 def per_member(loss: Tensor, members: int, objective: Objective, what: str) -> Tensor:
     if not isinstance(loss, Tensor) or loss.shape != (members,):
         got = f"shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
@@ -384,13 +358,13 @@ def count_step_flops(nets: Networks, objective: Objective, dataset: Dataset, rng
                      precision: str) -> tuple[float | None, str]:
     """(FLOPs of one training step, counted on a copy of the networks so the originals do not
     move; or None and why). Counting is optional: it never fails the job."""
-    try:
-        scratch = copy.deepcopy(nets)
+    try:  # the updates' losses are the objective's methods: the copy keeps the objective itself
+        scratch = copy.deepcopy(nets, memo={id(objective): objective})
     except Exception as exc:  # noqa: BLE001 - e.g. compiled modules: then the rate is simply not reported
         return None, f"FLOPs not counted: the networks could not be copied ({type(exc).__name__})"
-    losses = torch.zeros(2, nets.members, device=rng[0].device)
+    losses = torch.zeros(len(nets.updates), nets.members, device=rng[0].device)
     try:
         flops = count_flops(lambda: training_step(scratch, objective, dataset, rng, losses, precision))
     except Exception as exc:  # noqa: BLE001 - a step the counter cannot trace; the job itself may still run
         return None, f"FLOPs not counted: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-    return flops, "" if flops else "no matrix products or convolutions counted"
+    return flops, "" if flops else "no floating-point operations counted"

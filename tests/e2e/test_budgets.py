@@ -43,6 +43,8 @@ def test_every_objective_spends_the_flop_budget_and_is_scored_at_fractions_of_it
         points = sorted(set(curves[curves.objective == label].step))
         assert points == [0, *sorted({round(steps * j / 4) for j in (1, 2, 3)}), steps]
         trained[label] = steps
+        spent = outcome.records[(outcome.records.objective == label) & (outcome.records.metric == "train_flops")]
+        assert len(spent) == 2 and ((spent.value <= FLOPS) & (spent.value > FLOPS - member_flops(suite, label))).all()
     assert trained["k3"] < trained["k1"] / 1.5  # the objective whose step costs more takes fewer steps
 
 

@@ -1,0 +1,183 @@
+"""What an objective declares (:meth:`benchbench.Objective.networks`, ``updates``, ``nfe``), checked
+against itself before anything trains: every mistake is one :class:`PluginError` naming the
+objective and what is wrong (the CLI prints it as one line, exit code 2).
+
+- :func:`declared_networks`, :func:`declared_updates`, :func:`declared_nfe`: the declarations,
+  each checked (types, names, shapes, learning-rate settings that exist, updates naming declared
+  networks, every network trained by some update, at least one network evaluation per sample).
+- :func:`check_objectives`: the suite-level check the runner makes before training. Beyond the
+  declarations, an objective that defines its own sampler or updates is tried on one member
+  with tiny batches: a sample of the wrong shape, or a loss or sampler using a network it did not
+  declare, is refused there. Other failures of a loss are left to the job, which names the plugin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+import typing
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ..api.dataset import Dataset
+from ..api.errors import PluginError
+from ..api.objective import MissingNetwork, Nets, Network, Objective, Update
+
+ARCHITECTURES = typing.get_args(typing.get_type_hints(Network)["architecture"])
+TRY_BATCH = 2  # samples per member when an objective's own updates and sampler are tried
+
+
+def name_of(objective: Objective) -> str:
+    return getattr(type(objective), "name", type(objective).__name__)
+
+
+def declared_networks(objective: Objective, dataset: Dataset) -> tuple[Network, ...]:
+    """``objective.networks(dataset)``, checked: :class:`Network` instances with unique names
+    (Python identifiers, so that ``nets.name`` works), shapes of positive whole numbers,
+    an architecture the core builds."""
+    owner = name_of(objective)
+    found = objective.networks(dataset)
+    if not isinstance(found, (tuple, list)) or not found or not all(isinstance(n, Network) for n in found):
+        raise PluginError(owner, f"networks() returned {_short(found)}; expected a non-empty tuple of "
+                                 f"benchbench.Network")
+    names = [n.name for n in found]
+    for spec in found:
+        where = f"networks(): network {spec.name!r}"
+        if not (isinstance(spec.name, str) and spec.name.isidentifier() and not keyword.iskeyword(spec.name)
+                and not hasattr(Nets, spec.name)):
+            raise PluginError(owner, f"networks(): network name {spec.name!r} must be a Python identifier that is "
+                                     f"not a method of Nets (prior, get, items, keys, values)")
+        if names.count(spec.name) > 1:
+            raise PluginError(owner, f"networks(): two networks are named {spec.name!r}")
+        for field in ("input", "output", "hidden"):
+            shape = getattr(spec, field)
+            whole = isinstance(shape, tuple) and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                                                     for s in shape)
+            if not whole or (field != "hidden" and len(shape) not in (1, 3)):
+                what = "a vector (d,) or an image (C, H, W)" if field != "hidden" else "a tuple of widths"
+                raise PluginError(owner, f"{where}: {field} is {_short(shape)}; expected {what} of positive whole "
+                                         f"numbers")
+        if spec.architecture not in ARCHITECTURES:
+            raise PluginError(owner, f"{where}: architecture {spec.architecture!r}; allowed: "
+                                     f"{', '.join(ARCHITECTURES)}")
+        if not (isinstance(spec.channels, int) and spec.channels > 0):
+            raise PluginError(owner, f"{where}: channels is {_short(spec.channels)}; expected a positive whole number")
+    return tuple(found)
+
+
+def declared_updates(objective: Objective, networks: Sequence[Network]) -> tuple[Update, ...]:
+    """``objective.updates()``, checked against the declared ``networks``: :class:`Update`
+    instances with unique names, each training declared networks with a callable loss,
+    ``repeats`` >= 1 and a learning rate in an existing number setting; every network trained
+    by some update."""
+    owner = name_of(objective)
+    found = objective.updates()
+    if not isinstance(found, (tuple, list)) or not found or not all(isinstance(u, Update) for u in found):
+        raise PluginError(owner, f"updates() returned {_short(found)}; expected a non-empty tuple of benchbench.Update")
+    declared = [n.name for n in networks]
+    names = [u.name for u in found]
+    settings = {f.name: f for f in dataclasses.fields(objective.config)}
+    for update in found:
+        where = f"updates(): update {update.name!r}"
+        if not (isinstance(update.name, str) and update.name.isidentifier()):
+            raise PluginError(owner, f"updates(): update name {update.name!r} must be a Python identifier")
+        if names.count(update.name) > 1:
+            raise PluginError(owner, f"updates(): two updates are named {update.name!r}")
+        if not isinstance(update.networks, tuple) or not update.networks:
+            raise PluginError(owner, f"{where}: networks is {_short(update.networks)}; expected a non-empty tuple of "
+                                     f"network names")
+        for name in update.networks:
+            if name not in declared:
+                raise PluginError(owner, f"{where} trains network {name!r}, which networks() does not declare "
+                                         f"(declared: {', '.join(declared)})")
+        if not callable(update.loss):
+            raise PluginError(owner, f"{where}: loss is {_short(update.loss)}; expected loss(nets, real) -> [M]")
+        if not (isinstance(update.repeats, int) and not isinstance(update.repeats, bool) and update.repeats >= 1):
+            raise PluginError(owner, f"{where}: repeats is {_short(update.repeats)}; expected a whole number >= 1")
+        value = getattr(objective.config, update.lr_setting, None) if update.lr_setting in settings else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            numbers = [f for f, v in dataclasses.asdict(objective.config).items()
+                       if isinstance(v, float) and f.endswith("lr")]
+            raise PluginError(owner, f"{where}: lr_setting {update.lr_setting!r} is not a positive number setting of "
+                                     f"{type(objective.config).__name__} (learning rates: {', '.join(numbers)})")
+    trained = {name for u in found for name in u.networks}
+    untrained = [name for name in declared if name not in trained]
+    if untrained:
+        raise PluginError(owner, f"network {untrained[0]!r} is trained by no update: name it in an Update's networks, "
+                                 f"or do not declare it")
+    return tuple(found)
+
+
+def declared_nfe(objective: Objective) -> int:
+    """``objective.nfe()``: a whole number >= 1."""
+    nfe = objective.nfe()
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
+        raise PluginError(name_of(objective), f"nfe() returned {_short(nfe)}; expected the network evaluations per "
+                                              f"sample, a whole number >= 1")
+    return nfe
+
+
+def check_sample(objective: Objective, fake: object, members: int, n: int, shape: Sequence[int]) -> Tensor:
+    """What ``sample`` returned: a float tensor ``[M, n, *shape]``."""
+    expected = (members, n, *shape)
+    if not (isinstance(fake, Tensor) and fake.is_floating_point() and tuple(fake.shape) == expected):
+        got = f"shape {tuple(fake.shape)} ({fake.dtype})" if isinstance(fake, Tensor) else type(fake).__name__
+        raise PluginError(name_of(objective), f"sample(nets, {n}) returned {got}; expected floating-point samples of "
+                                              f"shape {expected}: [members, n, *data shape]")
+    return fake
+
+
+def check_objectives(suite, registry) -> None:
+    """Refuse a suite whose objectives' declarations are inconsistent (before anything trains)."""
+    from .stack import build_networks
+    from .trainer import build  # the trainer's own construction of components
+
+    device = torch.device("cpu")
+    for data_spec in suite.datasets:
+        dataset = build(registry, data_spec)
+        for spec in suite.objectives:
+            objective = build(registry, spec, dataset, device)
+            networks = declared_networks(objective, dataset)
+            declared_updates(objective, networks)
+            declared_nfe(objective)
+            cls = type(objective)
+            if cls.sample is Objective.sample and cls.updates is Objective.updates:
+                continue  # the core's own GAN-shaped loop and sampler
+            with torch.random.fork_rng(devices=[]):
+                _try(objective, dataset, build_networks(objective, dataset, [0], device))
+
+
+def _try(objective: Objective, dataset: Dataset, nets) -> None:
+    """One loss evaluation per update and one small sample, on one member: missing networks and
+    samples of the wrong shape are refused; other errors are the job's to report."""
+    from ..plan.cells import stream
+    from .trainer import stacked_data
+
+    owner = name_of(objective)
+    rng = [stream(0, "declarations")]
+    try:
+        for update in nets.updates:
+            objective.rng = [stream(0, "declarations-loss")]
+            try:
+                update.loss(nets.view(rng), stacked_data(dataset, rng, TRY_BATCH))
+            except MissingNetwork as exc:
+                raise PluginError(owner, f"update {update.name!r}: its loss {exc}") from None
+            except Exception:  # noqa: BLE001 - left to the job, which reports it with the plugin's name
+                pass
+        objective.rng = [stream(0, "declarations-sample")]
+        try:
+            with torch.no_grad():
+                fake = objective.sample(nets.view(rng), TRY_BATCH)
+        except MissingNetwork as exc:
+            raise PluginError(owner, f"sample: {exc}") from None
+        check_sample(objective, fake, 1, TRY_BATCH, dataset.shape)
+    finally:
+        objective.rng = ()
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
