@@ -163,6 +163,7 @@ def compute_figure(title: str, points: pd.DataFrame, summary: pd.DataFrame, outp
     reference = summary[(summary["objective"] == REFERENCE) & (summary["metric"] == metric)]["mean"]
     for ax, cost, label in zip(axes, ("train_flops", "flops_per_sample"),
                                ("training FLOPs per model", "sampling FLOPs per sample")):
+        labelled = set()
         for i, row in enumerate(points.itertuples()):
             x = getattr(row, cost)
             if not math.isfinite(x):
@@ -170,13 +171,19 @@ def compute_figure(title: str, points: pd.DataFrame, summary: pd.DataFrame, outp
             low, high = row.mean - row.low, row.high - row.mean
             error = [[low], [high]] if math.isfinite(low) and math.isfinite(high) else None
             ax.errorbar([x], [row.mean], yerr=error, fmt="o", color=f"C{i % 10}", capsize=3, label=row.objective)
-            if cost == "flops_per_sample" and math.isfinite(row.nfe):
-                ax.annotate(f"{row.objective}\nnfe {row.nfe:g}", (x, row.mean), textcoords="offset points",
-                            xytext=(5, 4), fontsize=7)
+            if cost == "flops_per_sample" and math.isfinite(row.nfe) and (f"{x:.2g}", row.nfe) not in labelled:
+                labelled.add((f"{x:.2g}", row.nfe))  # one label per sampler cost (equal ones would overlap)
+                ax.annotate(f"nfe {row.nfe:g}", (x, row.mean), textcoords="offset points", xytext=(6, -3), fontsize=7)
         if len(reference) and math.isfinite(float(reference.iloc[0])):
             ax.axhline(float(reference.iloc[0]), color="grey", linestyle=":", linewidth=1, label=f"{REFERENCE}")
-        if (points[cost] > 0).all():
+        values = points[cost].to_numpy(dtype=float)
+        if use_log_scale(values, decades=1):
             ax.set_xscale("log")
+        elif np.isfinite(values).any():  # e.g. equal training FLOPs: a linear axis around them
+            low, high = np.nanmin(values), np.nanmax(values)
+            pad = max(high - low, 0.1 * abs(high)) * 0.5
+            ax.set_xlim(low - pad, high + pad)
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.set_xlabel(label, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, linewidth=0.5)
