@@ -200,8 +200,8 @@ class Objective:
     def _streams(self) -> Sequence[torch.Generator]:
         if not self.rng:
             raise RuntimeError(f"objective {getattr(self, 'name', type(self).__name__)!r} draws randomness but has no "
-                               f"per-member generators: the trainer sets objective.rng for the losses during a training "
-                               f"step only (diagnose must not draw); in a unit test set it yourself "
+                               f"per-member generators: the core sets objective.rng during training steps, sampling "
+                               f"and diagnose_networks only; in a unit test set it yourself "
                                f"(objective.rng = [torch.Generator().manual_seed(s) for s in range(M)])")
         return self.rng
 

@@ -1,4 +1,4 @@
-"""Conformance checks of an objective: its losses, networks, training steps and a whole job."""
+"""Conformance checks of an objective: its declarations, losses, sampler, training steps and a whole job."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ import torch
 from torch import Tensor, nn
 
 from ..api.dataset import Dataset
+from ..api.errors import PluginError
 from ..api.metric import Evaluation, Metric
-from ..api.objective import Nets, Objective
+from ..api.objective import Nets, Objective, Update
 from ..api.outputs import Output
 from ..config.suite import ComponentSpec, EvalSettings, ExecutionSettings, Suite
 from ..plan.cells import Cell, make_job, stream
 from ..train import divergence
+from ..train.declarations import declared_networks, declared_nfe, declared_updates
 from ..train.evaluation import NamedMetric, diagnose
-from ..train.stack import sample_noise
+from ..train.sampling import draw
+from ..train.stack import Networks, sample_noise
 from ..train.timing import Timing
 from ..train.trainer import (
     SETUP_SAMPLES,
@@ -32,6 +35,7 @@ from .kit import (
     CPU,
     JOB_STEPS,
     MEMBERS,
+    ConformanceError,
     _call,
     _component,
     _config,
@@ -51,19 +55,23 @@ def check_objective(objective: type[Objective] | str, settings: Mapping[str, Any
     """Check an objective class (or the name of an installed one) against its contract.
 
     Registrable (the checks :func:`benchbench.registry.components.validate_component` applies when plugins
-    load); ``Config`` buildable from ``{}`` (and from ``settings``, a suite's mapping); on stacked
-    networks of ``members`` seeds (one if the class declares ``stackable = False``): each loss is
-    a float tensor of shape ``[M]``, finite, differentiable; the critic loss reaches every critic
-    parameter, the generator loss every generator parameter; the loss of member ``i`` has zero
-    gradient with respect to member ``j``'s parameters (unless ``stackable = False``);
-    :meth:`~benchbench.Objective.diagnose` returns exactly the declared ``diagnostics``, shape
-    ``[M]``, finite; no loss draws from the global random state (randomness comes from the
-    members' own streams, ``self.uniform`` / ``self.normal``); the critic loss's gradient with
-    respect to the critic's parameters is its derivative (checked against finite differences:
-    nothing of it is cut from the graph, such as a gradient penalty without
-    ``create_graph=True``); two steps of the real trainer run and move the generator; and a job
-    of two steps runs through the trainer's own ``train`` (FLOP counting, timing, curves,
-    diagnostics, final evaluation) with finite losses and its FLOPs counted.
+    load); ``Config`` buildable from ``{}`` (and from ``settings``, a suite's mapping); its declared
+    networks and updates consistent (every update trains declared networks with a learning-rate
+    setting that exists, every network is trained by some update) and ``nfe() >= 1``. On stacked
+    networks of ``members`` seeds (one if the class declares ``stackable = False``), for every
+    update as the trainer runs it: the loss is a float tensor of shape ``[M]``, finite,
+    differentiable, reaching every parameter of the update's networks; the loss of member ``i``
+    has zero gradient with respect to member ``j``'s parameters (unless ``stackable = False``);
+    its gradient is its derivative (finite differences in float64: nothing cut from the graph,
+    such as a gradient penalty without ``create_graph=True``); no loss draws from the global
+    random state (randomness comes from the members' own streams, ``self.uniform`` /
+    ``self.normal``). The sampler returns ``[M, n, *shape]`` finite samples, draws only from the
+    members' streams (the same streams give the same samples; member ``i``'s samples do not
+    depend on the other members); :meth:`~benchbench.Objective.diagnose_networks` returns exactly
+    the declared ``diagnostics``, shape ``[M]``, finite; two steps of the real trainer run and
+    move every network; and a job of two steps runs through the trainer's own ``train`` (FLOP
+    counting of training and sampling, timing, curves, diagnostics, final evaluation) with finite
+    losses and its FLOPs counted.
     """
     cls = _component("objective", objective)
     label = _label(cls)
@@ -72,48 +80,73 @@ def check_objective(objective: type[Objective] | str, settings: Mapping[str, Any
     members = members if cls.stackable else 1
     setup = data.sample(SETUP_SAMPLES, stream(0, "setup"))
     instance = _call(label, "the constructor", cls, config, setup)
+    networks = _declared(label, "networks()", declared_networks, instance, data)
+    _declared(label, "updates()", declared_updates, instance, networks)
+    _declared(label, "nfe()", declared_nfe, instance)
     nets = _call(label, "building its networks", build_networks, instance, data, range(members), CPU)
     rng = [stream(s, "kit") for s in range(members)]
-    batch = config.batch_size
-    if nets.critic is not None:
-        _check_critic_loss(label, instance, nets.generator, nets.critic, data, rng, batch)
-    _check_generator_loss(label, instance, nets.generator, nets.critic, data, rng, batch)
-    _check_diagnostics(label, instance, nets.generator, nets.critic, data, rng, batch)
+    for update in nets.updates:
+        _check_update(label, instance, nets, update, data, rng)
+    _check_sampler(label, instance, nets, data, members)
+    _check_diagnostics(label, instance, nets, data, rng)
     _check_training_steps(label, instance, data, members)
     _check_job(label, instance, data, members)
 
 
-def _check_critic_loss(label: str, objective: Objective, generator: nn.Module, critic: nn.Module,
-                       data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
-    """The critic loss as the trainer computes it: ``fake`` generated without gradients."""
-    real = stacked_data(data, rng, batch)
-    with torch.no_grad():
-        fake = generate(generator, data, rng, batch, objective.config)
-    critic.requires_grad_(True)
-    objective.rng = _loss_streams(len(rng))
-    loss = _loss_call(label, "critic_loss", objective.critic_loss, critic, real, fake)
-    _check_loss(label, "critic_loss", loss, len(rng))
-    _check_reaches(label, "critic_loss", loss, critic, "critic")
-    if type(objective).stackable:
-        _check_independent(label, "critic_loss", loss, critic, "critic")
-    _check_derivative(label, objective, critic, real, fake)
+def _declared(label: str, what: str, check: Callable, *args: Any) -> Any:
+    """A declaration checked by the core's own :mod:`benchbench.train.declarations`."""
+    try:
+        return check(*args)
+    except PluginError as error:  # the core's own line: what is inconsistent
+        _fail(label, error.message)
+    except Exception as exc:  # noqa: BLE001 - whatever the plugin raised, named
+        raise ConformanceError(f"{label}: {what} raised {type(exc).__name__}: {exc}") from exc
 
 
-def _check_generator_loss(label: str, objective: Objective, generator: nn.Module, critic: nn.Module | None,
-                          data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
-    """The generator loss on fresh ``fake`` samples that carry the generator's gradients."""
-    real = stacked_data(data, rng, batch)
-    fake = generate(generator, data, rng, batch, objective.config)
-    if critic is not None:
-        critic.requires_grad_(True)  # so that mixing members through the critic shows too
+def _check_update(label: str, objective: Objective, nets: Networks, update: Update, data: Dataset,
+                  rng: Sequence[torch.Generator]) -> None:
+    """One update's loss as the trainer computes it: fresh data, only its networks trainable (for
+    the independence check every network is, so that mixing members through any shows)."""
+    what = f"{update.name}_loss"
+    real = stacked_data(data, rng, objective.config.batch_size)
+    noise = [stream(s, "kit-noise") for s in range(len(rng))]
+    nets.train_only(list(nets.modules))
     objective.rng = _loss_streams(len(rng))
-    loss = _loss_call(label, "generator_loss", objective.generator_loss, critic, real, fake)
-    _check_loss(label, "generator_loss", loss, len(rng))
-    _check_reaches(label, "generator_loss", loss, generator, "generator")
+    loss = _loss_call(label, what, update.loss, nets.view(noise), real)
+    _check_loss(label, what, loss, len(rng))
+    for name in update.networks:
+        _check_reaches(label, what, loss, nets.modules[name], name)
     if type(objective).stackable:
-        _check_independent(label, "generator_loss", loss, generator, "generator")
-        if critic is not None:
-            _check_independent(label, "generator_loss", loss, critic, "critic")
+        for name, module in nets.modules.items():
+            _check_independent(label, what, loss, module, name)
+    _check_derivative(label, objective, nets, update, real, [stream(s, "kit-noise") for s in range(len(rng))])
+    objective.rng = ()
+
+
+def _check_sampler(label: str, objective: Objective, nets: Networks, data: Dataset, members: int) -> None:
+    """``sample`` through the core (shape checked), finite, from the members' streams only: the
+    same streams give the same samples, no global random state moves, and member 0's samples are
+    the same in a stack as alone."""
+    n = SAMPLE_COUNT
+    before = _global_random_states()
+    fake = _call(label, "sample", draw, nets, objective, data, range(members), n, "kit")
+    if not _same_states(before, _global_random_states()):
+        _fail(label, f"sample {GLOBAL_RANDOMNESS}")
+    if not bool(torch.isfinite(fake).all()):
+        _fail(label, "sample returned non-finite samples from the untrained networks")
+    again = _call(label, "sample", draw, nets, objective, data, range(members), n, "kit")
+    if not torch.equal(fake, again):
+        _fail(label, "sample gave other samples from the same member streams: draw its randomness with "
+                     "self.normal / self.uniform (objective.rng) or nets.prior, nothing else")
+    if members > 1 and type(objective).stackable:
+        alone = _call(label, "building its networks", build_networks, objective, data, [0], CPU)
+        single = _call(label, "sample", draw, alone, objective, data, [0], n, "kit")
+        if not torch.allclose(single[0], fake[0], rtol=1e-4, atol=1e-5):
+            _fail(label, "sample of member 0 differs in a stack from alone: the sampler mixes the stacked members "
+                         "(or draws for all members from one stream)")
+
+
+SAMPLE_COUNT = 16  # samples per member the sampler checks draw
 
 
 def _loss_streams(members: int) -> list[torch.Generator]:
@@ -145,28 +178,32 @@ def _loss_call(label: str, what: str, loss: Callable, *args: Any) -> Any:
     return value
 
 
-def _check_derivative(label: str, objective: Objective, critic: nn.Module, real: Tensor, fake: Tensor) -> None:
-    """The autograd gradient of the critic loss with respect to the critic's parameters equals its
-    derivative, estimated by central differences in float64 along random directions: nothing
+def _check_derivative(label: str, objective: Objective, nets: Networks, update: Update, real: Tensor,
+                      noise: Sequence[torch.Generator]) -> None:
+    """The autograd gradient of an update's loss with respect to its networks' parameters equals
+    its derivative, estimated by central differences in float64 along random directions: nothing
     the loss depends on is cut from the graph. The classic cut: a gradient penalty whose
     ``torch.autograd.grad`` leaves out ``create_graph=True``, so that the critic never learns from
-    it. The loss's random draws are replayed for every evaluation. Skipped for a loss that does
-    not compute in float64 (it casts, or fails on float64 inputs)."""
-    critic = copy.deepcopy(critic).double().requires_grad_(True)
-    real, fake = real.double(), fake.double()
-    params = list(critic.parameters())
+    it. The loss's random draws (its streams and the prior's) are replayed for every evaluation.
+    Skipped for a loss that does not compute in float64 (it casts, or fails on float64 inputs)."""
+    modules = {name: copy.deepcopy(m).double().requires_grad_(name in update.networks)
+               for name, m in nets.modules.items()}
+    params = [p for name in update.networks for p in modules[name].parameters()]
+    real = real.double()
     streams = [g.get_state() for g in objective.rng]
+    noise_states = [g.get_state() for g in noise]
+    view = Nets(modules, lambda n: sample_noise(noise, n, objective.config).double())
 
     def loss() -> Tensor:
-        for g, state in zip(objective.rng, streams):
+        for g, state in zip([*objective.rng, *noise], [*streams, *noise_states]):
             g.set_state(state)
-        return objective.critic_loss(critic, real, fake).sum()
+        return update.loss(view, real).sum()
 
     try:
         value = loss()
     except Exception:  # noqa: BLE001 - a loss written for float32 only: nothing to compare in float64
         return
-    if value.dtype != torch.float64:  # the loss casts (e.g. .float()): finite differences would be noise
+    if value.dtype != torch.float64 or not value.requires_grad:  # the loss casts: finite differences would be noise
         return
     grads = torch.autograd.grad(value, params, allow_unused=True)
     directions = torch.Generator().manual_seed(0)
@@ -189,10 +226,11 @@ def _check_derivative(label: str, objective: Objective, critic: nn.Module, real:
             return
         found.append((autograd, numeric))
     autograd, numeric = found[0]
-    _fail(label, f"critic_loss's gradient with respect to the critic's parameters is not its derivative (along a "
-                 f"random direction: autograd {autograd:.6g}, finite differences {numeric:.6g}): part of the loss is "
-                 f"cut from the graph. A gradient penalty needs torch.autograd.grad(..., create_graph=True); no term "
-                 f"may go through .detach(), .item(), numpy or torch.no_grad()")
+    owners = " and ".join(update.networks)
+    _fail(label, f"{update.name}_loss's gradient with respect to the {owners}'s parameters is not its derivative "
+                 f"(along a random direction: autograd {autograd:.6g}, finite differences {numeric:.6g}): part of the "
+                 f"loss is cut from the graph. A gradient penalty needs torch.autograd.grad(..., create_graph=True); "
+                 f"no term may go through .detach(), .item(), numpy or torch.no_grad()")
 
 
 DERIVATIVE_STEP = 1e-9  # central-difference step in float64 (parameters of order 0.1-1)
@@ -245,37 +283,41 @@ def _check_independent(label: str, what: str, loss: Tensor, module: nn.Module, o
                              f"whole [M, B] batch?). Reduce each member separately, or set stackable = False")
 
 
-def _check_diagnostics(label: str, objective: Objective, generator: nn.Module, critic: nn.Module | None,
-                       data: Dataset, rng: Sequence[torch.Generator], batch: int) -> None:
-    """``diagnose`` on held-out data, as the final evaluation calls it."""
+def _check_diagnostics(label: str, objective: Objective, nets: Networks, data: Dataset,
+                       rng: Sequence[torch.Generator]) -> None:
+    """``diagnose_networks`` on held-out data and sampled data, as the final evaluation calls it
+    (with the members' "diagnose" streams in ``objective.rng``)."""
     declared = {o.name for o in objective.diagnostics}
-    objective.rng = ()  # as in a run: the members' streams are for the losses only
-    with torch.no_grad():
-        real = stacked_data(data, rng, batch, heldout=True)
-        fake = generate(generator, data, rng, batch, objective.config)
+    members = len(rng)
+    real = stacked_data(data, rng, objective.config.batch_size, heldout=True)
+    fake = draw(nets, objective, data, range(members), objective.config.batch_size, "kit-diagnose")
+    before = _global_random_states()
     # The core's own validation (no undeclared names, one value per member), then the kit's stricter checks.
-    nets = Nets({"generator": generator, **({"critic": critic} if critic is not None else {})})
-    found = _call(label, "diagnose", diagnose, objective, nets, real, fake, len(rng))
+    found = _call(label, "diagnose", diagnose, objective, nets.view([stream(s, "kit-noise") for s in range(members)]),
+                  real, fake, members, [stream(s, "kit-diagnose") for s in range(members)])
+    if not _same_states(before, _global_random_states()):
+        _fail(label, f"diagnose {GLOBAL_RANDOMNESS}")
     if set(found) != declared:
         _fail(label, f"diagnose() returned {sorted(found)}; expected the declared diagnostics {sorted(declared)}")
     for name, values in found.items():
         if not all(math.isfinite(v) for v in values):
-            _fail(label, f"diagnostic {name!r} is {values}; expected {len(rng)} finite values, one per member")
+            _fail(label, f"diagnostic {name!r} is {values}; expected {members} finite values, one per member")
 
 
 def _check_training_steps(label: str, objective: Objective, data: Dataset, members: int) -> None:
     """Two iterations of the trainer's own step (:func:`benchbench.train.trainer.training_step`) move
-    the generator and keep the losses finite."""
+    every network and keep the losses finite."""
     nets = _call(label, "building its networks", build_networks, objective, data, range(members), CPU)
     rng = [stream(s, "train") for s in range(members)]
     losses = torch.zeros(len(nets.updates), members)
-    before = [p.detach().clone() for p in nets.generator.parameters()]
+    before = {name: [p.detach().clone() for p in m.parameters()] for name, m in nets.modules.items()}
     for _ in range(2):
         _call(label, "a training step", training_step, nets, objective, data, rng, losses)
     if not bool(torch.isfinite(losses).all()):
         _fail(label, f"the losses became non-finite within two training steps: {losses.tolist()}")
-    if all(torch.equal(a, p) for a, p in zip(before, nets.generator.parameters())):
-        _fail(label, "two training steps left the generator unchanged (a zero gradient?)")
+    for name, module in nets.modules.items():
+        if all(torch.equal(a, p) for a, p in zip(before[name], module.parameters())):
+            _fail(label, f"two training steps left the {name} unchanged (a zero gradient?)")
 
 
 class _TimingProbe(Metric):
@@ -322,9 +364,9 @@ def _check_job(label: str, objective: Objective, data: Dataset, members: int) ->
         why = timing.flops_note if timing is not None else "no timing reached the metrics"
         _fail(label, f"the FLOPs of its training step could not be counted ({why}); runs will report gflop_per_s as "
                      f"n/a. The count runs one step under a torch dispatch mode (torch.utils.flop_counter's formulas)")
+    if timing.flops_per_sample is None:
+        _fail(label, f"the FLOPs of its sampler could not be counted ({timing.sample_flops_note}); runs will report "
+                     f"flops_per_sample as n/a. The count runs the sampler under a torch dispatch mode")
 
 
 
-
-def generate(generator: nn.Module, data: Dataset, rng: Sequence[torch.Generator], n: int, cfg) -> Tensor:
-    return generator(sample_noise(rng, n, cfg))

@@ -95,9 +95,10 @@ def count_flops(step) -> float | None:
     :mod:`torch.utils.flop_counter` (2 per multiply-add), which count nothing else. So that
     elementwise-heavy networks (a stacked layer of fan-in or fan-out 1 is a broadcast product and
     a sum; kernels of moment matching; a sampler's updates) do not count as zero, every other
-    operator torch tags ``pointwise`` counts one FLOP per output element and every ``reduction``
-    one per input element: an estimate (a tanh or an exp is one FLOP), documented as such.
-    Copies, views, concatenations, random draws and the fused optimizer kernel count nothing."""
+    operator torch tags ``pointwise`` counts one FLOP per floating-point output element and every
+    ``reduction`` one per floating-point input element: an estimate (a tanh or an exp is one FLOP).
+    Copies (``clone``, ``where``, ``masked_fill``), views, concatenations, comparisons, random draws
+    and the fused optimizer kernel count nothing."""
     counter = _FlopCounter()
     with counter:
         step()
@@ -120,19 +121,21 @@ class _FlopCounter(TorchDispatchMode):
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
             self.total += formula(*args, **kwargs, out_val=out)
-        elif torch.Tag.pointwise in func.tags:
-            self.total += _numel(out)
+        elif torch.Tag.pointwise in func.tags and func._overloadpacket.__name__ not in SELECTIONS:
+            self.total += _float_numel(out)
         elif torch.Tag.reduction in func.tags and args:
-            self.total += _numel(args[0])
+            self.total += _float_numel(args[0])
         return out
 
 
-def _numel(value) -> int:
-    if isinstance(value, torch.Tensor):
-        return value.numel()
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
-        return value[0].numel()
-    return 0
+SELECTIONS = {"clone", "where", "masked_fill"}  # pointwise by torch's tags, but copies: no arithmetic
+
+
+def _float_numel(value) -> int:
+    """Elements of a floating-point tensor (or of the first of a tuple); 0 for others (comparisons)."""
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return value.numel() if isinstance(value, torch.Tensor) and value.is_floating_point() else 0
 
 
 def describe_device(device: torch.device) -> str:

@@ -140,15 +140,32 @@ class Context:
 class LoopState:
     """What the loop accumulates: loss sums since the last curve point, divergence, curves, problems."""
 
+    names: list[str]  # what each row of diverged_at names: each update's loss, then "samples"
     losses: Tensor  # [updates, M]: running sums of each update's loss since the last curve point
     diverged_at: Tensor  # [updates + 1, M]: first step each loss (last row: the samples) diverged; 0: never
     curves: list[list[tuple[int, str, float]]]  # per member: (step, metric, value)
     problems: list[str]
     last_curve: int = 0  # the step of the last curve point
 
-    def diverged(self, names: Sequence[str]) -> dict[int, dict]:
+    @classmethod
+    def start(cls, nets: Networks, problems: list[str]) -> LoopState:
+        updates, members, device = len(nets.updates), nets.members, nets.loss_rng[0].device
+        return cls(loss_names(nets), torch.zeros(updates, members, device=device),
+                   torch.zeros(updates + 1, members, dtype=torch.long, device=device),
+                   [[] for _ in range(members)], problems)
+
+    def add_losses(self, step_losses: Tensor, step: int) -> None:
+        """Add one step's losses ``[updates, M]``; mark the first step each turned non-finite."""
+        self.losses += step_losses
+        first = (~torch.isfinite(step_losses)) & (self.diverged_at[:-1] == 0)  # no sync: stays on the device
+        self.diverged_at[:-1].masked_fill_(first, step)
+
+    def diverged(self) -> dict[int, dict]:
         """Members whose losses (or samples) diverged: {member: {"step": first step, "loss": name}}."""
-        return diverged_members(self.diverged_at, names)
+        return diverged_members(self.diverged_at, self.names)
+
+    def all_diverged(self) -> bool:
+        return len(self.diverged()) == self.losses.shape[1]
 
 
 def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective: Objective,
@@ -161,9 +178,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
                               heldout=True)
     ctx = Context(job, dataset, metrics, objective, device, nets, curve_real, sample_bound(dataset, curve_real))
     flops, flops_note = count_step_flops(nets, objective, dataset, ctx.streams("flops"), execution.precision)
-    state = LoopState(torch.zeros(len(nets.updates), len(job.seeds), device=device),
-                      torch.zeros(len(nets.updates) + 1, len(job.seeds), dtype=torch.long, device=device),
-                      [[] for _ in job.seeds], compile_problems(execution, device))
+    state = LoopState.start(nets, compile_problems(execution, device))
     eval_clock = Stopwatch(device)
 
     # ---- training: the objective's updates until the budget is spent, with curve evaluations ----
@@ -177,15 +192,13 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     for step in itertools.count(1):
         step_losses.zero_()
         training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
-        state.losses += step_losses
-        first = (~torch.isfinite(step_losses)) & (state.diverged_at[:-1] == 0)  # no sync: stays on the device
-        state.diverged_at[:-1].masked_fill_(first, step)
+        state.add_losses(step_losses, step)
 
         finished = schedule.finished(step)
         if finished or schedule.report_due(step):
             if progress is not None and (done := schedule.progress(step, finished)):
                 progress(done * len(job.seeds))
-            if len(state.diverged(loss_names(nets))) == len(job.seeds):
+            if state.all_diverged():
                 break  # every member diverged: nothing left to train
         if finished:
             break
@@ -207,9 +220,10 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     timing = Timing(describe_device(device), len(job.seeds), step, train_clock.seconds, n, sample_seconds,
                     memory, memory_kind, flops, flops_note, per_sample, per_sample_note, nets.nfe)
     check_samples(ctx, state, fake, step)
-    diverged = state.diverged(loss_names(nets))
-    found, notes, issues = score(metrics, dataset, job.seeds, real, fake, objective, nets.view(ctx.streams("eval-noise")),
-                                 timing, step, skip=set(diverged), rng=ctx.streams("diagnose"))
+    diverged = state.diverged()
+    found, notes, issues = score(metrics, dataset, job.seeds, real, fake, objective,
+                                 nets.view(ctx.streams("eval-noise")), timing, step, skip=set(diverged),
+                                 rng=ctx.streams("diagnose"))
     eval_clock.stop()
     state.problems.extend(issues)
     for i, values in enumerate(found):
@@ -254,7 +268,7 @@ def record_curve(ctx: Context, state: LoopState, step: int, clock: Stopwatch) ->
     settings = ctx.job.suite.eval
     fake = draw(ctx.nets, ctx.objective, ctx.dataset, ctx.seeds, settings.curve_samples, "curve")
     check_samples(ctx, state, fake, step)
-    skip = set(state.diverged(loss_names(ctx.nets)))
+    skip = set(state.diverged())
     found, _, issues = score(ctx.metrics, ctx.dataset, ctx.seeds, ctx.curve_real, fake, ctx.objective,
                              ctx.nets.view(ctx.streams("curve-noise")), step=step, skip=skip,
                              rng=ctx.streams("diagnose"))

@@ -387,3 +387,46 @@ def test_missing_dataset_files_are_one_line_before_training(tmp_path):
     code, _, stderr, _ = run_cli(text)
     assert code == 2 and "downloads are switched off" in stderr and str(tmp_path / "empty") in stderr, stderr
     assert_rejected(text, "datasets.mnist")
+
+
+# ---- objectives whose declarations do not fit together (issue 19) --------------------------------
+
+def _flow_variant(name, **methods):
+    from benchbench_plugins.objectives.flow import FlowMatching
+    return type(name.title().replace("-", ""), (FlowMatching,), {"name": name, **methods})
+
+
+def _inconsistent_objectives():
+    from benchbench import Network, Update
+
+    def extra_network(self, dataset):
+        return (*super(type(self), self).networks(dataset), Network("critic", tuple(dataset.shape), (1,)))
+
+    return [
+        (_flow_variant("trains-missing", updates=lambda self: (Update("model", ("velocty",), self.loss),)),
+         "update 'model' trains network 'velocty', which networks() does not declare (declared: velocity)"),
+        (_flow_variant("untrained", networks=extra_network),
+         "network 'critic' is trained by no update"),
+        (_flow_variant("loss-uses-missing", loss=lambda self, nets, real: nets.score(real).flatten(1).mean(1)),
+         "update 'model': its loss uses network 'score', which networks() does not declare (declared: velocity)"),
+        (_flow_variant("wrong-sample", sample=lambda self, nets, n: self.normal(n, 3)),
+         "sample(nets, 2) returned shape (1, 2, 3) (torch.float32); expected floating-point samples of shape (1, 2, 2)"),
+        (_flow_variant("no-evaluations", nfe=lambda self: 0),
+         "nfe() returned 0; expected the network evaluations per sample, a whole number >= 1"),
+        (_flow_variant("unknown-lr", updates=lambda self: (Update("model", ("velocity",), self.loss,
+                                                                  lr_setting="velocity_lr"),)),
+         "update 'model': lr_setting 'velocity_lr' is not a positive number setting of FlowConfig"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_inconsistent_objective_declarations_are_one_line_before_training(case, monkeypatch):
+    from benchbench import hookimpl, registry_with
+    objective, message = _inconsistent_objectives()[case]
+    plugin = type("P", (), {"benchbench_objectives": staticmethod(hookimpl(lambda: [objective]))})
+    monkeypatch.setattr("benchbench.runner.default_registry", lambda: registry_with([("broken", plugin)]))
+    suite = {**copy.deepcopy(BASE), "objectives": {objective.name: {"batch_size": 2, "hidden": [2]}}}
+    code, out, err, results = run_cli(yaml.safe_dump(suite))
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"error: plugin '{objective.name}': ") and message in err, err
+    assert not results.exists() or not any(results.rglob("*.json")), "nothing trains"

@@ -289,7 +289,18 @@ class DrawsInDiagnose(Penalised):
     diagnostics = (Output("kit_penalty_draw", "theory"),)
 
     def diagnose(self, critic, real, fake):
-        return {"kit_penalty_draw": self.uniform(1)[:, 0]}  # would shift the training streams in a run
+        return {"kit_penalty_draw": self.uniform(1)[:, 0]}  # the members' own "diagnose" streams
+
+
+class DrawsGloballyInDiagnose(DrawsInDiagnose):
+    name = "draws-globally-in-diagnose"
+
+    def diagnose(self, critic, real, fake):
+        return {"kit_penalty_draw": torch.rand(real.shape[0])}
+
+
+def test_diagnostics_may_draw_from_the_members_diagnose_streams():
+    kit.check_objective(DrawsInDiagnose, SMALL)
 
 
 def test_a_gradient_penalty_with_per_member_randomness_passes_through_a_jobs_own_code_path():
@@ -305,9 +316,8 @@ def test_a_gradient_penalty_with_per_member_randomness_passes_through_a_jobs_own
                    "on its stack; draw with self.uniform(...) / self.normal(...), the members' own streams in self.rng"),
     (Uncountable, "Uncountable ('uncountable'): the FLOPs of its training step could not be counted (FLOPs not "
                   "counted: RuntimeError: cannot run under a dispatch mode); runs will report gflop_per_s as n/a*"),
-    (DrawsInDiagnose, "DrawsInDiagnose ('draws-in-diagnose'): diagnose raised RuntimeError: objective "
-                      "'draws-in-diagnose' draws randomness but has no per-member generators: the trainer sets "
-                      "objective.rng for the losses during a training step only (diagnose must not draw)*"),
+    (DrawsGloballyInDiagnose, "DrawsGloballyInDiagnose ('draws-globally-in-diagnose'): diagnose draws from the "
+                              "global random state*"),
 ], ids=lambda x: getattr(x, "name", "message"))
 def test_broken_penalties_and_randomness_fail_with_what_to_fix(objective, message):
     with pytest.raises(kit.ConformanceError) as error:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchbench import Dataset, Split, hookimpl, parse_suite, registry_with, run
-from benchbench.train.convnets import DCGANCritic, DCGANGenerator, resolutions
+from benchbench.train.convnets import DCGANCritic, DCGANDenoiser, DCGANGenerator, resolutions
 
 
 class Blobs(Dataset):
@@ -58,12 +58,35 @@ def test_shapes_and_member_independence(shape):
     torch.testing.assert_close(alone(z[1:2]), x[1:2], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (1, 28, 28)])
+def test_the_time_conditioned_denoiser_and_encoder_keep_members_apart(shape):
+    gens = [torch.Generator().manual_seed(s) for s in range(3)]
+    denoiser, encoder = DCGANDenoiser(shape, 4, gens), DCGANCritic(shape, 4, gens, outputs=6)
+    x, t = torch.randn(3, 5, *shape), torch.rand(3, 5)
+    y = denoiser(x, t)
+    assert y.shape == (3, 5, torch.Size(shape).numel()) and encoder(x).shape == (3, 5, 6)
+    t2 = t.clone()
+    t2[1, 0] = 0.9 if t[1, 0] < 0.5 else 0.1  # the time reaches the output, of its member and sample only
+    y2 = denoiser(x, t2)
+    assert torch.equal(y2[0], y[0]) and torch.equal(y2[2], y[2]) and torch.equal(y2[1, 1:], y[1, 1:])
+    assert not torch.equal(y2[1, 0], y[1, 0])
+    alone = DCGANDenoiser(shape, 4, [torch.Generator().manual_seed(1)])
+    torch.testing.assert_close(alone(x[1:2], t[1:2]), y[1:2], rtol=1e-5, atol=1e-5)
+
+
+def test_flow_matching_on_images_passes_the_conformance_kit():
+    from benchbench import testing
+    testing.check_objective("flow", {"architecture": "dcgan", "channels": 4, "batch_size": 8, "sampling_steps": 2},
+                            dataset=Blobs)
+
+
 def test_a_member_trains_the_same_alone_or_stacked(tiny, tmp_path):
     plugin = type("P", (), {"benchbench_datasets": staticmethod(hookimpl(lambda: [Blobs]))})
     registry = registry_with([("blobs", plugin)])
     conv = {"architecture": "dcgan", "channels": 4, "batch_size": 8, "noise_dim": 4}
     raw = {**tiny, "seeds": 3, "steps": 4, "datasets": {"blobs": {}}, "metrics": [], "reporters": [],
-           "objectives": {"nonsaturating": conv, "gmmn": conv}, "eval": {"samples": 20, "curve_samples": 10}}
+           "objectives": {"nonsaturating": conv, "gmmn": conv, "flow": {**conv, "sampling_steps": 2}},
+           "eval": {"samples": 20, "curve_samples": 10}}
     stacked = run(parse_suite(raw, registry), out=tmp_path / "stacked", registry=registry)
     raw["execution"] = {"workers": 1, "stack_seeds": False}
     alone = run(parse_suite(raw, registry), out=tmp_path / "alone", registry=registry)
