@@ -105,6 +105,10 @@ class DDPMConfig(ObjectiveConfig):
 
     hidden: tuple[int, ...] = param((256, 256, 256), "noise network hidden widths (mlp)", gt=0)
     betas: tuple[float, float] = param((0.9, 0.999), "Adam betas", ge=0, le=0.9999)
+    noise_dim: int = param(2, "unused (the diffusion's noise has the data's shape)", gt=0)
+    noise: Literal["normal", "uniform"] = param("normal", "unused (the diffusion's noise has the data's shape)")
+    batch_size: int = param(128, "data samples per step", gt=1)
+    lr: float = param(1e-3, "learning rate of the noise network", gt=0)
     timesteps: int = param(100, "T: diffusion steps; the paper's linear schedule (T = 1000) scaled by 1000 / T",
                            gt=1, le=100_000)
     beta_start: float = param(1e-4, "beta_1 of the schedule written for T = 1000 (scaled by 1000 / T)", gt=0, le=1)

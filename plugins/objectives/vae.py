@@ -46,7 +46,8 @@ def reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     return mu + (0.5 * logvar).exp() * eps
 
 
-def elbo(x: Tensor, mean: Tensor, log_std: Tensor | float, mu: Tensor, logvar: Tensor, dims: int) -> tuple[Tensor, Tensor]:
+def elbo(x: Tensor, mean: Tensor, log_std: Tensor | float, mu: Tensor, logvar: Tensor,
+         dims: int) -> tuple[Tensor, Tensor]:
     """One-sample ELBO estimate log p(x | z) - KL(q(z | x) || p(z)) per sample, and its KL term."""
     kl = gaussian_kl(mu, logvar)
     return gaussian_log_likelihood(x, mean, log_std, dims) - kl, kl
@@ -56,12 +57,16 @@ def elbo(x: Tensor, mean: Tensor, log_std: Tensor | float, mu: Tensor, logvar: T
 
 @dataclasses.dataclass(frozen=True)
 class VAEConfig(ObjectiveConfig):
-    """``hidden`` sizes the decoder; ``noise`` and ``noise_dim`` are unused (the prior is N(0, I) of
-    ``latent_dim`` dimensions, the ELBO's)."""
+    """``noise`` and ``noise_dim`` are unused (the prior is N(0, I) of ``latent_dim`` dimensions, the ELBO's)."""
 
+    hidden: tuple[int, ...] = param((128, 128), "decoder hidden widths (mlp)", gt=0)
     latent_dim: int = param(2, "dimension of the latent z", gt=0, le=100_000)
     encoder_hidden: tuple[int, ...] = param((128, 128), "encoder hidden widths (mlp)", gt=0)
     betas: tuple[float, float] = param((0.9, 0.999), "Adam betas", ge=0, le=0.9999)
+    noise_dim: int = param(2, "unused (the prior is N(0, I) of `latent_dim` dimensions)", gt=0)
+    noise: Literal["normal", "uniform"] = param("normal", "unused (the prior is N(0, I) of `latent_dim` dimensions)")
+    batch_size: int = param(128, "data samples per step", gt=1)
+    lr: float = param(1e-3, "learning rate of the encoder, decoder and observation sigma", gt=0)
     observation_std: Literal["fixed", "learned"] = param(
         "learned", "sigma of p(x | z) = N(decoder(z), sigma^2 I): fixed at `std`, or learned (one per member, "
                    "starting at `std` times exp(u), u ~ U(-1, 1) from the member's init stream)")

@@ -48,7 +48,7 @@ def test_run_as_a_subprocess(tiny, write_suite, tmp_path):
     (None, ["--seeds", "0"], "error: --seeds: must be >= 1"),
     (None, ["--device", "tpu"], "error: --device: got 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
     ({"steps": -3}, [], "tiny.yaml: steps: must be >= 1, got -3"),
-    ({"objectives": {"vae": {}}}, [], "tiny.yaml: objectives.vae: unknown objective 'vae'; available: "),
+    ({"objectives": {"nope": {}}}, [], "tiny.yaml: objectives.nope: unknown objective 'nope'; available: "),
     ({"datasets": {"ring": {"radius": "big"}}}, [], "tiny.yaml: datasets.ring.radius: expected a number, got 'big'"),
     ({"colour": "blue"}, [], "tiny.yaml: colour: unknown key; allowed: "),
 ])

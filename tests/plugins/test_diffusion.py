@@ -29,10 +29,11 @@ def test_the_linear_schedule_is_the_papers_at_1000_steps_and_scaled_for_fewer():
         linear_betas(10)
 
 
-@pytest.mark.parametrize("settings,message", [({"timesteps": 20}, "timesteps: .*use at least 21 steps"),
-                                              ({"beta_start": 0.1, "beta_end": 0.01}, "beta_end: must be >= beta_start"),
-                                              ({"variance": "fixed"}, "variance: got 'fixed'"),
-                                              ({"sampling_steps": -1}, "sampling_steps: must be >= 0")])
+@pytest.mark.parametrize("settings,message", [
+    ({"timesteps": 20}, "timesteps: .*use at least 21 steps"),
+    ({"beta_start": 0.1, "beta_end": 0.01}, "beta_end: must be >= beta_start"),
+    ({"variance": "fixed"}, "variance: got 'fixed'"),
+    ({"sampling_steps": -1}, "sampling_steps: must be >= 0")])
 def test_impossible_settings_are_one_line_config_errors(settings, message):
     from benchbench import ConfigError
     from benchbench.api.params import build
@@ -74,7 +75,8 @@ def test_the_ancestral_step_with_the_true_noise_is_the_posterior_mean():
         a, a_prev = abar[t - 1].item(), (abar[t - 2].item() if t > 1 else 1.0)
         alpha, beta = a / a_prev, 1 - a / a_prev
         x_t = q_sample(x0, torch.full((3, 5), a, dtype=torch.float64), eps)
-        # q(x_{t-1} | x_t, x_0): mean sqrt(abar_{t-1}) beta / (1 - abar) x0 + sqrt(alpha) (1 - abar_{t-1}) / (1 - abar) x_t
+        # q(x_{t-1} | x_t, x_0) has mean
+        # sqrt(abar_{t-1}) beta / (1 - abar) x0 + sqrt(alpha) (1 - abar_{t-1}) / (1 - abar) x_t
         posterior = math.sqrt(a_prev) * beta / (1 - a) * x0 + math.sqrt(alpha) * (1 - a_prev) / (1 - a) * x_t
         assert torch.allclose(posterior_step(x_t, eps, a, a_prev, None), posterior, atol=1e-10), t
         z = torch.ones_like(x0)
@@ -94,7 +96,8 @@ def test_clipping_the_predicted_x0_changes_nothing_inside_the_range_and_bounds_t
                               posterior_step(x, eps, a, a_prev, z, "posterior"), atol=1e-9)
     narrow = (torch.tensor([-0.5, 0.0, 0.0], dtype=torch.float64), torch.tensor([0.5, 1.0, 0.0], dtype=torch.float64))
     last = posterior_step(x, eps, abar[0].item(), 1.0, None, "beta", narrow)  # the last step's mean is x_0 itself
-    assert torch.equal(last, torch.clamp((x - math.sqrt(1 - abar[0].item()) * eps) / math.sqrt(abar[0].item()), *narrow))
+    x0 = (x - math.sqrt(1 - abar[0].item()) * eps) / math.sqrt(abar[0].item())
+    assert torch.equal(last, torch.clamp(x0, *narrow))
 
 
 def test_respacing_keeps_the_schedule_and_visits_t_and_one():
@@ -174,7 +177,8 @@ def test_the_loss_draws_t_uniformly_over_1_to_T_and_feeds_t_over_T():
     objective.rng = streams(0, 1)
     loss = objective.loss(Nets({"noise": noise}), torch.randn(2, 4000, 2))
     t = seen[0] * 25
-    assert t.shape == (2, 4000) and torch.allclose(t, t.round()) and set(t.round().long().unique().tolist()) == set(range(1, 26))
+    assert t.shape == (2, 4000) and torch.allclose(t, t.round())
+    assert set(t.round().long().unique().tolist()) == set(range(1, 26))
     assert loss.shape == (2,) and torch.allclose(loss, torch.ones(2), atol=0.05)  # E eps^2 = 1 against a zero network
 
 
