@@ -129,9 +129,12 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
 
 
 def expected_work(job: Job) -> int:
-    """Network updates a job will make: the longest jobs start first, so workers finish together."""
+    """Network updates a job will make: the longest jobs start first, so workers finish together.
+    Under a FLOP or seconds budget every model costs about the same: then its members."""
     if job.objective is None:
         return 0
+    if job.suite.budget.unit != "steps":
+        return len(job.cells)
     critic_steps = getattr(job.objective.config, "critic_steps", 0)
     return job.suite.steps * len(job.cells) * (1 + critic_steps)
 

@@ -16,6 +16,9 @@ objective gets exactly N trials. Selection seeds (``seeds: K`` picks ``SELECTION
 or a list; 2 unless a suite says otherwise, since the best of N trials scored on one training run
 each is mostly the luckiest: one is allowed, with a warning) must be disjoint from the suite's
 final ``seeds``: the chosen setting is never scored on the seeds that make the final tables.
+Equal trials combine with equal compute: every trial trains under the suite's budget
+(:mod:`benchbench.config.compute`), so under a FLOP budget a trial whose step costs more (a larger
+``critic_steps``, wider networks) trains fewer steps for the same FLOPs.
 """
 
 from __future__ import annotations

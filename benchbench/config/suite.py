@@ -21,12 +21,12 @@ from ..api.errors import ConfigError
 from ..api.params import key_text, param, show
 from ..registry.components import Registry, valid_name
 from . import search
+from .compute import MAX_STEPS, PROGRESS_UNITS, Budget, parse_budget
 from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
-TOP_LEVEL = ("name", "description", "seeds", "steps", "device", "eval", "execution",
+TOP_LEVEL = ("name", "description", "seeds", "steps", "budget", "device", "eval", "execution",
              "datasets", "objectives", "metrics", "reporters", "search")
 # Sizes beyond these are typos, not experiments: rejected with the allowed range before anything runs.
-MAX_STEPS = 10**9  # training steps (and curve intervals)
 MAX_SEEDS = 10_000  # seeds of one suite
 MAX_SEED = 2**63 - 1  # a seed is stored as a 64-bit integer
 MAX_SAMPLES = 10**8  # samples per evaluation
@@ -38,8 +38,8 @@ MAX_NAME = 100  # characters of a suite's name (it names the run directories)
 class EvalSettings:
     samples: int = param(2500, "held-out generated (and real) samples per cell for the final metrics", ge=10,
                          le=MAX_SAMPLES)
-    every: int = param(0, "evaluate metric curves every N training steps (0: only before and after)", ge=0,
-                       le=MAX_STEPS)
+    every: int = param(0, "evaluate metric curves every N training steps; with a FLOP or seconds budget, at every "
+                          "1/N of it (0: only before and after)", ge=0, le=MAX_STEPS)
     curve_samples: int = param(500, "samples per curve point (smaller than `samples`: curves show trends)", ge=10,
                                le=MAX_SAMPLES)
     plot_samples: int = param(1000, "generated samples kept per cell for the sample plots", ge=0, le=MAX_SAMPLES)
@@ -74,7 +74,7 @@ class Suite:
     name: str
     description: str
     seeds: tuple[int, ...]
-    steps: int
+    budget: Budget  # training per model: steps, FLOPs or seconds (benchbench.config.compute)
     device: str  # resolved: "cpu", "cuda" or "cuda:N"
     eval: EvalSettings
     execution: ExecutionSettings
@@ -85,13 +85,21 @@ class Suite:
     source: str = "<suite>"
     search: search.SearchSettings | None = None  # equal-budget hyperparameter search (benchbench.config.search)
 
+    @property
+    def steps(self) -> int:
+        """Generator steps per model of a step budget. With a FLOP or seconds budget the steps are known
+        only when each job starts: then PROGRESS_UNITS, the units in which jobs report progress per model."""
+        return self.budget.steps or PROGRESS_UNITS
+
     def resolved(self) -> dict[str, Any]:
         """The suite with every default filled in (saved beside the results): itself a valid suite,
-        which ``benchbench report`` reads back (a search's spaces stay in each objective's block)."""
+        which ``benchbench report`` reads back (a search's spaces stay in each objective's block).
+        A step budget is written as the top-level ``steps`` (as before budgets had units)."""
         spaces = self.search.resolved_spaces() if self.search else {}
+        budget = {"steps": self.budget.steps} if self.budget.steps else {"budget": self.budget.resolved()}
         return {
             "name": self.name, "description": self.description, "seeds": list(self.seeds),
-            "steps": self.steps, "device": self.device,
+            **budget, "device": self.device,
             "eval": params.as_dict(self.eval), "execution": params.as_dict(self.execution),
             **{section: {s.label: {**s.resolved(), **({"search": spaces[s.label]} if spaces.get(s.label) else {})}
                          for s in getattr(self, section)}
@@ -101,14 +109,15 @@ class Suite:
 
     def with_overrides(self, seeds: int | None = None, steps: int | None = None,
                        device: str | None = None, workers: int | None = None) -> Suite:
-        """Apply command-line overrides (``--seeds N`` means seeds 0..N-1)."""
+        """Apply command-line overrides (``--seeds N`` means seeds 0..N-1; ``--steps N`` a budget of N steps,
+        whatever the suite's budget)."""
         changes: dict[str, Any] = {}
         if seeds is not None:
             changes["seeds"] = _seeds(seeds, "--seeds")
             if self.search:
                 search.check_disjoint(self.search.seeds, changes["seeds"], "--seeds")
         if steps is not None:
-            changes["steps"] = params.check(steps, int, {"ge": 1, "le": MAX_STEPS}, "--steps")
+            changes["budget"] = Budget("steps", params.check(steps, int, {"ge": 1, "le": MAX_STEPS}, "--steps"))
         if device is not None:
             changes["device"] = resolve_device(device, "--device")
         if workers is not None:
@@ -195,7 +204,7 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         name=name,
         description=params.check(raw.get("description", ""), str, {}, at("description")),
         seeds=_seeds(raw.get("seeds", 3), at("seeds")),
-        steps=params.check(raw.get("steps", 1000), int, {"ge": 1, "le": MAX_STEPS}, at("steps")),
+        budget=parse_budget(raw, source),
         device=resolve_device(raw.get("device", "auto"), at("device")),
         eval=params.build(EvalSettings, raw.get("eval"), at("eval")),
         execution=params.build(ExecutionSettings, raw.get("execution"), at("execution")),

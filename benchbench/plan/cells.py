@@ -107,7 +107,7 @@ def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objectiv
         "dataset": versioned(dataset),
         "objective": versioned(objective) if objective else None,
         "seed": seed,
-        "steps": suite.steps if objective else 0,
+        **budget_key(suite, objective),
         "device": torch.device(suite.device).type,
         "eval": {k: v for k, v in dataclasses.asdict(suite.eval).items() if k not in ("reference",)},
         "metrics": {m.label: versioned(m) for m in suite.metrics},
@@ -162,6 +162,15 @@ def train_once(jobs: list[Job]) -> tuple[list[Job], dict[str, list[Cell]]]:
         elif own:
             out.append(make_job(job.suite, job.dataset, job.objective, own))
     return out, copies
+
+
+def budget_key(suite: Suite, objective: ComponentSpec | None) -> dict[str, Any]:
+    """The training budget in a cell's key: ``steps`` for a step budget (the key cells had before budgets
+    had units, so their keys and records do not change), else ``budget`` (``{"flops": F}``); the data
+    reference trains nothing (``steps: 0``), so it is shared by suites of any budget."""
+    if objective is None or suite.budget.unit == "steps":
+        return {"steps": suite.steps if objective else 0}
+    return {"budget": suite.budget.resolved()}
 
 
 def digest(value: Any) -> str:

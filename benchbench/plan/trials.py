@@ -2,7 +2,8 @@
 setting, and the final jobs that train the chosen settings on the suite's seeds.
 
 A trial cell is an ordinary cell (keyed by the hash of its resolved config plus its trial index,
-resumable, runnable on any engine) trained on a selection seed and scored with the selection
+resumable, runnable on any engine) trained on a selection seed under the suite's budget (equal
+trials at equal compute: under a FLOP budget a dearer trial takes fewer steps), scored with the selection
 metric alone on held-out data; no curves, no kept samples. Trials of one (dataset, objective) that
 agree on every setting except the per-member ones (:func:`benchbench.config.search.per_member_settings`)
 are trained as one stack of trials x selection seeds, cut to the sizes memory allows. The chosen

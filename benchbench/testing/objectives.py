@@ -16,6 +16,7 @@ from ..api.errors import PluginError
 from ..api.metric import Evaluation, Metric, Timing
 from ..api.objective import Nets, Objective, Update
 from ..api.outputs import Output
+from ..config.compute import Budget
 from ..config.suite import ComponentSpec, EvalSettings, ExecutionSettings, Suite
 from ..plan.cells import Cell, make_job, stream
 from ..train import divergence
@@ -341,7 +342,7 @@ def _check_job(label: str, objective: Objective, data: Dataset, members: int) ->
     name = getattr(type(objective), "name", "kit-objective")
     dataset = ComponentSpec("dataset", data.name, data.name, getattr(data, "config", None))
     spec = ComponentSpec("objective", name, name, objective.config)
-    suite = Suite("kit", "", tuple(range(members)), JOB_STEPS, "cpu",
+    suite = Suite("kit", "", tuple(range(members)), Budget("steps", JOB_STEPS), "cpu",
                   EvalSettings(samples=64, every=1, curve_samples=32, plot_samples=0),
                   ExecutionSettings(workers=1), (dataset,), (spec,), (), ())
     job = make_job(suite, dataset, spec, [Cell(f"kit-{s}", data.name, name, s, {}) for s in range(members)])

@@ -31,6 +31,13 @@ class Stopwatch:
         self.seconds += time.perf_counter() - self._start
         self._start = None
 
+    def elapsed(self) -> float:
+        """Seconds so far, the running interval included (waits for the device)."""
+        if self._start is None:
+            return self.seconds
+        self._sync()
+        return self.seconds + time.perf_counter() - self._start
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

@@ -1,6 +1,6 @@
 """The training loop: one job = the seeds of one (dataset, objective) pair, trained as one stacked
-model, then scored. :func:`train` reads top to bottom: set-up, the objective's updates with curve
-evaluations, final scoring through the objective's sampler (:mod:`benchbench.train.sampling`).
+model, then scored. :func:`train` reads top to bottom: set-up, the objective's updates until the
+budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations, final scoring through the objective's sampler (:mod:`benchbench.train.sampling`).
 
 Randomness: every seed draws from its own streams (:func:`benchbench.plan.cells.stream`: one per seed
 and purpose: "init", "train", "eval-data"...), so a member trains exactly as it would alone and
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -27,6 +28,7 @@ from ..registry.components import Registry
 from .divergence import runaway, sample_bound
 from .evaluation import NamedMetric, score
 from .sampling import count_sample_flops, draw, timed_draw
+from .schedule import BudgetTooSmall, Schedule
 from .stack import Networks, build_networks, make_optimizer, sample_noise, stack  # noqa: F401 - re-exported
 from .timing import (
     Stopwatch,
@@ -179,28 +181,28 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     state = LoopState.start(nets, compile_problems(execution, device))
     eval_clock = Stopwatch(device)
 
-    # ---- training: the objective's updates, with a curve evaluation every `every` steps --------
+    # ---- training: the objective's updates until the budget is spent, with curve evaluations ----
     record_curve(ctx, state, 0, eval_clock)
     train_rng = ctx.streams("train")
     train_clock = Stopwatch(device)
+    schedule = budget_schedule(job, objective, flops, train_clock)  # steps, FLOPs or seconds per model
     reset_peak_memory(device)
-    steps, every = job.suite.steps, settings.every
-    report_every, unreported = max(1, steps // 100), 0
     step_losses = torch.zeros_like(state.losses)
     train_clock.start()
-    for step in range(1, steps + 1):
+    for step in itertools.count(1):
         step_losses.zero_()
         training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
         state.add_losses(step_losses, step)
 
-        unreported += 1
-        if unreported == report_every or step == steps:
-            if progress is not None:
-                progress(unreported * len(job.seeds))
-            unreported = 0
+        finished = schedule.finished(step)
+        if finished or schedule.report_due(step):
+            if progress is not None and (done := schedule.progress(step, finished)):
+                progress(done * len(job.seeds))
             if state.all_diverged():
                 break  # every member diverged: nothing left to train
-        if every and step % every == 0 and step != steps:
+        if finished:
+            break
+        if schedule.curve_due(step):
             train_clock.stop()
             record_curve(ctx, state, step, eval_clock)
             train_clock.start()
@@ -229,6 +231,16 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
         values["eval_time_s"] = eval_clock.seconds / len(job.seeds)
     return JobOutcome(found, state.curves, fake[:, :settings.plot_samples].float().cpu(), sorted(set(state.problems)),
                       notes, [diverged.get(i) for i in range(len(job.seeds))])
+
+
+def budget_schedule(job: Job, objective: Objective, flops_per_step: float | None, clock: Stopwatch) -> Schedule:
+    """When this job stops, scores curves and reports progress; a budget that cannot pay for one
+    step (preflight refuses those it can see) fails the job, naming the objective."""
+    members = len(job.cells)
+    try:
+        return Schedule(job.suite.budget, job.suite.eval.every, flops_per_step and flops_per_step / members, clock)
+    except BudgetTooSmall as exc:
+        raise ComponentError("objective", objective.name, f"budget {job.suite.budget.describe()}: {exc}") from None
 
 
 def compile_problems(execution: ExecutionSettings, device: torch.device) -> list[str]:

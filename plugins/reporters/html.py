@@ -150,11 +150,13 @@ def _about(run: RunReport) -> str:
     if env.get("created"):
         rows.append(("started", env["created"]))
     if suite:
-        rows.append(("budget", f"{suite.get('steps')} generator steps per model"))
+        rows.append(("budget", budget_text(suite)))
     rows.append(("seeds", f"{len(seeds)}: {', '.join(map(str, seeds))}" if seeds else "?"))
     if suite.get("eval"):
         ev = suite["eval"]
-        every = f"every {ev.get('every')} steps" if ev.get("every") else "before and after training"
+        compute = "budget" in suite and "steps" not in suite["budget"]
+        every = ("before and after training" if not ev.get("every") else f"at every 1/{ev['every']} of the budget"
+                 if compute else f"every {ev.get('every')} steps")
         rows.append(("evaluation", f"{ev.get('samples')} samples per cell; curves {every} on "
                                    f"{ev.get('curve_samples')} samples"))
     for section in ("datasets", "objectives", "metrics", "reporters"):
@@ -175,6 +177,16 @@ def _about(run: RunReport) -> str:
                                               for name, p in plugins.items())))
     rows.append(("wall time", _duration(run.wall_time_s)))
     return '<table class="about">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
+
+
+def budget_text(suite: dict) -> str:
+    """The suite's training budget per model in words (``steps: N`` or ``budget: {unit: amount}``)."""
+    unit, amount = next(iter((suite.get("budget") or {"steps": suite.get("steps")}).items()))
+    if unit == "flops":
+        return f"{amount:.3g} training FLOPs per model (each objective trains until it has spent them)"
+    if unit == "seconds":
+        return f"{amount:g} s of training per model (the wall clock of its stacked job)"
+    return f"{amount} generator steps per model"
 
 
 def _component(label: str, spec) -> str:
@@ -244,9 +256,19 @@ def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
     curves = run.curves[run.curves["dataset"] == dataset] if not run.curves.empty else run.curves
     if not curves.empty and plots.curve_panels(curves, run.outputs):
         summary = run.summary[run.summary["dataset"] == dataset]
+        scale = (plots.curve_flops(run, dataset) or None) if plots.flops_axis(run, "auto") else None
         png = _written(run.directory / "plots" / f"curves_{name}.png", fresh) or plots.png(plots.curves_figure(
-            f"{run.suite} · {dataset}", curves, summary, run.outputs, config.max_points), config.dpi)
-        parts.append(_figure(png, "Metrics during training: mean over seeds, band: 95% CI."))
+            f"{run.suite} · {dataset}", curves, summary, run.outputs, config.max_points, scale), config.dpi)
+        axis = "" if scale is None else ", against the training FLOPs per model spent so far"
+        parts.append(_figure(png, f"Metrics during training{axis}: mean over seeds, band: 95% CI."))
+    summary = run.summary[run.summary["dataset"] == dataset] if not run.summary.empty else run.summary
+    points = plots.compute_points(summary, plots.PlotsConfig().compute_metrics)
+    if not points.empty:
+        png = _written(run.directory / "plots" / f"compute_{name}.png", fresh) or plots.png(plots.compute_figure(
+            f"{run.suite} · {dataset}", points, summary, run.outputs), config.dpi)
+        parts.append(_figure(png, f"Final {points['metric'].iloc[0]} against compute: training FLOPs per model "
+                                  f"(left) and sampling FLOPs per generated sample, with network evaluations per "
+                                  f"sample (right); mean and 95% CI over seeds."))
     return parts
 
 

@@ -5,7 +5,13 @@
   2-D, a histogram under the density curve in 1-D, a grid of the first 64 samples for images.
 - ``curves_<dataset>.png``: one panel per metric recorded during training, one line per objective
   (mean over seeds) with its 95% CI band; the critic's ``jsd_lower_bound`` is drawn dashed in the
-  ``jsd`` panel, where it should stay below the density-based value.
+  ``jsd`` panel, where it should stay below the density-based value. Against training steps, or
+  (``curve_axis: flops``, the default for runs with a FLOP or seconds budget) against the training
+  FLOPs per model spent so far: step x the cell's ``train_flops / train_steps`` (throughput metric).
+- ``compute_<dataset>.png``: quality against compute, one point per objective: the final quality
+  metric (the first of ``compute_metrics`` the run has, e.g. JSD; mean and 95% CI over seeds)
+  against the training FLOPs per model (left), and against the sampling cost, FLOPs per generated
+  sample, labelled with the network evaluations per sample (right). Needs the throughput metric.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import dataclasses
 import io
 import math
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
@@ -48,11 +55,16 @@ IMAGES = 64  # samples in an image grid
 class PlotsConfig:
     dpi: int = param(110, "resolution of the PNG files (dots per inch)", ge=30, le=600)
     max_points: int = param(2000, "most points per panel: samples drawn, or steps per curve", ge=10)
+    curve_axis: Literal["auto", "steps", "flops"] = param(
+        "auto", "x axis of the metric curves: training steps, or training FLOPs per model; auto: FLOPs when the "
+                "suite's budget is in FLOPs or seconds")
+    compute_metrics: tuple[str, ...] = param(("jsd", "fid"), "the quality metric of the quality-vs-compute figure: "
+                                                             "the first of these the run has on a dataset")
 
 
 class Plots(Reporter):
-    """Writes ``plots/samples_<dataset>.png``, ``plots/curves_<dataset>.png`` and, for a search,
-    ``plots/budget-<dataset>.png``."""
+    """Writes ``plots/samples_<dataset>.png``, ``plots/curves_<dataset>.png``,
+    ``plots/compute_<dataset>.png`` and, for a search, ``plots/budget-<dataset>.png``."""
 
     name = "plots"
     Config = PlotsConfig
@@ -71,8 +83,14 @@ class Plots(Reporter):
             curves = run.curves[run.curves["dataset"] == label] if not run.curves.empty else run.curves
             summary = run.summary[run.summary["dataset"] == label] if not run.summary.empty else run.summary
             if not curves.empty and curve_panels(curves, run.outputs):
-                figure = curves_figure(f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points)
+                scale = (curve_flops(run, label) or None) if flops_axis(run, self.config.curve_axis) else None
+                figure = curves_figure(f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points,
+                                       scale)
                 written.append(save(figure, folder / f"curves_{file_label(label)}.png", self.config.dpi))
+            points = compute_points(summary, self.config.compute_metrics)
+            if not points.empty:
+                figure = compute_figure(f"{run.suite} · {label}", points, summary, run.outputs)
+                written.append(save(figure, folder / f"compute_{file_label(label)}.png", self.config.dpi))
         for label, budget in (run.budget.groupby("dataset", sort=False) if not run.budget.empty else ()):
             figure = budget_figure(label, budget, run.outputs)
             written.append(save(figure, folder / f"budget-{file_label(label)}.png", self.config.dpi))
@@ -96,6 +114,94 @@ def budget_figure(dataset: str, budget: pd.DataFrame, outputs: dict[str, Output]
     ax.set_title(f"{dataset}: expected best vs search budget")
     ax.legend()
     figure.tight_layout()
+    return figure
+
+
+# --- compute -------------------------------------------------------------------------------------
+
+COMPUTE = ("train_flops", "flops_per_sample", "nfe")  # throughput outputs the compute figure reads
+
+
+def flops_axis(run: RunReport, axis: str) -> bool:
+    """Whether curves are drawn against training FLOPs (``axis``: auto, steps or flops)."""
+    if axis == "auto":
+        return "budget" in run.suite_config and next(iter(run.suite_config["budget"]), "steps") != "steps"
+    return axis == "flops"
+
+
+def curve_flops(run: RunReport, dataset: str) -> dict[str, float]:
+    """objective -> training FLOPs per model per step on ``dataset`` (median over its cells of
+    ``train_flops / train_steps``); objectives without both records are left out."""
+    records = run.records
+    if records.empty:
+        return {}
+    rows = records[(records["dataset"] == dataset) & records["metric"].isin(["train_flops", "train_steps"])]
+    wide = rows.pivot_table(index=["objective", "cell"], columns="metric", values="value", aggfunc="first")
+    if not {"train_flops", "train_steps"} <= set(wide.columns):
+        return {}
+    ratio = (wide["train_flops"] / wide["train_steps"]).replace([np.inf, -np.inf], np.nan).dropna()
+    return {o: float(v) for o, v in ratio.groupby(level="objective").median().items() if v > 0}
+
+
+def compute_points(summary: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
+    """One row per trained objective of one dataset's summary: the quality metric (the first of
+    ``metrics`` present) with its interval, and its training FLOPs per model, FLOPs per sample and
+    nfe (means); empty without a quality metric or training FLOPs."""
+    if summary.empty:
+        return pd.DataFrame()
+    present = set(summary["metric"])
+    metric = next((m for m in metrics if m in present), None)
+    if metric is None or "train_flops" not in present:
+        return pd.DataFrame()
+    trained = summary[summary["objective"] != REFERENCE]
+    quality = trained[trained["metric"] == metric].set_index("objective")
+    rows = []
+    for objective, row in quality.iterrows():
+        cost = trained[trained["objective"] == objective].set_index("metric")["mean"]
+        values = {k: float(cost.get(k, math.nan)) for k in COMPUTE}
+        if math.isfinite(values["train_flops"]):
+            rows.append({"objective": objective, "metric": metric, "mean": float(row["mean"]),
+                         "low": float(row["ci95_low"]), "high": float(row["ci95_high"]), **values})
+    return pd.DataFrame(rows)
+
+
+def compute_figure(title: str, points: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output]):
+    """Quality vs training FLOPs per model (left) and vs FLOPs per generated sample (right): one
+    point per objective with its 95% CI; the data reference's value dotted."""
+    metric = points["metric"].iloc[0]
+    figure, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained", sharey=True)
+    reference = summary[(summary["objective"] == REFERENCE) & (summary["metric"] == metric)]["mean"]
+    for ax, cost, label in zip(axes, ("train_flops", "flops_per_sample"),
+                               ("training FLOPs per model", "sampling FLOPs per sample")):
+        labelled = set()
+        for i, row in enumerate(points.itertuples()):
+            x = getattr(row, cost)
+            if not math.isfinite(x):
+                continue
+            low, high = row.mean - row.low, row.high - row.mean
+            error = [[low], [high]] if math.isfinite(low) and math.isfinite(high) else None
+            ax.errorbar([x], [row.mean], yerr=error, fmt="o", color=f"C{i % 10}", capsize=3, label=row.objective)
+            if cost == "flops_per_sample" and math.isfinite(row.nfe) and (f"{x:.2g}", row.nfe) not in labelled:
+                labelled.add((f"{x:.2g}", row.nfe))  # one label per sampler cost (equal ones would overlap)
+                ax.annotate(f"nfe {row.nfe:g}", (x, row.mean), textcoords="offset points", xytext=(6, -3), fontsize=7)
+        if len(reference) and math.isfinite(float(reference.iloc[0])):
+            ax.axhline(float(reference.iloc[0]), color="grey", linestyle=":", linewidth=1, label=f"{REFERENCE}")
+        values = points[cost].to_numpy(dtype=float)
+        if use_log_scale(values, decades=1):
+            ax.set_xscale("log")
+        elif np.isfinite(values).any():  # e.g. equal training FLOPs: a linear axis around them
+            low, high = np.nanmin(values), np.nanmax(values)
+            pad = max(high - low, 0.1 * abs(high)) * 0.5
+            ax.set_xlim(low - pad, high + pad)
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        ax.set_xlabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, linewidth=0.5)
+    better = outputs[metric].better if metric in outputs else "none"
+    direction = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(better, "")
+    axes[0].set_ylabel(f"{metric}{direction}", fontsize=8)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(f"{title}: final {metric} against compute (mean, 95% CI over seeds)", fontsize=10)
     return figure
 
 
@@ -285,8 +391,12 @@ def use_log_scale(values: np.ndarray, decades: float = 2.0) -> bool:
 
 
 def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output],
-                  max_points: int):
-    """A grid of panels, one per metric (see :func:`curve_panels`), for the curves of one dataset."""
+                  max_points: int, flops_per_step: dict[str, float] | None = None):
+    """A grid of panels, one per metric (see :func:`curve_panels`), for the curves of one dataset;
+    against training FLOPs per model when ``flops_per_step`` (objective -> FLOPs per step, from
+    :func:`curve_flops`) is given, leaving out objectives it lacks."""
+    if flops_per_step is not None:
+        curves = curves[curves["objective"].isin(list(flops_per_step))]
     panels = curve_panels(curves, outputs)
     objectives = sorted(dict.fromkeys(curves["objective"]), key=lambda o: o != REFERENCE)
     colors = {o: "black" if o == REFERENCE else f"C{i % 10}"
@@ -308,10 +418,10 @@ def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outpu
                     continue
                 stats = thin(curve_stats(values), max_points)
                 marker = "o" if len(stats) <= 25 else None  # a single point shows as a dot
-                ax.plot(stats["step"], stats["mean"], style, color=colors[objective], linewidth=1.2,
+                x = stats["step"] * flops_per_step[objective] if flops_per_step is not None else stats["step"]
+                ax.plot(x, stats["mean"], style, color=colors[objective], linewidth=1.2,
                         marker=marker, markersize=3)
-                ax.fill_between(stats["step"], stats["low"], stats["high"], color=colors[objective], alpha=0.2,
-                                linewidth=0)
+                ax.fill_between(x, stats["low"], stats["high"], color=colors[objective], alpha=0.2, linewidth=0)
         final = summary[(summary["objective"] == REFERENCE) & (summary["metric"] == metrics[0])]["mean"]
         scored = metrics[0] not in outputs or outputs[metrics[0]].group != "training"  # no losses for data
         if scored and len(final) and math.isfinite(float(final.iloc[0])):
@@ -320,7 +430,7 @@ def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outpu
         if use_log_scale(in_panel["value"].astype(float).to_numpy()):
             ax.set_yscale("log")
         ax.set_title(metrics[0] + "".join(f"  (dashed: {m})" for m in metrics[1:2]), fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_xlabel("step" if flops_per_step is None else "training FLOPs per model", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, linewidth=0.5)
     handles = [plt.Line2D([], [], color=colors[o], label=o) for o in objectives]
