@@ -25,6 +25,7 @@ from ..plan.cells import Job
 from ..plan.preflight import preflight
 from ..registry.components import Registry, default_registry
 from ..rundir.environment import environment
+from ..train.step_cost import check_budget
 from ..train.trainer import JobOutcome, run_job
 from .base import Done, Progress
 from .parent_watch import die_with_parent
@@ -42,6 +43,7 @@ class LocalEngine:
             suite = load_suite(suite, registry)
         suite = suite.with_overrides(device=device, **overrides)
         preflight(suite, registry)  # data files there, sizes that fit this machine
+        check_budget(suite, registry)  # a FLOP or seconds budget pays for one step of every objective
         return suite
 
     def environment(self, registry: Registry, device: str) -> dict[str, Any]:

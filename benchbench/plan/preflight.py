@@ -17,7 +17,6 @@ from ..api.objective import CriticConfig, ObjectiveConfig
 from ..config.suite import Suite
 from ..registry.components import Registry
 from .sizing import OPTIMIZER_COPIES, eval_bytes, free_bytes, member_bytes
-from .trials import stack_key, trial_specs
 
 
 def preflight(suite: Suite, registry: Registry) -> None:
@@ -28,37 +27,6 @@ def preflight(suite: Suite, registry: Registry) -> None:
     free = free_bytes(torch.device(suite.device))
     if free is not None:
         check_sizes(suite, datasets, free)
-    if suite.budget.unit != "steps":
-        check_budget(suite, registry, datasets)
-
-
-def check_budget(suite: Suite, registry: Registry, datasets: list[tuple]) -> None:
-    """Every objective (every trial of a search) must afford one training step of one model under a
-    FLOP or seconds budget: measured on a one-member stack (seconds: one timed step, so a budget
-    close to it may still be refused or pass by the machine's noise)."""
-    from ..train.step_cost import member_step_cost  # the trainer, imported only for such budgets
-
-    unit, amount = suite.budget.unit, suite.budget.amount
-    where = f"{suite.source}: budget.{unit}"
-    device = torch.device(suite.device)
-    specs = [s for specs in trial_specs(suite).values() for s in specs] if suite.search else list(suite.objectives)
-    specs = list({(s.label, stack_key(s)): s for s in specs}.values())  # per-member settings cost the same
-    for dataset, data in datasets:
-        for spec in specs:
-            try:
-                cost = member_step_cost(registry, spec, data, device, suite.execution, unit)
-            except BenchbenchError:
-                raise
-            except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, named, not the whole run
-                continue
-            what = f"objective {spec.label!r} on {dataset.label!r}"
-            if cost is None:
-                raise ConfigError(where, f"{what}: the FLOPs of its training step cannot be counted (no matrix "
-                                         f"products or convolutions): give a budget in steps or seconds")
-            if cost > amount:
-                shown = f"{cost:.3g} FLOPs" if unit == "flops" else f"{cost:.3g} s"
-                raise ConfigError(where, f"{what}: one training step takes {shown} per model, more than the "
-                                         f"budget of {amount:.3g}; raise it to at least {cost:.3g}")
 
 
 def check_data(data: Dataset, where: str) -> None:

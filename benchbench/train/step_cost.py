@@ -1,5 +1,6 @@
-"""What one training step of one model costs, measured before a run (preflight) on a one-member
-stack: its FLOPs (counted as the trainer counts them) or its wall time (the second of two steps)."""
+"""What one training step of one model costs, measured before a run on a one-member stack: its FLOPs
+(counted as the trainer counts them) or its wall time (the second of two steps); a FLOP or seconds
+budget that cannot pay for one step is refused in one line (:func:`check_budget`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import time
 import torch
 
 from ..api.dataset import Dataset
-from ..config.suite import ComponentSpec, ExecutionSettings
+from ..api.errors import BenchbenchError, ConfigError
+from ..config.suite import ComponentSpec, ExecutionSettings, Suite
+from ..plan.trials import stack_key, trial_specs
 from ..registry.components import Registry
 from .timing import count_flops
 from .trainer import build, stepper
@@ -30,3 +33,33 @@ def member_step_cost(registry: Registry, objective: ComponentSpec, dataset: Data
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start
+
+
+def check_budget(suite: Suite, registry: Registry) -> None:
+    """Every objective (every trial of a search) must afford one training step of one model under a
+    FLOP or seconds budget: measured on a one-member stack (seconds: one timed step, so a budget
+    close to it may still be refused or pass by the machine's noise)."""
+    if suite.budget.unit == "steps":
+        return
+    datasets = [(spec, registry.get("dataset", spec.type, spec.label).cls(spec.config)) for spec in suite.datasets]
+    unit, amount = suite.budget.unit, suite.budget.amount
+    where = f"{suite.source}: budget.{unit}"
+    device = torch.device(suite.device)
+    specs = [s for specs in trial_specs(suite).values() for s in specs] if suite.search else list(suite.objectives)
+    specs = list({(s.label, stack_key(s)): s for s in specs}.values())  # per-member settings cost the same
+    for dataset, data in datasets:
+        for spec in specs:
+            try:
+                cost = member_step_cost(registry, spec, data, device, suite.execution, unit)
+            except BenchbenchError:
+                raise
+            except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, named, not the whole run
+                continue
+            what = f"objective {spec.label!r} on {dataset.label!r}"
+            if cost is None:
+                raise ConfigError(where, f"{what}: the FLOPs of its training step cannot be counted (no matrix "
+                                         f"products or convolutions): give a budget in steps or seconds")
+            if cost > amount:
+                shown = f"{cost:.3g} FLOPs" if unit == "flops" else f"{cost:.3g} s"
+                raise ConfigError(where, f"{what}: one training step takes {shown} per model, more than the "
+                                         f"budget of {amount:.3g}; raise it to at least {cost:.3g}")
