@@ -40,7 +40,7 @@ def test_overrides(tiny):
     ({"seeds": [1, 1]}, "s.yaml: seeds: expected a number of seeds or a list of 1 to 10000 distinct seeds, got [1, 1]"),
     ({"device": "tpu"}, "s.yaml: device: got 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
     ({"objectives": {"minimaxx": {}}}, "s.yaml: objectives.minimaxx: unknown objective 'minimaxx'; available: "
-                                       "gmmn, minimax, nonsaturating"),
+                                       "flow, gmmn, minimax, nonsaturating"),
     ({"objectives": {"minimax": {"lr": -1}}}, "s.yaml: objectives.minimax.lr: must be > 0, got -1.0"),
     ({"objectives": {"gmmn": {"critic_steps": 2}}}, "s.yaml: objectives.gmmn.critic_steps: unknown setting"),
     ({"objectives": {}}, "s.yaml: objectives: expected a mapping of label: settings"),
