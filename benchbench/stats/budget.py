@@ -48,7 +48,7 @@ def budget_curve(values, better: str, resamples: int = RESAMPLES, seed: int = 0)
         if len(np.unique(values)) > 1:
             ci = stats.bootstrap((values,), lambda x, axis: expected_best(x, b, better, axis), vectorized=True,
                                  n_resamples=resamples, method="percentile", confidence_level=0.95,
-                                 random_state=np.random.default_rng(seed)).confidence_interval
+                                 rng=np.random.default_rng(seed)).confidence_interval
             low, high = float(ci.low), float(ci.high)
         rows.append((b, point, low, high))
     return pd.DataFrame(rows, columns=["budget", "expected_best", "ci95_low", "ci95_high"])
