@@ -88,15 +88,20 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
                 failed.append(describe_failure(job, outcome, registry))
                 tracebacks.append(format_traceback(outcome))
                 return
-            labels = [job.label] + list(dict.fromkeys(f"{c.dataset}/{c.objective}" for cell in job.cells
-                                                      for c in copies.get(cell.key, [])))
-            problems.extend(f"{label}: {p}" for label in labels for p in outcome.problems)
-            for i, cell in enumerate(job.cells):
+            save(job.key, job.label, job.cells, outcome)
+            for (spec, cells), rescored in zip(job.samplers, outcome.samplers):  # the stack under other samplers
+                save(job.key, f"{job.dataset.label}/{spec.label}", cells, rescored)
+
+        def save(job_key: str, label: str, cells, outcome: JobOutcome) -> None:
+            labels = [label] + list(dict.fromkeys(f"{c.dataset}/{c.objective}" for cell in cells
+                                                  for c in copies.get(cell.key, [])))
+            problems.extend(f"{name}: {p}" for name in labels for p in outcome.problems)
+            for i, cell in enumerate(cells):
                 diverged = outcome.diverged[i] if outcome.diverged else None
                 for row in [cell, *copies.get(cell.key, [])]:  # each row its own file, named by its labels
                     if diverged:
                         problems.append(divergence.warning(f"{row.dataset}/{row.objective}", row.seed, diverged))
-                    result = CellResult(row, job.key, outcome.scores[i], outcome.curves[i], outcome.problems,
+                    result = CellResult(row, job_key, outcome.scores[i], outcome.curves[i], outcome.problems,
                                         outcome.notes[i] if outcome.notes else {}, diverged)
                     directory.save(result, outcome.samples[i])
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..api.params import sampling_settings
 from ..api.reporter import REFERENCE
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
@@ -36,6 +37,7 @@ class Cell:
     seed: int
     config: dict[str, Any]  # the resolved configuration that ``key`` hashes
     spec: ComponentSpec | None = None  # a search trial: the objective as this cell trains it (benchbench.plan.trials)
+    trained_as: str = ""  # hash of what training depends on (the config without sampling-only settings); "" = key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Job:
     objective: ComponentSpec | None  # None: evaluate fresh data (the reference row)
     cells: tuple[Cell, ...]
     suite: Suite
+    samplers: tuple[tuple[ComponentSpec, tuple[Cell, ...]], ...] = ()
+    """Objectives that differ from ``objective`` only in sampling settings, each with its cells (one per
+    member, in member order): the trained stack is scored again under each, without retraining."""
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -112,7 +117,12 @@ def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objectiv
         "eval": {k: v for k, v in dataclasses.asdict(suite.eval).items() if k not in ("reference",)},
         "metrics": {m.label: versioned(m) for m in suite.metrics},
     }
-    return Cell(digest(config), dataset.label, objective.label if objective else REFERENCE, seed, config)
+    sampling = sampling_settings(objective.config) if objective else ()
+    trained_as = ""
+    if any(name in config["objective"] for name in sampling):
+        trained_as = digest({**config, "objective": {k: v for k, v in config["objective"].items() if k not in sampling}})
+    return Cell(digest(config), dataset.label, objective.label if objective else REFERENCE, seed, config,
+                trained_as=trained_as)
 
 
 def training_key(cell: Cell) -> str:
@@ -145,7 +155,9 @@ def _labelled(cell: Cell) -> Cell:
 
 def train_once(jobs: list[Job]) -> tuple[list[Job], dict[str, list[Cell]]]:
     """``jobs`` without the cells whose settings an earlier cell trains (a job left with none is
-    dropped), and per cell key of those that train, the cells that copy its result."""
+    dropped), and per cell key of those that train, the cells that copy its result. A job that differs
+    from an earlier one only in sampling settings (the same seeds, stacked alike) is not trained
+    either: it becomes one of that job's ``samplers``, scored on its trained stack."""
     trains: dict[str, Cell] = {}
     copies: dict[str, list[Cell]] = {}
     out = []
@@ -161,7 +173,26 @@ def train_once(jobs: list[Job]) -> tuple[list[Job], dict[str, list[Cell]]]:
             out.append(job)
         elif own:
             out.append(make_job(job.suite, job.dataset, job.objective, own))
-    return out, copies
+    return share_training(out), copies
+
+
+def share_training(jobs: list[Job]) -> list[Job]:
+    """Jobs whose cells train alike (:attr:`Cell.trained_as`, member for member) merged into the first
+    of them, the others as its ``samplers``."""
+    first: dict[tuple[str, ...], int] = {}
+    out: list[Job] = []
+    for job in jobs:
+        trained = tuple(c.trained_as for c in job.cells)
+        if job.objective is None or not all(trained) or job.samplers or job.members is not None:
+            out.append(job)
+            continue
+        if trained in first:
+            i = first[trained]
+            out[i] = dataclasses.replace(out[i], samplers=(*out[i].samplers, (job.objective, job.cells)))
+            continue
+        first[trained] = len(out)
+        out.append(job)
+    return out
 
 
 def budget_key(suite: Suite, objective: ComponentSpec | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ..api.objective import Objective, ObjectiveConfig
 from ..config.suite import ComponentSpec, ExecutionSettings
 from ..plan.cells import Job, make_job, stream
 from ..registry.components import Registry
+from .declarations import declared_nfe
 from .divergence import runaway, sample_bound
 from .evaluation import NamedMetric, score
 from .sampling import count_sample_flops, draw, timed_draw
@@ -52,6 +53,7 @@ class JobOutcome:
     problems: list[str]
     notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # per member: output -> why missing
     diverged: list[dict | None] = dataclasses.field(default_factory=list)  # per member: {"step", "loss"} or None
+    samplers: list[JobOutcome] = dataclasses.field(default_factory=list)  # per job.samplers: the stack rescored
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
@@ -65,7 +67,8 @@ def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> J
     try:
         objective = build(registry, job.objective, dataset, device)
         objective.members = job.members  # None unless the job stacks the trials of a search
-        return train(job, dataset, metrics, objective, device, progress)
+        samplers = [build(registry, spec, dataset, device) for spec, _ in job.samplers]
+        return train(job, dataset, metrics, objective, device, progress, samplers)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         if len(job.cells) == 1:
             raise PluginError(job.objective.type, f"out of memory training one member on {device} ({exc}); "
@@ -74,12 +77,19 @@ def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> J
     if device.type == "cuda":
         torch.cuda.empty_cache()
     half = len(job.cells) // 2
-    parts = [run_job(make_job(job.suite, job.dataset, job.objective, cells), registry, progress)
-             for cells in (job.cells[:half], job.cells[half:])]
+    parts = [run_job(dataclasses.replace(make_job(job.suite, job.dataset, job.objective, job.cells[part]),
+                                         samplers=tuple((spec, cells[part]) for spec, cells in job.samplers)),
+                     registry, progress) for part in (slice(None, half), slice(half, None))]
     note = f"out of memory with {len(job.cells)} stacked members on {device}: retried as {half} + {len(job.cells) - half}"
+    return joined(parts, note)
+
+
+def joined(parts: Sequence[JobOutcome], note: str) -> JobOutcome:
+    """The outcomes of a job's two halves (members in order) as one, with ``note`` among its problems."""
     return JobOutcome(*(sum((getattr(p, f) for p in parts), []) for f in ("scores", "curves")),
                       torch.cat([p.samples for p in parts]), sorted({note, *parts[0].problems, *parts[1].problems}),
-                      parts[0].notes + parts[1].notes, parts[0].diverged + parts[1].diverged)
+                      parts[0].notes + parts[1].notes, parts[0].diverged + parts[1].diverged,
+                      [joined(halves, note) for halves in zip(parts[0].samplers, parts[1].samplers)])
 
 
 def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
@@ -154,6 +164,11 @@ class LoopState:
                    torch.zeros(updates + 1, members, dtype=torch.long, device=device),
                    [[] for _ in range(members)], problems)
 
+    def copy(self) -> LoopState:
+        """An independent copy: another sampler's evaluation marks its own diverged samples and problems."""
+        return dataclasses.replace(self, losses=self.losses.clone(), diverged_at=self.diverged_at.clone(),
+                                   curves=[list(c) for c in self.curves], problems=list(self.problems))
+
     def add_losses(self, step_losses: Tensor, step: int) -> None:
         """Add one step's losses ``[updates, M]``; mark the first step each turned non-finite."""
         self.losses += step_losses
@@ -169,7 +184,7 @@ class LoopState:
 
 
 def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective: Objective,
-          device: torch.device, progress: Progress | None = None) -> JobOutcome:
+          device: torch.device, progress: Progress | None = None, samplers: Sequence[Objective] = ()) -> JobOutcome:
     execution, settings = job.suite.execution, job.suite.eval
 
     # ---- set-up: networks and optimizers (one member per seed), held-out curve data ------------
@@ -211,17 +226,48 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     record_curve(ctx, state, step, eval_clock)
 
     # ---- final evaluation on held-out samples and the real sampler's throughput -----------------
+    measured = Measured(step, train_clock.seconds, memory, memory_kind, flops, flops_note)
+    outcome = final_evaluation(ctx, state, objective, measured, eval_clock)
+    # ---- the same trained stack under each other sampler (objectives differing only in sampling) --
+    for other in samplers:
+        other.members = objective.members
+        rescored = final_evaluation(dataclasses.replace(ctx, objective=other), state.copy(), other, measured,
+                                    Stopwatch(device))
+        losses = set(state.names[:-1])  # each update's loss: the shared training's, whatever the sampler
+        rescored.curves = [[c for c in curve if c[1] in losses] for curve in state.curves]
+        outcome.samplers.append(rescored)
+    return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """What training measured, for the throughput of every sampler scored on the trained stack."""
+
+    steps: int
+    train_seconds: float
+    memory: int | None
+    memory_kind: str
+    flops: float | None
+    flops_note: str
+
+
+def final_evaluation(ctx: Context, state: LoopState, objective: Objective, measured: Measured,
+                     eval_clock: Stopwatch) -> JobOutcome:
+    """Scores of every member on held-out samples drawn by ``objective``'s sampler, and its throughput."""
+    job, dataset, nets, device = ctx.job, ctx.dataset, ctx.nets, ctx.device
+    settings, step = job.suite.eval, measured.steps
     eval_clock.start()
     n = settings.samples
     real = stacked_data(dataset, ctx.streams("eval-data"), n, heldout=True)
     state.problems.extend(fewer_heldout(dataset, real, n))
     fake, sample_seconds = timed_draw(nets, objective, dataset, job.seeds, n, device)
     per_sample, per_sample_note = count_sample_flops(nets, objective, dataset, job.seeds, device)
-    timing = Timing(describe_device(device), len(job.seeds), step, train_clock.seconds, n, sample_seconds,
-                    memory, memory_kind, flops, flops_note, per_sample, per_sample_note, nets.nfe)
+    timing = Timing(describe_device(device), len(job.seeds), step, measured.train_seconds, n, sample_seconds,
+                    measured.memory, measured.memory_kind, measured.flops, measured.flops_note, per_sample,
+                    per_sample_note, declared_nfe(objective))
     check_samples(ctx, state, fake, step)
     diverged = state.diverged()
-    found, notes, issues = score(metrics, dataset, job.seeds, real, fake, objective,
+    found, notes, issues = score(ctx.metrics, dataset, job.seeds, real, fake, objective,
                                  nets.view(ctx.streams("eval-noise")), timing, step, skip=set(diverged),
                                  rng=ctx.streams("diagnose"))
     eval_clock.stop()
