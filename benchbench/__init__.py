@@ -20,14 +20,7 @@ from .config.suite import Suite, load_suite, parse_suite
 from .registry.components import Registry, default_registry, registry_with
 from .report.reporting import verdicts_from_run
 from .runner import run, run_suite
-from .stats.summary import (
-    compute_verdicts,
-    footnote,
-    interval,
-    markdown,
-    summarize,
-    tables,
-)
+from .stats.summary import compute_verdicts, footnote, interval, markdown, summarize, tables
 from .stats.verdicts import Verdicts, comparisons, ranks
 
 __all__ = [

@@ -20,13 +20,7 @@ from ..api.metric import Metric
 from ..api.objective import Objective, ObjectiveConfig
 from ..api.outputs import Output
 from ..api.reporter import Reporter
-from .entry_points import (
-    RESTRICT_VARIABLE,
-    LoadedPlugins,
-    PluginInfo,
-    enabled_plugins,
-    load_plugins,
-)
+from .entry_points import RESTRICT_VARIABLE, LoadedPlugins, PluginInfo, enabled_plugins, load_plugins
 
 COMPONENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # use with fullmatch (``$`` allows a final newline)
 

@@ -9,20 +9,10 @@ import torch
 from torch import Tensor
 
 from ..api.dataset import Dataset, Modes, Split
-from .kit import (
-    CPU,
-    SAMPLES,
-    _call,
-    _component,
-    _config,
-    _fail,
-    _label,
-    _single_threaded,
-)
+from .kit import CPU, SAMPLES, _call, _component, _config, _fail, _label, _single_threaded
 
 __tracebackhide__ = True
 
-# ---- datasets --------------------------------------------------------------------------------------
 
 @_single_threaded
 def check_dataset(dataset: type[Dataset] | str, settings: Mapping[str, Any] | None = None, n: int = SAMPLES) -> None:

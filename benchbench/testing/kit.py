@@ -76,7 +76,6 @@ class KitMixture(Dataset):
         return Modes(self.centers, torch.full((k,), self.STD), torch.full((k,), 1 / k))
 
 
-# ---- helpers ---------------------------------------------------------------------------------------
 
 def _component(kind: str, component: type | str) -> type:
     """The class, after the checks a hook's return goes through; a name: the installed component."""

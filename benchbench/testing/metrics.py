@@ -9,20 +9,10 @@ from typing import Any
 import torch
 
 from ..api.metric import Evaluation, Metric, Timing, Unavailable
-from .kit import (
-    METRIC_SAMPLES,
-    KitMixture,
-    _call,
-    _component,
-    _config,
-    _fail,
-    _label,
-    _single_threaded,
-)
+from .kit import METRIC_SAMPLES, KitMixture, _call, _component, _config, _fail, _label, _single_threaded
 
 __tracebackhide__ = True
 
-# ---- metrics ---------------------------------------------------------------------------------------
 
 @_single_threaded
 def check_metric(metric: type[Metric] | str, settings: Mapping[str, Any] | None = None,

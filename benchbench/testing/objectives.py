@@ -24,13 +24,7 @@ from ..train.declarations import declared_networks, declared_nfe, declared_updat
 from ..train.evaluation import NamedMetric, diagnose
 from ..train.sampling import draw
 from ..train.stack import Networks, sample_noise
-from ..train.trainer import (
-    SETUP_SAMPLES,
-    build_networks,
-    stacked_data,
-    train,
-    training_step,
-)
+from ..train.trainer import SETUP_SAMPLES, build_networks, stacked_data, train, training_step
 from .kit import (
     CPU,
     JOB_STEPS,
@@ -47,7 +41,6 @@ from .kit import (
 
 __tracebackhide__ = True
 
-# ---- objectives ------------------------------------------------------------------------------------
 
 @_single_threaded
 def check_objective(objective: type[Objective] | str, settings: Mapping[str, Any] | None = None,

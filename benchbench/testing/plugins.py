@@ -16,7 +16,6 @@ from .reporters import check_reporter
 
 __tracebackhide__ = True
 
-# ---- plugins ---------------------------------------------------------------------------------------
 
 def check_plugin(plugin: object | str, skip: Collection[str] = ()) -> dict[str, list[str]]:
     """Check a whole plugin: a module (or object) with hooks, or the entry-point name of an

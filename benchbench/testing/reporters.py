@@ -16,7 +16,6 @@ from .kit import KitMixture, _call, _component, _config, _fail, _label, _single_
 
 __tracebackhide__ = True
 
-# ---- reporters -------------------------------------------------------------------------------------
 
 @_single_threaded
 def check_reporter(reporter: type[Reporter] | str, directory: str | Path, settings: Mapping[str, Any] | None = None,

@@ -16,7 +16,6 @@ from .kit import _component, _dataset
 
 __tracebackhide__ = True
 
-# ---- benchmarking ----------------------------------------------------------------------------------
 
 def training_stepper(objective: type[Objective] | str, settings: Mapping[str, Any] | None = None,
                      dataset: Dataset | type[Dataset] | str | None = None, members: int = 1,

@@ -17,12 +17,7 @@ import torch
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.kernels import (
-    DIRECT_MAX_DIM,
-    LOG_FLOOR,
-    median_distance,
-    squared_distances,
-)
+from benchbench_plugins.kernels import DIRECT_MAX_DIM, LOG_FLOOR, median_distance, squared_distances
 
 MEDIAN_POINTS = 1_000
 BLOCK_ENTRIES = 1 << 19

@@ -21,15 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 
-from benchbench import (  # noqa: E402
-    REFERENCE,
-    Reporter,
-    RunReport,
-    atomic_write,
-    file_label,
-    hookimpl,
-    param,
-)
+from benchbench import REFERENCE, Reporter, RunReport, atomic_write, file_label, hookimpl, param  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

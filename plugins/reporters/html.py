@@ -27,16 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchbench import (
-    Output,
-    Reporter,
-    RunReport,
-    atomic_write,
-    file_label,
-    footnote,
-    hookimpl,
-    param,
-)
+from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param
 from benchbench import tables as summary_tables
 
 from . import grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend

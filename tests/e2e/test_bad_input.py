@@ -19,14 +19,7 @@ from hypothesis import strategies as st
 
 from benchbench import default_registry
 from benchbench.cli import main
-from benchbench.config.suite import (
-    MAX_SEEDS,
-    MAX_STEPS,
-    MAX_WORKERS,
-    TOP_LEVEL,
-    EvalSettings,
-    ExecutionSettings,
-)
+from benchbench.config.suite import MAX_SEEDS, MAX_STEPS, MAX_WORKERS, TOP_LEVEL, EvalSettings, ExecutionSettings
 from benchbench.registry.components import COMPONENT_NAME
 
 FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

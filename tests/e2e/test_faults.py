@@ -6,15 +6,7 @@ import math
 
 import torch
 
-from benchbench import (
-    Metric,
-    Output,
-    Unavailable,
-    hookimpl,
-    parse_suite,
-    registry_with,
-    run,
-)
+from benchbench import Metric, Output, Unavailable, hookimpl, parse_suite, registry_with, run
 from benchbench_plugins.objectives.gan import NonSaturating
 
 

@@ -22,13 +22,7 @@ import torch
 
 from benchbench import ConfigError, DataFileError, NoConfig, RemoteFile, RunReport
 from benchbench_plugins.datasets import images
-from benchbench_plugins.datasets.images import (
-    Cifar10,
-    Digits,
-    FashionMnist,
-    Mnist,
-    StackedDigits,
-)
+from benchbench_plugins.datasets.images import Cifar10, Digits, FashionMnist, Mnist, StackedDigits
 from benchbench_plugins.datasets.mixtures import Ring
 from benchbench_plugins.reporters.grids import Grids
 

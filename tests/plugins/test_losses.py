@@ -4,13 +4,7 @@ import pytest
 import torch
 
 from benchbench_plugins.kernels import mmd2_gaussian
-from benchbench_plugins.objectives.gan import (
-    Minimax,
-    NonSaturating,
-    gan_value,
-    non_saturating_loss,
-    saturating_loss,
-)
+from benchbench_plugins.objectives.gan import Minimax, NonSaturating, gan_value, non_saturating_loss, saturating_loss
 from benchbench_plugins.objectives.gmmn import GMMN
 
 LOG4 = math.log(4)

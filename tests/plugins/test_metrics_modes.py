@@ -7,12 +7,7 @@ import torch
 
 from benchbench import Dataset, Evaluation
 from benchbench_plugins.datasets.mixtures import Grid, Ring
-from benchbench_plugins.metrics.modes import (
-    ModeCoverage,
-    assign_modes,
-    kl_histogram,
-    mode_statistics,
-)
+from benchbench_plugins.metrics.modes import ModeCoverage, assign_modes, kl_histogram, mode_statistics
 
 RING = Ring(Ring.Config())  # 8 modes, radius 1, std 0.01
 GRID = Grid(Grid.Config())  # 25 modes, std 0.05

@@ -7,14 +7,7 @@ import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 from benchbench import Nets
-from benchbench_plugins.objectives.vae import (
-    VAE,
-    VAEConfig,
-    elbo,
-    gaussian_kl,
-    gaussian_log_likelihood,
-    reparameterise,
-)
+from benchbench_plugins.objectives.vae import VAE, VAEConfig, elbo, gaussian_kl, gaussian_log_likelihood, reparameterise
 
 
 def test_the_kl_term_is_the_kl_of_two_diagonal_gaussians():

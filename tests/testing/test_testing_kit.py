@@ -15,16 +15,7 @@ from importlib import metadata
 import pytest
 import torch
 
-from benchbench import (
-    CriticConfig,
-    Evaluation,
-    Metric,
-    Objective,
-    Output,
-    Unavailable,
-    default_registry,
-    hookimpl,
-)
+from benchbench import CriticConfig, Evaluation, Metric, Objective, Output, Unavailable, default_registry, hookimpl
 from benchbench import testing as kit
 
 pytest_plugins = ["pytester"]
