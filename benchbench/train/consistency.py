@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 
 from ..api.dataset import Dataset
-from ..api.errors import PluginError
+from ..api.errors import BenchbenchError, PluginError
 from ..api.objective import MissingNetwork, Objective
-from ..config.suite import Suite
+from ..config.suite import ComponentSpec, Suite
 from ..plan.cells import stream
 from ..registry.components import Registry
 from .declarations import check_sample, declared_networks, declared_nfe, declared_updates, name_of
@@ -25,15 +25,24 @@ def check_objectives(suite: Suite, registry: Registry) -> None:
     for data_spec in suite.datasets:
         dataset = build(registry, data_spec)
         for spec in suite.objectives:
-            objective = build(registry, spec, dataset, device)
-            networks = declared_networks(objective, dataset)
-            declared_updates(objective, networks)
-            declared_nfe(objective)
-            cls = type(objective)
-            if cls.sample is Objective.sample and cls.updates is Objective.updates:
-                continue  # the core's own GAN-shaped loop and sampler
-            with torch.random.fork_rng(devices=[]):
-                _try(objective, dataset, build_networks(objective, dataset, [0], device))
+            try:
+                check_objective(registry, spec, dataset, device)
+            except BenchbenchError:
+                raise
+            except Exception:  # noqa: BLE001 - a plugin that raises fails its own jobs, named, not the run
+                continue
+
+
+def check_objective(registry: Registry, spec: ComponentSpec, dataset: Dataset, device: torch.device) -> None:
+    objective = build(registry, spec, dataset, device)
+    networks = declared_networks(objective, dataset)
+    declared_updates(objective, networks)
+    declared_nfe(objective)
+    cls = type(objective)
+    if cls.sample is Objective.sample and cls.updates is Objective.updates:
+        return  # the core's own GAN-shaped loop and sampler
+    with torch.random.fork_rng(devices=[]):
+        _try(objective, dataset, build_networks(objective, dataset, [0], device))
 
 
 def _try(objective: Objective, dataset: Dataset, nets) -> None:
