@@ -23,8 +23,8 @@ from ..train import divergence
 from ..train.declarations import declared_networks, declared_nfe, declared_updates
 from ..train.evaluation import NamedMetric, diagnose
 from ..train.sampling import draw
-from ..train.stack import Networks, sample_noise
-from ..train.trainer import SETUP_SAMPLES, build_networks, stacked_data, train, training_step
+from ..train.stack import Networks, build_networks, sample_noise
+from ..train.trainer import SETUP_SAMPLES, stacked_data, train, training_step
 from .kit import (
     CPU,
     JOB_STEPS,

@@ -30,7 +30,7 @@ from .divergence import runaway, sample_bound
 from .evaluation import NamedMetric, score
 from .sampling import count_sample_flops, draw, timed_draw
 from .schedule import BudgetTooSmall, Schedule
-from .stack import Networks, build_networks, make_optimizer, sample_noise, stack  # noqa: F401 - re-exported
+from .stack import Networks, build_networks, stack
 from .timing import Stopwatch, count_flops, describe_device, peak_memory, reset_peak_memory
 
 Progress = Callable[[int], None]  # called with the number of member-steps done since the last call

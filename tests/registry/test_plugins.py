@@ -84,13 +84,18 @@ def test_a_hook_left_unmarked_is_named():
     assert "swiss-roll-objective" not in registry.available("objective")
 
 
-def test_plugin_that_fails_to_import_is_named_and_others_load(tmp_path, monkeypatch):
-    """A real third-party distribution on sys.path whose entry point cannot be imported."""
-    dist = tmp_path / "broken_plugin-1.0.dist-info"
+def broken_distribution(path, message: str) -> None:
+    """An installed distribution "broken-plugin" under ``path`` whose entry point raises ImportError(message)."""
+    dist = path / "broken_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[benchbench]\nbroken = broken_plugin_module\n")
-    (tmp_path / "broken_plugin_module.py").write_text("raise ImportError('needs libfoo')\n")
+    (path / "broken_plugin_module.py").write_text(f"raise ImportError({message!r})\n")
+
+
+def test_plugin_that_fails_to_import_is_named_and_others_load(tmp_path, monkeypatch):
+    """A real third-party distribution on sys.path whose entry point cannot be imported."""
+    broken_distribution(tmp_path, "needs libfoo")
     (tmp_path / "lsgan_plugin-2.0.dist-info").mkdir()
     (tmp_path / "lsgan_plugin-2.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: lsgan-plugin\nVersion: 2.0\n")
@@ -129,11 +134,7 @@ def test_the_restriction_variable_is_a_comma_separated_list_of_entry_point_names
 
 
 def test_a_restricted_registry_skips_the_others_without_importing_them(tmp_path, monkeypatch):
-    dist = tmp_path / "broken_plugin-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[benchbench]\nbroken = broken_plugin_module\n")
-    (tmp_path / "broken_plugin_module.py").write_text("raise ImportError('imported although skipped')\n")
+    broken_distribution(tmp_path, "imported although skipped")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = build_registry(load_plugins(only={"gan", "mixtures", "not-installed"}))
     assert set(registry.plugins) == {"gan", "mixtures"}
