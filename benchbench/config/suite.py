@@ -54,6 +54,8 @@ class ExecutionSettings:
                              ge=0, le=100_000)
     precision: Literal["fp32", "bf16"] = param("fp32", "bf16: bfloat16 autocast of the networks' forward passes")
     compile: bool = param(False, "torch.compile the networks (CUDA graphs on CUDA); ignored on the CPU")
+    job_timeout: float = param(0.0, "seconds a job may run (training and scoring) before it fails alone, its worker "
+                                    "ended; 0: no limit", ge=0, le=10**7)
 
 
 @dataclasses.dataclass(frozen=True)

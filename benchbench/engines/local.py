@@ -1,6 +1,6 @@
-"""Run jobs on this machine (:class:`LocalEngine`): in this process, or in a pool of worker
-processes with one intra-op thread each (oversubscribed threads make small models several times
-slower).
+"""Run jobs on this machine (:class:`LocalEngine`): in this process, or in warm worker processes
+with one intra-op thread each (oversubscribed threads make small models several times slower),
+each job failing alone (:mod:`.workers`).
 
 A sweep too big for one machine belongs on a distributed engine: jobs and cells are independent
 and keyed, so such an engine only needs to call :func:`benchbench.train.trainer.run_job` for each.
@@ -9,12 +9,12 @@ and keyed, so such an engine only needs to call :func:`benchbench.train.trainer.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-import queue as queue_module
 import signal
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,20 @@ from ..plan.preflight import preflight
 from ..registry.components import Registry, default_registry
 from ..rundir.environment import environment
 from ..train.step_cost import check_budget
-from ..train.trainer import JobOutcome, run_job
+from ..train.trainer import run_job
+from . import workers as workers_module
 from .base import Done, Progress
-from .parent_watch import die_with_parent
-
-_messages = None  # set in each worker process: the queue of its pid and its progress
+from .failures import JobTimedOut
+from .workers import WorkerPool
 
 
 class LocalEngine:
     """This machine: the suite checked against its memory and data files (preflight), jobs run in
-    ``execution.workers`` processes (0: as many as cores and jobs allow, one on CUDA)."""
+    ``execution.workers`` processes (0: as many as cores and jobs allow, one on CUDA), kept warm
+    from one :meth:`execute` to the next (a search's two phases) until :meth:`close`."""
+
+    def __init__(self) -> None:
+        self.pool: WorkerPool | None = None
 
     def prepare(self, suite: str | Path | Suite, registry: Registry, device: str | None = None,
                 **overrides: Any) -> Suite:
@@ -53,10 +57,21 @@ class LocalEngine:
         if not jobs:
             return
         suite = jobs[0].suite
-        execute(jobs, registry, suite.execution.workers or default_workers(suite.device, len(jobs)), on_done, progress)
+        workers = suite.execution.workers or default_workers(suite.device, len(jobs))
+        timeout = suite.execution.job_timeout
+        if registry is not default_registry() or (workers <= 1 and not timeout) or (len(jobs) <= 1 and not self.pool
+                                                                                   and not timeout):
+            run_in_process(jobs, registry, on_done, progress, timeout)  # also the way to run plugins not installed
+            return
+        if self.pool is None:  # one thread per worker's core share; kept for the next phase
+            self.pool = WorkerPool(workers, max(1, (os.cpu_count() or 1) // workers))
+        self.pool.run(jobs, on_done, progress, timeout)
 
     def close(self) -> None:
-        """Nothing outlives :meth:`execute`: its pool is shut down when it returns or raises."""
+        """End the worker processes (idempotent): nothing outlives the run."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
 
 def default_workers(device: str, jobs: int) -> int:
@@ -65,63 +80,74 @@ def default_workers(device: str, jobs: int) -> int:
     return max(1, min(os.cpu_count() or 1, jobs))
 
 
-def execute(jobs: Sequence[Job], registry: Registry, workers: int, on_done: Done,
-            progress: Progress | None = None) -> None:
-    """Run every job; ``on_done`` gets each outcome (or the exception it raised) as it finishes."""
-    if workers <= 1 or len(jobs) <= 1 or registry is not default_registry():
-        for job in jobs:  # in-process: also the way to run plugins that are not installed
-            try:
-                outcome = run_job(job, registry, progress)
-            except Exception as exc:  # noqa: BLE001 - reported by on_done, the other jobs go on
-                outcome = exc
-            on_done(job, outcome)
-        return
+class PluginExit(Exception):
+    """A plugin tried to end the process (``os._exit``, ``sys.exit``) while a job ran in it."""
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()  # from the workers: ("pid", pid) once, then ("steps", n) as they train
-    pids: set[int] = set()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(messages, threads, os.getpid())) as pool:
-        pending = {pool.submit(_run_in_worker, job): job for job in jobs}
+
+def run_in_process(jobs: Sequence[Job], registry: Registry, on_done: Done, progress: Progress | None = None,
+                   timeout: float = 0.0) -> None:
+    """Each job in this process, in turn. A plugin that calls ``os._exit`` or ``sys.exit`` fails its
+    own job; so does one that runs past ``timeout`` seconds (ended by an alarm signal where this is
+    the main thread); a stalled job is named in a warning line."""
+    for job in jobs:
         try:
-            while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(messages, progress, pids)
-                for future in done:
-                    job = pending.pop(future)
-                    error = future.exception()
-                    on_done(job, error if error is not None else future.result())
-            _drain(messages, progress, pids)
-        except BaseException:  # Ctrl-C, SIGTERM: stop the workers now; finished cells are already saved
-            _drain(messages, None, pids)
-            for pid in pids:
-                with contextlib.suppress(OSError):  # already gone
-                    os.kill(pid, signal.SIGTERM)
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            with guarded(job, timeout) as stepped:
+                outcome = run_job(job, registry, _noting(progress, stepped))
+        except Exception as exc:  # noqa: BLE001 - reported by on_done, the other jobs go on
+            outcome = exc
+        except SystemExit as exc:
+            outcome = PluginExit(f"a plugin called sys.exit({exc.code!r}) in the run's own process; the job stopped "
+                                 f"there and the other jobs ran")
+        on_done(job, outcome)
 
 
-def _init_worker(messages, threads: int, parent_pid: int) -> None:
-    global _messages
-    die_with_parent(parent_pid)
-    _messages = messages
-    messages.put(("pid", os.getpid()))
-    torch.set_num_threads(threads)
+def _noting(progress: Progress | None, stepped: list[float]) -> Progress:
+    def noted(steps: int) -> None:
+        stepped[0] = time.monotonic()
+        if progress is not None:
+            progress(steps)
+    return noted
 
 
-def _run_in_worker(job: Job) -> JobOutcome:
-    return run_job(job, default_registry(), lambda steps: _messages.put(("steps", steps)))
+@contextlib.contextmanager
+def guarded(job: Job, timeout: float) -> Iterator[list[float]]:
+    """While one job runs in this process: ``os._exit`` raises :class:`PluginExit` (in this process
+    only: forked children exit as they should), an alarm ends the job past ``timeout`` (main thread
+    only), and a watchdog thread warns when no training step is reported for long. Yields the time of
+    the last step, updated by the caller."""
+    stepped, done = [time.monotonic()], threading.Event()
+    pid, real_exit = os.getpid(), os._exit
 
+    def refuse_exit(code: int) -> None:
+        if os.getpid() != pid:
+            real_exit(code)
+        raise PluginExit(f"a plugin called os._exit({code}) in the run's own process; the job stopped there and "
+                         f"the other jobs ran (with workers >= 2 it would have ended only its worker)")
 
-def _drain(messages, progress: Progress | None, pids: set[int]) -> None:
-    """Take every message the workers sent: their pids (to stop them on an interrupt) and progress."""
-    while True:
-        try:
-            kind, value = messages.get_nowait()
-        except queue_module.Empty:
-            return
-        if kind == "pid":
-            pids.add(value)
-        elif progress is not None:
-            progress(value)
+    def watch() -> None:
+        limit = workers_module.stall_warning(timeout)
+        while not done.wait(min(limit, 1.0)):
+            if time.monotonic() - stepped[0] > limit:
+                print(f"warning: {job.label} (seeds {', '.join(map(str, job.seeds))}): no training step reported "
+                      f"for {time.monotonic() - stepped[0]:.0f} s (stalled? execution.job_timeout ends such a job)",
+                      file=sys.stderr, flush=True)
+                return
+
+    def alarm(signum, frame) -> None:
+        raise JobTimedOut(timeout)
+
+    alarmed = bool(timeout) and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    previous = signal.signal(signal.SIGALRM, alarm) if alarmed else None
+    if alarmed:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    watchdog = threading.Thread(target=watch, name="benchbench-stall-watch", daemon=True)
+    os._exit = refuse_exit
+    watchdog.start()
+    try:
+        yield stepped
+    finally:
+        os._exit = real_exit
+        done.set()
+        if alarmed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
