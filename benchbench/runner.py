@@ -69,7 +69,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     executor = make_engine(engine, address, gpus_per_task)
     try:
         suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
-        check_objectives(suite, registry)  # networks, updates and samplers consistent with each other
+        refused = check_objectives(suite, registry)  # inconsistent declarations: those jobs fail, untrained
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
@@ -106,6 +106,9 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
                     directory.save(result, outcome.samples[i])
 
         def execute(todo: list[Job]) -> None:
+            for job in [j for j in todo if j.objective and (j.dataset.label, j.objective.label) in refused]:
+                on_done(job, refused[(job.dataset.label, job.objective.label)])
+                todo.remove(job)
             todo, shared = train_once(todo)  # identical settings under other labels train once
             copies.update(shared)
             executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)

@@ -84,6 +84,16 @@ class PluginExit(Exception):
     """A plugin tried to end the process (``os._exit``, ``sys.exit``) while a job ran in it."""
 
 
+class _Stopped(BaseException):
+    """Ends a job run in this process (past its timeout, or at a plugin's ``os._exit``): a
+    BaseException, so that no ``except Exception`` of a plugin or of the trainer takes it for a
+    failed step and goes on. Carries the error to report."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 def run_in_process(jobs: Sequence[Job], registry: Registry, on_done: Done, progress: Progress | None = None,
                    timeout: float = 0.0) -> None:
     """Each job in this process, in turn. A plugin that calls ``os._exit`` or ``sys.exit`` fails its
@@ -95,51 +105,53 @@ def run_in_process(jobs: Sequence[Job], registry: Registry, on_done: Done, progr
                 outcome = run_job(job, registry, _noting(progress, stepped))
         except Exception as exc:  # noqa: BLE001 - reported by on_done, the other jobs go on
             outcome = exc
+        except _Stopped as stopped:
+            outcome = stopped.error
         except SystemExit as exc:
             outcome = PluginExit(f"a plugin called sys.exit({exc.code!r}) in the run's own process; the job stopped "
                                  f"there and the other jobs ran")
         on_done(job, outcome)
 
 
-def _noting(progress: Progress | None, stepped: list[float]) -> Progress:
+def _noting(progress: Progress | None, stepped: list) -> Progress:
     def noted(steps: int) -> None:
-        stepped[0] = time.monotonic()
+        stepped[0], stepped[1] = time.monotonic(), stepped[1] + steps
         if progress is not None:
             progress(steps)
     return noted
 
 
 @contextlib.contextmanager
-def guarded(job: Job, timeout: float) -> Iterator[list[float]]:
+def guarded(job: Job, timeout: float) -> Iterator[list]:
     """While one job runs in this process: ``os._exit`` raises :class:`PluginExit` (in this process
     only: forked children exit as they should), an alarm ends the job past ``timeout`` (main thread
-    only), and a watchdog thread warns when no training step is reported for long. Yields the time of
-    the last step, updated by the caller."""
-    stepped, done = [time.monotonic()], threading.Event()
+    only), and a watchdog thread warns when no training step is reported for long. Yields [the time
+    of the last step, member-steps so far], for the caller to update."""
+    stepped, done = [time.monotonic(), 0], threading.Event()  # the last step's time, member-steps so far
     pid, real_exit = os.getpid(), os._exit
 
     def refuse_exit(code: int) -> None:
         if os.getpid() != pid:
             real_exit(code)
-        raise PluginExit(f"a plugin called os._exit({code}) in the run's own process; the job stopped there and "
-                         f"the other jobs ran (with workers >= 2 it would have ended only its worker)")
+        raise _Stopped(PluginExit(f"a plugin called os._exit({code}) in the run's own process; the job stopped there "
+                                  f"and the other jobs ran (with workers >= 2 it would have ended only its worker)"))
 
     def watch() -> None:
         limit = workers_module.stall_warning(timeout)
         while not done.wait(min(limit, 1.0)):
-            if time.monotonic() - stepped[0] > limit:
+            if time.monotonic() - stepped[0] > limit and workers_module.training(job, stepped[1]):
                 print(f"warning: {job.label} (seeds {', '.join(map(str, job.seeds))}): no training step reported "
                       f"for {time.monotonic() - stepped[0]:.0f} s (stalled? execution.job_timeout ends such a job)",
                       file=sys.stderr, flush=True)
                 return
 
     def alarm(signum, frame) -> None:
-        raise JobTimedOut(timeout)
+        raise _Stopped(JobTimedOut(timeout))
 
     alarmed = bool(timeout) and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     previous = signal.signal(signal.SIGALRM, alarm) if alarmed else None
     if alarmed:
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)  # again each second, should something swallow it
     watchdog = threading.Thread(target=watch, name="benchbench-stall-watch", daemon=True)
     os._exit = refuse_exit
     watchdog.start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import math
 import multiprocessing
 import os
 import pickle
@@ -45,8 +46,9 @@ class Worker:
     process: Any  # multiprocessing's SpawnProcess
     conn: Connection
     job: int | None = None  # index of the job it runs
-    started: float = 0.0
-    last_step: float = 0.0
+    started: float = math.inf  # when it began the job (it says so once started up): timeouts count from there
+    last_step: float = math.inf
+    steps: int = 0  # member-steps reported: a job that reported all of them is scoring, not stalled
     warned: bool = False
 
 
@@ -84,7 +86,8 @@ class WorkerPool:
                     elif timeout and now - worker.started > timeout:
                         self._replace(worker)
                         on_done(jobs[index], JobTimedOut(timeout))
-                    elif not worker.warned and now - worker.last_step > stall_warning(timeout):
+                    elif not worker.warned and now - worker.last_step > stall_warning(timeout) and training(
+                            jobs[index], worker.steps):
                         worker.warned = True
                         job = jobs[index]
                         print(f"warning: {job.label} (seeds {', '.join(map(str, job.seeds))}): no training step "
@@ -124,8 +127,8 @@ class WorkerPool:
                 self._replace(worker)
                 todo.appendleft(index)
                 continue
-            worker.job, worker.warned = index, False
-            worker.started = worker.last_step = time.monotonic()
+            worker.job, worker.warned, worker.steps = index, False, 0
+            worker.started = worker.last_step = math.inf
 
     def _start(self) -> Worker:
         ours, theirs = self.context.Pipe()
@@ -152,8 +155,10 @@ class WorkerPool:
         try:
             while worker.conn.poll():
                 kind, value = worker.conn.recv()
-                if kind == "steps":
-                    worker.last_step = now
+                if kind == "started":
+                    worker.started = worker.last_step = now
+                elif kind == "steps":
+                    worker.last_step, worker.steps = now, worker.steps + value
                     if progress is not None:
                         progress(value)
                 elif kind == "done":
@@ -168,6 +173,11 @@ class WorkerPool:
                 worker.process.kill()
                 worker.process.join()
         return None
+
+
+def training(job: Job, steps: int) -> bool:
+    """Whether ``job`` still has training steps to report, having reported ``steps`` member-steps."""
+    return job.objective is not None and steps < job.suite.steps * len(job.cells)
 
 
 def stall_warning(timeout: float) -> float:
@@ -188,6 +198,7 @@ def serve(conn: Connection, threads: int, parent_pid: int) -> None:
             return
         if job is None:
             return
+        conn.send(("started", None))
         answer = _run_in_worker(job, registry, conn)
         try:
             conn.send(answer)

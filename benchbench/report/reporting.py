@@ -90,7 +90,10 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
             trials.append(document)
             continue
         key = (document["dataset"], document["objective"], document["seed"])
-        if key not in order:
+        why = "which the run's suite does not hold" if key not in order else mislabelled(document, resolved)
+        if why:
+            problems.append(f"cell file {path.name} is labelled {key[0]}/{key[1]} seed {key[2]}, {why}; left out "
+                            f"(a run with --out re-runs the cell)")
             continue
         mtime = path.stat().st_mtime
         if key not in found or mtime > found[key][0]:
@@ -102,6 +105,23 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
     trials.sort(key=lambda d: (plan.get((d["dataset"], d["objective"]), (len(plan), 0)), d["config"]["trial"],
                                d["seed"]))
     return Cells([found[key][1] for key in sorted(found, key=order.__getitem__)], problems, trials)
+
+
+def mislabelled(document: dict[str, Any], resolved: dict[str, Any]) -> str | None:
+    """Why ``document``'s labels do not fit its own config (an edited label or seed), or None: the
+    component types of its dataset and objective labels in the resolved suite, and its seed."""
+    config, reference = document["config"], document["objective"] == REFERENCE
+    wanted = {"dataset": _type(resolved["datasets"][document["dataset"]]),
+              "objective": None if reference else _type(resolved["objectives"][document["objective"]]),
+              "seed": document["seed"]}
+    found = {"dataset": _type(config.get("dataset")), "objective": _type(config.get("objective")),
+             "seed": config.get("seed")}
+    wrong = [k for k in wanted if found[k] != wanted[k]]
+    return f"but its config holds {', '.join(f'{k} {found[k]!r}' for k in wrong)}" if wrong else None
+
+
+def _type(component: Any) -> Any:
+    return component.get("type") if isinstance(component, dict) else component
 
 
 def cell_problems(documents: list[dict[str, Any]]) -> list[str]:

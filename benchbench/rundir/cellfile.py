@@ -81,6 +81,18 @@ def document_problem(document: Any, key: str) -> str | None:
     return None
 
 
+def label_problem(document: dict[str, Any], name: str, dataset: str, objective: str, seed: int) -> str | None:
+    """What makes the valid ``document`` (file ``name``) not the record of (``dataset``, ``objective``,
+    ``seed``), the labels its key stands for: an edited label or seed, or None."""
+    found, wanted = (document["dataset"], document["objective"], document["seed"]), (dataset, objective, seed)
+    config = document["config"]
+    seed_in_config = config.get("seed", seed) if isinstance(config, dict) else seed
+    if found == wanted and seed_in_config == seed:
+        return None
+    return f"{name} is labelled {found[0]}/{found[1]} seed {found[2]} (config seed {seed_in_config}), but its key is " \
+           f"that of {dataset}/{objective} seed {seed}"
+
+
 def samples_problem(path: Path) -> str | None:
     """What makes the samples file at ``path`` unusable, or None."""
     try:

@@ -97,7 +97,9 @@ class RunDirectory:
         path = self.cells / f"{cell.key}.json"
         document, why = cellfile.read_cell(path, cell.key)
         if document is not None:
-            return document
+            why = cellfile.label_problem(document, path.name, cell.dataset, cell.objective, cell.seed)
+            if why is None:
+                return document
         if why is not None:
             self.warnings[cell.key] = f"cell {cell.key} ({cell.dataset}/{cell.objective} seed {cell.seed}): {why}; " \
                                      f"it runs again"

@@ -1,13 +1,14 @@
 """Before anything trains: every objective of a suite builds its declared networks, evaluates each
 update's loss once and draws a small sample on one member, so that a loss or sampler naming a
-missing network, or a sampler returning the wrong shape, is refused in one line naming the plugin."""
+missing network, or a sampler returning the wrong shape, fails that objective's jobs before they
+train, in one line naming the objective, its plugin and distribution; the other jobs run."""
 
 from __future__ import annotations
 
 import torch
 
 from ..api.dataset import Dataset
-from ..api.errors import BenchbenchError, PluginError
+from ..api.errors import BenchbenchError, ComponentError, PluginError
 from ..api.objective import MissingNetwork, Objective
 from ..config.suite import ComponentSpec, Suite
 from ..plan.cells import stream
@@ -19,18 +20,25 @@ from .trainer import build, stacked_data
 TRY_BATCH = 2  # samples per member when an objective's own updates and sampler are tried
 
 
-def check_objectives(suite: Suite, registry: Registry) -> None:
-    """Refuse a suite whose objectives' declarations are inconsistent (before anything trains)."""
+def check_objectives(suite: Suite, registry: Registry) -> dict[tuple[str, str], ComponentError]:
+    """The objectives whose declarations are inconsistent on a dataset: (dataset label, objective
+    label) -> the error naming the objective (its jobs fail with it, untrained; the others run)."""
     device = torch.device("cpu")
+    refused: dict[tuple[str, str], ComponentError] = {}
     for data_spec in suite.datasets:
         dataset = build(registry, data_spec)
         for spec in suite.objectives:
             try:
                 check_objective(registry, spec, dataset, device)
+            except ComponentError as exc:
+                refused[(data_spec.label, spec.label)] = exc
+            except PluginError as exc:  # named after the objective: the job's line adds its plugin
+                refused[(data_spec.label, spec.label)] = ComponentError("objective", spec.type, exc.message)
             except BenchbenchError:
                 raise
             except Exception:  # noqa: BLE001 - a plugin that raises fails its own jobs, named, not the run
                 continue
+    return refused
 
 
 def check_objective(registry: Registry, spec: ComponentSpec, dataset: Dataset, device: torch.device) -> None:

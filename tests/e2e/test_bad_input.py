@@ -8,6 +8,7 @@ and the key the error must name. The suites are run through ``benchbench.cli.mai
 import contextlib
 import copy
 import io
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -424,13 +425,17 @@ def _inconsistent_objectives():
 
 
 @pytest.mark.parametrize("case", range(6))
-def test_inconsistent_objective_declarations_are_one_line_before_training(case, monkeypatch):
+def test_inconsistent_objective_declarations_fail_that_objectives_jobs_untrained_the_others_run(case, monkeypatch):
     from benchbench import hookimpl, registry_with
     objective, message = _inconsistent_objectives()[case]
     plugin = type("P", (), {"benchbench_objectives": staticmethod(hookimpl(lambda: [objective]))})
     monkeypatch.setattr("benchbench.runner.default_registry", lambda: registry_with([("broken", plugin)]))
-    suite = {**copy.deepcopy(BASE), "objectives": {objective.name: {"batch_size": 2, "hidden": [2]}}}
+    small = {"batch_size": 2, "hidden": [2]}
+    suite = {**copy.deepcopy(BASE), "objectives": {objective.name: small, "flow": small}}
     code, out, err, results = run_cli(yaml.safe_dump(suite))
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith(f"error: plugin '{objective.name}': ") and message in err, err
-    assert not results.exists() or not any(results.rglob("*.json")), "nothing trains"
+    assert code == 1, err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert line.startswith(f"error: job failed: ring/{objective.name} (seeds 0): objective {objective.name!r} of "
+                           f"plugin 'broken': ") and message in line, err
+    cells = [json.loads(p.read_text()) for p in results.rglob("cells/*.json")]
+    assert [c["objective"] for c in cells] == ["flow"], "the other objective trains; the broken one does not"

@@ -3,6 +3,7 @@ plugin and distribution, and the fix; `--traceback` shows where it failed, in it
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 
@@ -14,6 +15,7 @@ from benchbench.registry.components import _installed_registry
 
 BROKEN = textwrap.dedent("""
     from benchbench import CriticConfig, Objective, hookimpl
+    from benchbench_plugins.objectives.flow import FlowMatching
 
     class MeanOverMembers(Objective):
         name = "mean-over-members"
@@ -25,9 +27,15 @@ BROKEN = textwrap.dedent("""
         def generator_loss(self, critic, real, fake):
             return -critic(fake).flatten(1).mean(1)
 
+    class WrongSamples(FlowMatching):
+        name = "wrong-samples"
+
+        def sample(self, nets, n):
+            return self.normal(n, 3)  # 3 coordinates for 2-D data
+
     @hookimpl
     def benchbench_objectives():
-        return [MeanOverMembers]
+        return [MeanOverMembers, WrongSamples]
 """)
 
 
@@ -74,5 +82,20 @@ def test_traceback_shows_where_the_job_failed_in_its_worker_process(extras, caps
     code, _, err = invoke(args, capsys)  # 3 jobs on 2 spawned workers
     assert code == 1
     assert [x for x in err.splitlines() if x.startswith("error:")] == [LINE]
-    worker = err.split("_RemoteTraceback", 1)[1]  # the worker process's own traceback
+    worker = err.split("RemoteTraceback", 1)[1]  # the worker process's own traceback
     assert "in _run_in_worker" in worker and "in training_step" in worker and "in per_member" in worker
+
+
+def test_a_declaration_one_objective_breaks_fails_its_jobs_untrained_naming_its_distribution(extras, capsys):
+    suite = yaml.safe_load(extras.read_text())
+    suite["objectives"] = {"wrong-samples": {"batch_size": 8, "hidden": [8]}, "nonsaturating": suite["objectives"][
+        "nonsaturating"]}
+    extras.write_text(yaml.safe_dump(suite))
+    code, _, err = invoke(["run", str(extras), "-q", "--out", str(extras.parent / "run")], capsys)
+    assert code == 1
+    assert [x for x in err.splitlines() if x.startswith("error:")] == [
+        "error: job failed: ring/wrong-samples (seeds 0, 1): objective 'wrong-samples' of plugin 'extras' "
+        "(benchbench-extras 0.3): sample(nets, 2) returned shape (1, 2, 3) (torch.float32); expected floating-point "
+        "samples of shape (1, 2, 2): [members, n, *data shape] (rerun with --traceback to see where)"]
+    objectives = {json.loads(p.read_text())["objective"] for p in (extras.parent / "run" / "cells").glob("*.json")}
+    assert objectives == {"(data)", "nonsaturating"}  # the other objective trained; the broken one did not
