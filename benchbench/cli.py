@@ -100,12 +100,17 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
 @click.option("--reporters", metavar="NAMES", help="Reporters to run: comma-separated names, or all "
               "(default: the suite's own).")
 def report_command(run_dir, reporters) -> None:
-    """Write every report of the finished run RUN_DIR again from its cell files, without training."""
+    """Write every report of the finished run RUN_DIR again from its cell files, without training
+    (exit code 1 when a reporter fails, naming it; the other reports are written)."""
     names = None if reporters is None else "all" if reporters == "all" else [n for n in reporters.split(",") if n]
     report, failed = rebuild(run_dir, default_registry(), names)
-    for problem in [*report.problems, *failed]:
+    for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
+    for failure in failed:  # the other reports are written; this one is not
+        click.echo(f"error: {failure}", err=True)
     click.echo(f"reports: {report.directory}")
+    if failed:
+        sys.exit(1)
 
 
 @cli.command("compare")

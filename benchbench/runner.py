@@ -87,6 +87,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             if isinstance(outcome, BaseException):
                 failed.append(describe_failure(job, outcome, registry))
                 tracebacks.append(format_traceback(outcome))
+                directory.record_failure(job.dataset.label, job.label.split("/", 1)[1], job.seeds, failed[-1])
                 return
             save(job.key, job.label, job.cells, outcome)
             for (spec, cells), rescored in zip(job.samplers, outcome.samplers):  # the stack under other samplers

@@ -27,7 +27,7 @@ from ..config.suite import ComponentSpec, Suite, parse_suite
 from ..plan.trials import select, winners_curse
 from ..registry.components import Registry, default_registry
 from ..rundir import cellfile
-from ..rundir.directory import RunDirectory, curves_frame, recorded_suite, records_frame
+from ..rundir.directory import FAILURES, RunDirectory, curves_frame, recorded_suite, records_frame
 from ..stats.budget import budget_frame
 from ..stats.summary import compute_verdicts
 from ..stats.verdicts import ALPHA, TEST, Verdicts
@@ -99,12 +99,28 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
         if key not in found or mtime > found[key][0]:
             found[key] = (mtime, document)
     missing = [key for key in order if key not in found]
-    problems += [f"{d}/{o} seed {s}: no result in {folder} (its job failed or the run was interrupted)"
-                 for d, o, s in missing]
+    reasons = failure_reasons(Path(directory))
+    problems += [f"{d}/{o} seed {s}: no result in {folder} ("
+                 + (f"its job failed: {reasons[(d, o, s)]}" if (d, o, s) in reasons
+                    else "its job failed or the run was interrupted") + ")" for d, o, s in missing]
     plan = {(d, o): (i, j) for (d, o, _), (i, j, _) in order.items()}  # trials in plan order, as the run chose
     trials.sort(key=lambda d: (plan.get((d["dataset"], d["objective"]), (len(plan), 0)), d["config"]["trial"],
                                d["seed"]))
     return Cells([found[key][1] for key in sorted(found, key=order.__getitem__)], problems, trials)
+
+
+def failure_reasons(directory: Path) -> dict[tuple[str, str, int], str]:
+    """(dataset, objective, seed) -> why its job failed in the latest run (``failures.json``), where known."""
+    reasons = {}
+    for failure in read_json(directory / FAILURES).get("failures", []):
+        try:
+            label = f"{failure['dataset']}/{failure['objective']} (seeds {', '.join(map(str, failure['seeds']))}): "
+            error = str(failure["error"])
+            reasons.update({(failure["dataset"], failure["objective"], seed): error.removeprefix(label)
+                            for seed in failure["seeds"]})
+        except (KeyError, TypeError):  # a damaged file: the reasons are unknown, nothing else is lost
+            continue
+    return reasons
 
 
 def mislabelled(document: dict[str, Any], resolved: dict[str, Any]) -> str | None:

@@ -30,6 +30,7 @@ from . import cellfile, lock
 from .storage import check_layout, storage_errors
 
 SCHEDULING = ("workers", "max_members", "stack_seeds", "job_timeout")  # execution settings that leave results unchanged
+FAILURES = "failures.json"  # the jobs that failed in the latest run into this directory, and why
 RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value", "note"]
 CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "step", "metric", "value"]
 
@@ -50,6 +51,7 @@ class RunDirectory:
         self.path = Path(path)
         self.cells = self.path / "cells"
         self.warnings: dict[str, str] = {}  # cell key (or "lock") -> what a run should warn about
+        self.failures: list[dict[str, Any]] = []  # the jobs of this run that failed, and why (failures.json)
 
     @classmethod
     def new(cls, root: Path, suite: str) -> RunDirectory:
@@ -84,8 +86,14 @@ class RunDirectory:
                     raise ConfigError(str(self.path), f"holds a run of a different suite (differs in: "
                                                       f"{', '.join(changed)}); choose another --out or remove it")
             self.cells.mkdir(parents=True, exist_ok=True)
+            (self.path / FAILURES).unlink(missing_ok=True)  # the last run's: this one records its own
             if not existing.exists():
                 self.write_yaml("suite.yaml", suite)
+
+    def record_failure(self, dataset: str, objective: str, seeds: tuple[int, ...], error: str) -> None:
+        """Keep why a job failed in ``failures.json`` (this run's failures: a report says why its cells are missing)."""
+        self.failures.append({"dataset": dataset, "objective": objective, "seeds": list(seeds), "error": error})
+        self.write_json(FAILURES, {"failures": self.failures})
 
     def has(self, cell: Cell) -> bool:
         return self._read(cell) is not None

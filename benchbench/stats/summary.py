@@ -170,10 +170,20 @@ def format_number(x: float) -> str:
     return f"{x:.2e}"
 
 
+MARKDOWN_SPECIAL = {"|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "}
+
+
+def escape_markdown(text) -> str:
+    """``text`` safe in a markdown table cell: ``|`` escaped, HTML's ``&``, ``<`` and ``>`` as entities
+    (a plugin's note cannot split a cell or inject markup), line breaks as spaces."""
+    return "".join(MARKDOWN_SPECIAL.get(c, c) for c in str(text))
+
+
 def markdown(table: pd.DataFrame) -> str:
-    header = ["objective", *map(str, table.columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join([str(index), *map(str, row)]) + " |" for index, row in table.iterrows()]
+    """``table`` as a markdown table, every header and cell escaped (:func:`escape_markdown`)."""
+    header = ["objective", *table.columns]
+    lines = ["| " + " | ".join(map(escape_markdown, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(map(escape_markdown, [index, *row])) + " |" for index, row in table.iterrows()]
     return "\n".join(lines)
 
 

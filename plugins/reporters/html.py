@@ -85,9 +85,12 @@ class Html(Reporter):
 def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
     """The text of ``report.html``."""
     summary = run.summary
-    shown = summary[summary["metric"].map(lambda m: _group(m, run.outputs) not in EXCLUDED_GROUPS)]
+    shown = summary[summary["metric"].map(lambda m: _group(m, run.outputs) not in EXCLUDED_GROUPS).astype(bool)]
     datasets = list(dict.fromkeys([*run.datasets, *shown["dataset"]]))
     body = [f"<h1>{_e(run.suite)}</h1>", _about(run)]
+    if run.records.empty:  # every job failed, or none ran: the page says what is missing and why
+        body.append(f'<p class="warn">No valid results in this run: {len(run.problems)} problem(s) listed under '
+                    f'<a href="#problems">problems and notes</a> say which cells are missing and why.</p>')
     body.append("<nav>" + "".join(f'<a href="#{_anchor(d)}">{_e(d)}</a>' for d in datasets)
                 + ('<a href="#ranks">ranks</a>' if not run.ranks.empty else "")
                 + '<a href="#throughput">throughput</a><a href="#problems">problems and notes</a></nav>')
@@ -238,6 +241,8 @@ def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
     shape = next(iter(samples.values())).shape[1:] if samples else ()
     fresh = _newest_cell(run.directory)
     name = file_label(dataset)
+    samples = {k: v for k, v in samples.items() if len(v)}  # plot_samples: 0 keeps none
+    shape = next(iter(samples.values())).shape[1:] if samples else ()
     if samples and plots.sample_kind(shape) == "image":
         parts.append(grids_html(run, dataset, config))
     elif samples:

@@ -43,7 +43,7 @@ def emphasize(table: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
 
 def legend(metrics: list[str], outputs: dict[str, Output]) -> str:
     """One line with the docs of ``metrics``, e.g. "*jsd*: Jensen-Shannon divergence · ..."."""
-    parts = [f"*{m}*: {outputs[m].doc}" for m in metrics if m in outputs and outputs[m].doc]
+    parts = [f"*{_md(m)}*: {_md(outputs[m].doc)}" for m in metrics if m in outputs and outputs[m].doc]
     return " · ".join(parts)
 
 
@@ -64,7 +64,7 @@ def seeds_phrase(summary: pd.DataFrame, outputs: dict[str, Output]) -> str:
 
 def render(run: RunReport) -> str:
     """The text of ``summary.md``."""
-    lines = [f"# {run.suite}", ""]
+    lines = [f"# {_md(run.suite)}", ""]
     summary = run.summary[run.summary["metric"].map(lambda m: _group(m, run.outputs) not in EXCLUDED_GROUPS)]
     if summary.empty:
         return "\n".join([*lines, "No results.", ""])
@@ -74,12 +74,12 @@ def render(run: RunReport) -> str:
     current = None
     for dataset, group, table in tables(summary, run.outputs):
         if dataset != current:
-            lines += [f"## {dataset}", "", *chosen_lines(run, dataset)]
+            lines += [f"## {_md(dataset)}", "", *chosen_lines(run, dataset)]
             current = dataset
         metrics = list(table.columns)
-        lines += [f"### {group}", "", markdown(emphasize(table, run.outputs)), ""]
+        lines += [f"### {_md(group)}", "", markdown(emphasize(table, run.outputs)), ""]
         shown = summary[(summary["dataset"] == dataset) & summary["metric"].isin(metrics)]
-        for text in (footnote(shown, run.outputs), legend(metrics, run.outputs)):
+        for text in (_md(footnote(shown, run.outputs)), legend(metrics, run.outputs)):
             if text:
                 lines += [text, ""]
         if group == "throughput" and device_line(run.directory):
@@ -100,8 +100,8 @@ def chosen_lines(run: RunReport, dataset: str) -> list[str]:
         return []
     cursed = curse_warnings(run, dataset)
     return ["Chosen by an equal-budget search (see trials.csv, budget.csv); the tables score it on the final seeds:",
-            "", *(f"- {objective}: {text}" for objective, text in chosen.items()), "",
-            *(line for text in cursed.values() for line in (f"⚠ {text}", ""))]
+            "", *(f"- {_md(objective)}: {_md(text)}" for objective, text in chosen.items()), "",
+            *(line for text in cursed.values() for line in (f"⚠ {_md(text)}", ""))]
 
 
 def curse_warnings(run: RunReport, dataset: str) -> dict[str, str]:
@@ -127,6 +127,11 @@ class Markdown(Reporter):
         path = Path(directory) / "summary.md"
         atomic_write(path, render(run).encode("utf-8"))
         return [path]
+
+
+def _md(text) -> str:
+    """Plugin-supplied ``text`` (a note, a doc, a label) safe in markdown: no HTML, no table-splitting ``|``."""
+    return "".join({"|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": " "}.get(c, c) for c in str(text))
 
 
 def _group(metric: str, outputs: dict[str, Output]) -> str:
