@@ -1,14 +1,15 @@
 """What an objective declares (:meth:`benchbench.Objective.networks`, ``updates``, ``nfe``), checked
 against itself before anything trains: every mistake is one :class:`PluginError` naming the
-objective and what is wrong (the CLI prints it as one line, exit code 2).
+objective and what is wrong (its jobs fail with it, one line each naming the plugin).
 
 - :func:`declared_networks`, :func:`declared_updates`, :func:`declared_nfe`: the declarations,
   each checked (types, names, shapes, learning-rate settings that exist, updates naming declared
   networks, every network trained by some update, at least one network evaluation per sample).
-- :func:`check_objectives`: the suite-level check the runner makes before training. Beyond the
-  declarations, an objective that defines its own sampler or updates is tried on one member
-  with tiny batches: a sample of the wrong shape, or a loss or sampler using a network it did not
-  declare, is refused there. Other failures of a loss are left to the job, which names the plugin.
+- :func:`check_objectives` (:mod:`.consistency`): the check the runner makes before training.
+  Beyond the declarations, an objective that defines its own sampler or updates is tried on one
+  member with tiny batches: a sample of the wrong shape, or a loss or sampler using a network it
+  did not declare, fails that objective's jobs untrained (the others run). Other failures of a
+  loss are left to the job, which names the plugin.
 """
 
 from __future__ import annotations
