@@ -88,7 +88,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
     shown = summary[summary["metric"].map(lambda m: _group(m, run.outputs) not in EXCLUDED_GROUPS).astype(bool)]
     datasets = list(dict.fromkeys([*run.datasets, *shown["dataset"]]))
     body = [f"<h1>{_e(run.suite)}</h1>", _about(run)]
-    if run.records.empty:  # every job failed, or none ran: the page says what is missing and why
+    if not run.samples:  # no valid cell (each has its samples file): every job failed, or none ran
         body.append(f'<p class="warn">No valid results in this run: {len(run.problems)} problem(s) listed under '
                     f'<a href="#problems">problems and notes</a> say which cells are missing and why.</p>')
     body.append("<nav>" + "".join(f'<a href="#{_anchor(d)}">{_e(d)}</a>' for d in datasets)
