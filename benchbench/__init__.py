@@ -30,6 +30,6 @@ __all__ = [
     "PluginError", "Registry", "RemoteFile", "Reporter", "RunReport", "Split", "Suite", "Timing",
     "Unavailable", "Update", "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts", "compute_verdicts",
     "dataset_places", "default_registry", "download", "file_label", "footnote", "hookimpl", "interval", "job_scoped",
-    "load_suite", "load_tensors", "locate", "markdown", "param", "parse_suite", "ranks", "registry_with", "run", "run_suite",
-    "sampling_settings", "save_tensors", "summarize", "tables", "verdicts_from_run",
+    "load_suite", "load_tensors", "locate", "markdown", "param", "parse_suite", "ranks", "registry_with", "run",
+    "run_suite", "sampling_settings", "save_tensors", "summarize", "tables", "verdicts_from_run",
 ]

@@ -1,18 +1,18 @@
 """Downloads of the files a dataset is built from, verified by checksum, for any dataset plugin.
 
 :func:`download` makes sure that every :class:`RemoteFile` of a list lies in a directory with its
-published checksum, or with the published *content*: a file also passes when its decoded content (the
-decompressed bytes of a gzip file, from any compressor; an uncompressed file itself) has the
+published checksum, or with the published *content*: a file also passes when its decoded content
+(the decompressed bytes of a gzip file, from any compressor; an uncompressed file itself) has the
 ``content`` checksum recorded for it, so a recompressed copy (a distribution's package) or a
 decompressed one (torchvision's ``raw/`` folders) is accepted. A file already there that passes is
-used as it is (no network: works offline); a missing one is fetched from its mirrors in turn. Each download streams into a
-temporary file next to the final one and is renamed only once its checksum matches, so an
-interrupted, broken or wrong download never leaves a file under the final name.
+used as it is (no network: works offline); a missing one is fetched from its mirrors in turn. Each
+download streams into a temporary file next to the final one and is renamed only once its checksum
+matches, so an interrupted, broken or wrong download never leaves a file under the final name.
 
-What goes wrong is said in one line: :class:`DataFileError` for a file with the wrong checksum
-(or a damaged gzip stream, or, from the dataset that reads it, the wrong format), :class:`~benchbench.ConfigError` for files
-that could not be had (offline, every mirror failed, downloads switched off), naming the files to
-place and the directory to place them in.
+What goes wrong is said in one line: :class:`DataFileError` for a file with the wrong checksum (or
+a damaged gzip stream, or, from the dataset that reads it, the wrong format),
+:class:`~benchbench.ConfigError` for files that could not be had (offline, every mirror failed,
+downloads switched off), naming the files to place and the directory to place them in.
 """
 
 from __future__ import annotations

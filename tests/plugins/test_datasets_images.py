@@ -253,7 +253,8 @@ def test_copies_with_the_published_content_pass_in_any_container_and_layout(tmp_
                "decompressed" if form == "torchvision" else form)
     data = FashionMnist(FashionMnist.Config(root=str(root), download=False))
     assert torch.equal(data.split("test").labels, torch.from_numpy(arrays[TEST_LABELS]))
-    assert torch.equal(data.split("train").x[:, 0], torch.from_numpy(arrays["train-images-idx3-ubyte.gz"][:8]) / 127.5 - 1)
+    train = torch.from_numpy(arrays["train-images-idx3-ubyte.gz"][:8])
+    assert torch.equal(data.split("train").x[:, 0], train / 127.5 - 1)
     if form == "recompressed":
         assert hashlib.md5((root / TEST_LABELS).read_bytes()).hexdigest() != FashionMnist.files[3].checksum
 
@@ -279,7 +280,8 @@ def test_offline_without_files_names_the_system_package_where_there_is_one(cache
         FashionMnist(FashionMnist.Config()).split("train")
     message = str(error.value)
     assert "\n" not in message and message.startswith("dataset fashion-mnist: download failed")
-    assert "apt-get install dataset-fashion-mnist" in message and str(datafiles.SYSTEM_DATASETS / "fashion-mnist") in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert str(datafiles.SYSTEM_DATASETS / "fashion-mnist") in message
     with pytest.raises(ConfigError) as error:
         Mnist(Mnist.Config()).split("train")
     assert "apt-get" not in str(error.value)
@@ -342,7 +344,8 @@ def test_a_damaged_decoded_cache_is_decoded_again_never_trusted(tmp_path, monkey
     stored["arrays"]["test_x"][0, 0, 0, 0] ^= 1  # one pixel changed, the file still loads
     torch.save(stored, cached)
     assert torch.equal(FashionMnist(FashionMnist.Config(root=str(tmp_path))).split("test").x, truth)
-    assert torch.equal(torch.load(cached)["arrays"]["test_x"][:, 0], torch.from_numpy(arrays["t10k-images-idx3-ubyte.gz"]))
+    rebuilt = torch.load(cached)["arrays"]["test_x"][:, 0]
+    assert torch.equal(rebuilt, torch.from_numpy(arrays["t10k-images-idx3-ubyte.gz"]))
 
 
 def tiny_cifar(path, rng) -> tuple[np.ndarray, np.ndarray]:
