@@ -164,7 +164,7 @@ class DownloadConfig:
                                    "<root>/<Folder>/raw), then datasets/<name> in the cache directory "
                                    "($BENCHBENCH_CACHE or ~/.cache/benchbench), then /usr/share/datasets/<name>")
     download: bool = param(True, "download missing files from the standard mirrors (false: use only the "
-                                 "files already in the directory)")
+                                 "files already in one of those directories)")
 
 
 class DownloadedImages(ImageDataset):
