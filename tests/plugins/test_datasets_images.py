@@ -377,7 +377,8 @@ def test_cifar_downloads_into_the_cache_directory(tmp_path, monkeypatch, cache):
     monkeypatch.setattr(urllib.request, "urlopen", REAL_URLOPEN)  # on file:// URLs only
     (tmp_path / "mirror").mkdir()
     x, _ = tiny_cifar(tmp_path / "mirror" / "cifar-10-python.tar.gz", np.random.default_rng(11))
-    patch_files(monkeypatch, Cifar10, tmp_path / "mirror", mirrors=((tmp_path / "mirror").as_uri() + "/",), validation=3)
+    mirror = (tmp_path / "mirror").as_uri() + "/"
+    patch_files(monkeypatch, Cifar10, tmp_path / "mirror", mirrors=(mirror,), validation=3)
     assert torch.equal(Cifar10(Cifar10.Config()).split("test").x, torch.from_numpy(x[10:]).float() / 127.5 - 1)
     assert sorted(p.name for p in (cache / "datasets" / "cifar10").glob("*.tar.gz")) == ["cifar-10-python.tar.gz"]
 
