@@ -6,6 +6,7 @@ else is importable from its subpackage (``benchbench.stats.verdicts``, ``benchbe
 """
 
 from .api.cache import atomic_write, cache_dir, load_tensors, save_tensors
+from .api.datafiles import dataset_places, locate
 from .api.dataset import Dataset, Modes, Split
 from .api.download import DataFileError, RemoteFile, download
 from .api.errors import BenchbenchError, ComponentError, ConfigError, PluginError
@@ -28,7 +29,7 @@ __all__ = [
     "Dataset", "Evaluation", "Metric", "Modes", "Nets", "Network", "NoConfig", "Objective", "ObjectiveConfig", "Output",
     "PluginError", "Registry", "RemoteFile", "Reporter", "RunReport", "Split", "Suite", "Timing",
     "Unavailable", "Update", "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts", "compute_verdicts",
-    "default_registry", "download", "file_label", "footnote", "hookimpl", "interval", "job_scoped", "load_suite",
-    "load_tensors", "markdown", "param", "parse_suite", "ranks", "registry_with", "run", "run_suite",
-    "sampling_settings", "save_tensors", "summarize", "tables", "verdicts_from_run",
+    "dataset_places", "default_registry", "download", "file_label", "footnote", "hookimpl", "interval", "job_scoped",
+    "load_suite", "load_tensors", "locate", "markdown", "param", "parse_suite", "ranks", "registry_with", "run",
+    "run_suite", "sampling_settings", "save_tensors", "summarize", "tables", "verdicts_from_run",
 ]

@@ -1,20 +1,24 @@
 """Downloads of the files a dataset is built from, verified by checksum, for any dataset plugin.
 
 :func:`download` makes sure that every :class:`RemoteFile` of a list lies in a directory with its
-published checksum. A file already there with the right checksum is used as it is (no network:
-works offline); a missing one is fetched from its mirrors in turn. Each download streams into a
-temporary file next to the final one and is renamed only once its checksum matches, so an
-interrupted, broken or wrong download never leaves a file under the final name.
+published checksum, or with the published *content*: a file also passes when its decoded content
+(the decompressed bytes of a gzip file, from any compressor; an uncompressed file itself) has the
+``content`` checksum recorded for it, so a recompressed copy (a distribution's package) or a
+decompressed one (torchvision's ``raw/`` folders) is accepted. A file already there that passes is
+used as it is (no network: works offline); a missing one is fetched from its mirrors in turn. Each
+download streams into a temporary file next to the final one and is renamed only once its checksum
+matches, so an interrupted, broken or wrong download never leaves a file under the final name.
 
-What goes wrong is said in one line: :class:`DataFileError` for a file with the wrong checksum
-(or, from the dataset that reads it, the wrong format), :class:`~benchbench.ConfigError` for files
-that could not be had (offline, every mirror failed, downloads switched off), naming the files to
-place and the directory to place them in.
+What goes wrong is said in one line: :class:`DataFileError` for a file with the wrong checksum (or
+a damaged gzip stream, or, from the dataset that reads it, the wrong format),
+:class:`~benchbench.ConfigError` for files that could not be had (offline, every mirror failed,
+downloads switched off), naming the files to place and the directory to place them in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import http.client
 import logging
@@ -23,6 +27,7 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 TIMEOUT_S = 10.0  # per connection attempt and per read; a dead mirror is given up quickly
 CHUNK = 1 << 20  # bytes read and hashed at a time
 USER_AGENT = "benchbench (dataset download)"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class DataFileError(BenchbenchError):
@@ -55,12 +61,15 @@ class RemoteFile:
     The file is downloaded from ``mirror + name`` for each mirror in turn (each mirror is a URL
     prefix ending in ``/``; ``file://`` URLs work too). ``algorithm`` is the checksum's: SHA-256,
     or MD5 where that is what the publisher gives (integrity against damage, not security).
+    ``content`` is the SHA-256 of the file's decoded content (:func:`content_checksum`), where known:
+    a file with either checksum passes.
     """
 
     name: str  # file name in the directory, and the last part of its URL
     checksum: str  # hex digest, lower case
     algorithm: Literal["sha256", "md5"] = "sha256"
     mirrors: tuple[str, ...] = ()  # URL prefixes, tried in order
+    content: str = ""  # SHA-256 of the decoded content (hex, lower case); "": not known, only `checksum` passes
 
 
 def file_checksum(path: str | Path, algorithm: str = "sha256") -> str:
@@ -69,6 +78,29 @@ def file_checksum(path: str | Path, algorithm: str = "sha256") -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def is_gzip(path: str | Path) -> bool:
+    """Whether the file at ``path`` starts with the gzip magic number."""
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def content_checksum(path: str | Path) -> str:
+    """SHA-256 of the decoded content of the file at ``path``: its decompressed bytes if it is a gzip
+    file (whatever compressor wrote it), else its bytes. A truncated or damaged gzip file raises
+    :class:`DataFileError`."""
+    if not is_gzip(path):
+        return file_checksum(path)
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as f:
+            for block in iter(lambda: f.read(CHUNK), b""):
+                digest.update(block)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataFileError(path, f"damaged gzip file ({_describe(exc)}); delete it, or replace it with the "
+                                  f"published file") from None
     return digest.hexdigest()
 
 
@@ -107,11 +139,20 @@ def download(files: Sequence[RemoteFile], directory: str | Path, *, allowed: boo
 
 
 def verify(path: Path, file: RemoteFile) -> None:
-    """Raise :class:`DataFileError` unless the file at ``path`` has ``file``'s checksum."""
+    """Raise :class:`DataFileError` unless the file at ``path`` has ``file``'s checksum or, where
+    ``file.content`` is known, its decoded content has that checksum."""
     got = file_checksum(path, file.algorithm)
-    if got != file.checksum:
+    if got == file.checksum:
+        return
+    if not file.content:
         raise DataFileError(path, f"wrong {file.algorithm} checksum: expected {file.checksum}, got {got}; "
                                   f"delete it to download it again, or replace it with the published file")
+    content = content_checksum(path)
+    if content != file.content:
+        raise DataFileError(path, f"neither the published file nor its content: expected {file.algorithm} "
+                                  f"{file.checksum} of the file or sha256 {file.content} of its decoded content, "
+                                  f"got {got} and {content}; delete it to download it again, or replace it "
+                                  f"with the published file")
 
 
 def _fetch(file: RemoteFile, path: Path, timeout: float, unreachable: set[str]) -> str:

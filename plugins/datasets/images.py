@@ -2,8 +2,10 @@
 
 - ``digits``: the 8x8 handwritten digits bundled with this package (1,797 images, no download).
 - ``stacked-digits``: three digits as the three channels, 1,000 modes (Stacked MNIST on digits).
-- ``mnist``, ``fashion-mnist`` (1x28x28) and ``cifar10`` (3x32x32): the standard files, downloaded
-  from the usual mirrors into the cache directory, verified by checksum, decoded once.
+- ``mnist``, ``fashion-mnist`` (1x28x28) and ``cifar10`` (3x32x32): the standard files, found in the
+  suite's ``root``, the cache or the system's dataset directory (Debian's ``dataset-fashion-mnist``),
+  else downloaded from the usual mirrors into the cache directory; verified by the checksum of the
+  published file or, for the IDX files, of their decoded content; decoded once.
 
 Every dataset here samples training images uniformly with replacement (:meth:`ImageDataset.sample`)
 and holds out (a random subset of) its test split (:meth:`ImageDataset.heldout`).
@@ -31,16 +33,17 @@ from benchbench import (
     RemoteFile,
     Split,
     cache_dir,
-    download,
+    dataset_places,
     hookimpl,
     load_tensors,
+    locate,
     param,
     save_tensors,
 )
 
 SPLITS = ("train", "validation", "test")
 DIGITS_FILE = Path(__file__).parent / "data" / "digits.csv.gz"
-DECODED_FORMAT = 1  # bump when what the decoded cache holds changes
+DECODED_FORMAT = 2  # bump when what the decoded cache holds changes
 
 
 class ImageDataset(Dataset):
@@ -157,21 +160,26 @@ class StackedDigits(ImageDataset):
 
 @dataclasses.dataclass(frozen=True)
 class DownloadConfig:
-    root: str | None = param(None, "directory of the dataset's files (null: datasets/<name> in the cache "
-                                   "directory, $BENCHBENCH_CACHE or ~/.cache/benchbench)")
+    root: str | None = param(None, "directory of the dataset's files, looked in first (also torchvision's "
+                                   "<root>/<Folder>/raw), then datasets/<name> in the cache directory "
+                                   "($BENCHBENCH_CACHE or ~/.cache/benchbench), then /usr/share/datasets/<name>")
     download: bool = param(True, "download missing files from the standard mirrors (false: use only the "
-                                 "files already in the directory)")
+                                 "files already in one of those directories)")
 
 
 class DownloadedImages(ImageDataset):
-    """Images decoded from published files: downloaded and verified by :func:`benchbench.download`,
-    decoded once into ``decoded-v<format>-<checksums>.pt`` next to them (uint8 pixels), and split:
-    train = the training file but its last ``validation_size`` images, which are the validation
-    split; test = the test file."""
+    """Images decoded from published files: found (or downloaded) and verified by
+    :func:`benchbench.locate` in :func:`benchbench.dataset_places`, decoded once into
+    ``decoded-v<format>-<checksums>.pt`` in ``root`` or the cache (uint8 pixels and their SHA-256,
+    checked on every load: a damaged file is decoded again, never trusted), and split: train = the
+    training file but its last ``validation_size`` images, which are the validation split; test = the
+    test file."""
 
     Config = DownloadConfig
     files: ClassVar[tuple[RemoteFile, ...]]
     validation_size: ClassVar[int]
+    torchvision_folder: ClassVar[str] = ""  # torchvision's <root>/<folder>/raw, where it has one
+    system_package: ClassVar[str] = ""  # the system package installing the files into /usr/share/datasets/<name>
 
     def decode(self, paths: dict[str, Path]) -> dict[str, np.ndarray]:
         """From the verified files (name -> path): "train_x", "test_x" (uint8 ``[N, *shape]``) and
@@ -179,22 +187,25 @@ class DownloadedImages(ImageDataset):
         raise NotImplementedError
 
     def directory(self) -> Path:
+        """Where the decoded cache is written, and missing files downloaded to: ``root``, else the cache."""
         return Path(self.config.root).expanduser() if self.config.root else cache_dir("datasets", self.name)
 
     def decoded(self) -> dict[str, Tensor]:
         """The decoded arrays as tensors, from the cache when it holds them intact."""
-        directory = self.directory()
-        key = hashlib.sha256(" ".join(f.checksum for f in self.files).encode()).hexdigest()[:12]
-        cache = directory / f"decoded-v{DECODED_FORMAT}-{key}.pt"
-        arrays = load_tensors(cache)
-        if self._intact(arrays):
-            return arrays
-        paths = download(self.files, directory, allowed=self.config.download, where=f"dataset {self.name}",
-                         hint="the dataset's root setting in the suite, or $BENCHBENCH_CACHE, moves that directory")
+        key = hashlib.sha256(" ".join(f.content or f.checksum for f in self.files).encode()).hexdigest()[:12]
+        cache = self.directory() / f"decoded-v{DECODED_FORMAT}-{key}.pt"
+        stored = load_tensors(cache)
+        if isinstance(stored, dict) and self._intact(stored.get("arrays")) \
+                and stored.get("sha256") == arrays_checksum(stored["arrays"]):
+            return stored["arrays"]
+        places = dataset_places(self.name, self.config.root, self.torchvision_folder)
+        paths = locate(self.files, places, allowed=self.config.download, where=f"dataset {self.name}",
+                       hint="the dataset's root setting in the suite, or $BENCHBENCH_CACHE, moves that directory",
+                       package=self.system_package)
         arrays = {k: torch.from_numpy(np.array(v)) for k, v in self.decode(paths).items()}  # copies: writable
         assert self._intact(arrays), f"{self.name}: decode() returned unexpected arrays"
         try:
-            save_tensors(cache, arrays)
+            save_tensors(cache, {"arrays": arrays, "sha256": arrays_checksum(arrays)})
         except OSError:  # a read-only directory: decode again next time
             pass
         return arrays
@@ -222,20 +233,31 @@ class DownloadedImages(ImageDataset):
                 "test": Split(from_bytes(arrays["test_x"]), arrays["test_y"].long(), self.classes)}
 
 
+def arrays_checksum(arrays: dict[str, Tensor]) -> str:
+    """SHA-256 of named tensors: each name, dtype, shape and values, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        values = arrays[name].contiguous().numpy()
+        digest.update(f"{name} {values.dtype} {values.shape}\n".encode())
+        digest.update(memoryview(values).cast("B"))
+    return digest.hexdigest()
+
+
 def from_bytes(x: Tensor) -> Tensor:
     """uint8 pixels 0..255 as float32 in [-1, 1]."""
     return x.to(torch.float32).div(127.5).sub(1)
 
 
 def read_idx(path: Path, dims: tuple[int, ...]) -> np.ndarray:
-    """The uint8 array of a gzip-compressed IDX file (MNIST format): magic number 0x0000 0x08 ndim
-    (0x08: unsigned bytes), ndim big-endian uint32 sizes, then the values; sizes after the first
-    must be ``dims`` (``()`` for labels, ``(28, 28)`` for images)."""
-    try:
-        with gzip.open(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataFileError(path, f"not a gzip file: {exc}") from None
+    """The uint8 array of an IDX file (MNIST format), gzip-compressed or not: magic number 0x0000
+    0x08 ndim (0x08: unsigned bytes), ndim big-endian uint32 sizes, then the values; sizes after the
+    first must be ``dims`` (``()`` for labels, ``(28, 28)`` for images)."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataFileError(path, f"damaged gzip file: {exc}") from None
     ndim = 1 + len(dims)
     if len(data) < 4 + 4 * ndim or data[:4] != bytes((0, 0, 8, ndim)):
         raise DataFileError(path, f"not an IDX file of {ndim}-D unsigned bytes (magic number "
@@ -254,9 +276,19 @@ IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-i
              "t10k-labels-idx1-ubyte.gz")
 
 
-def idx_files(mirrors: tuple[str, ...], md5s: tuple[str, ...]) -> tuple[RemoteFile, ...]:
-    """The four files of an MNIST-format dataset (``IDX_NAMES``) with their published MD5s."""
-    return tuple(RemoteFile(name, md5, "md5", mirrors) for name, md5 in zip(IDX_NAMES, md5s, strict=True))
+def idx_files(mirrors: tuple[str, ...], md5s: tuple[str, ...], contents: tuple[str, ...]) -> tuple[RemoteFile, ...]:
+    """The four files of an MNIST-format dataset (``IDX_NAMES``) with their published MD5s and the
+    SHA-256 of their decompressed content."""
+    return tuple(RemoteFile(name, md5, "md5", mirrors, content)
+                 for name, md5, content in zip(IDX_NAMES, md5s, contents, strict=True))
+
+
+def read_idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``[N, 1, 28, 28]`` and labels ``[N]`` (int64) of an IDX images file and its labels file."""
+    x, y = read_idx(images, (28, 28)), read_idx(labels, ())
+    if len(x) != len(y):
+        raise DataFileError(labels, f"{len(y):,} labels for the {len(x):,} images of {images.name}")
+    return x[:, None], y.astype(np.int64)
 
 
 class Mnist(DownloadedImages):
@@ -266,22 +298,38 @@ class Mnist(DownloadedImages):
     name = "mnist"
     shape = (1, 28, 28)
     validation_size = 10_000
+    torchvision_folder = "MNIST"
+    # content: the SHA-256 of the decompressed files that projects pinning MNIST agree on (no MNIST
+    # files on the machine this was written on; derive them again with `gunzip -c F | sha256sum`)
     files = idx_files(MNIST_MIRRORS, ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                                      "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"))
+                                      "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+                      ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                       "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                       "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                       "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"))
 
     def decode(self, paths: dict[str, Path]) -> dict[str, np.ndarray]:
         train_x, train_y, test_x, test_y = (paths[f.name] for f in self.files)
-        return {"train_x": read_idx(train_x, (28, 28))[:, None], "train_y": read_idx(train_y, ()).astype(np.int64),
-                "test_x": read_idx(test_x, (28, 28))[:, None], "test_y": read_idx(test_y, ()).astype(np.int64)}
+        (train_x, train_y), (test_x, test_y) = read_idx_pair(train_x, train_y), read_idx_pair(test_x, test_y)
+        return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}
 
 
 class FashionMnist(Mnist):
     """Fashion-MNIST (Xiao et al., Zalando): 28x28 images of 10 kinds of clothing, MNIST's format
-    and splits."""
+    and splits. Debian's ``dataset-fashion-mnist`` installs the files (recompressed: their content
+    passes, not the published MD5s) into /usr/share/datasets/fashion-mnist."""
 
     name = "fashion-mnist"
+    torchvision_folder = "FashionMNIST"
+    system_package = "dataset-fashion-mnist"
+    # content: the SHA-256 of the decompressed files, derived from Debian's dataset-fashion-mnist (whose
+    # decoded data is the published one: 60,000 training images, mean pixel 0.2860, std 0.3530, 6,000 a class)
     files = idx_files(FASHION_MIRRORS, ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-                                        "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"))
+                                        "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+                      ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                       "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                       "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                       "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"))
 
 
 def read_cifar(archive: Path, batches: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ URLs, a loopback http.server, or a patched urlopen)."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.server
 import pickle
@@ -14,6 +15,7 @@ import urllib.request
 import pytest
 
 from benchbench import ConfigError, DataFileError, RemoteFile, download
+from benchbench.api.download import content_checksum
 
 CONTENT = b"the published bytes\n" * 100
 
@@ -159,3 +161,40 @@ def test_over_http_with_a_missing_file_on_one_mirror(tmp_path):
         server.shutdown()
         server.server_close()
     assert leftovers(tmp_path / "d") == ["a.bin"]
+
+
+# ---- the published content: recompressed or decompressed copies pass (issue 27) ------------------
+
+def gzipped(data: bytes, level: int, mtime: float) -> bytes:
+    """``data`` gzip-compressed as another compressor (level, timestamp) would write it."""
+    return gzip.compress(data, compresslevel=level, mtime=mtime)
+
+
+def test_a_copy_with_the_published_content_passes_whatever_its_container(tmp_path, no_network):
+    published = gzipped(CONTENT, 9, 0)
+    file = RemoteFile("a.gz", hashlib.md5(published).hexdigest(), "md5", ("https://example.invalid/",), sha256(CONTENT))
+    for name, data in {"published": published, "recompressed": gzipped(CONTENT, 1, 1.6e9), "plain": CONTENT}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.gz").write_bytes(data)
+        assert download([file], tmp_path / name)["a.gz"] == tmp_path / name / "a.gz", name
+        assert content_checksum(tmp_path / name / "a.gz") == sha256(CONTENT)
+    assert no_network == []
+
+
+def test_other_content_names_both_checksums_and_a_damaged_gzip_says_so(tmp_path, no_network):
+    published = gzipped(CONTENT, 9, 0)
+    file = RemoteFile("a.gz", hashlib.md5(published).hexdigest(), "md5", (), sha256(CONTENT))
+    (tmp_path / "a.gz").write_bytes(gzipped(b"other content", 9, 0))
+    with pytest.raises(DataFileError) as error:
+        download([file], tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(str(tmp_path / "a.gz"))
+    assert file.checksum in message and sha256(CONTENT) in message and sha256(b"other content") in message
+    (tmp_path / "a.gz").write_bytes(published[:-20])  # truncated
+    with pytest.raises(DataFileError, match="a.gz: damaged gzip file") as error:
+        download([file], tmp_path)
+    assert "\n" not in str(error.value)
+    without = RemoteFile("a.gz", file.checksum, "md5")  # no content known: only the published file passes
+    (tmp_path / "a.gz").write_bytes(gzipped(CONTENT, 1, 0))
+    with pytest.raises(DataFileError, match=f"wrong md5 checksum: expected {file.checksum}"):
+        download([without], tmp_path)

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 import torch
 
-from benchbench import ConfigError, DataFileError, NoConfig, RemoteFile, RunReport
+from benchbench import ConfigError, DataFileError, NoConfig, RemoteFile, RunReport, dataset_places, locate
+from benchbench.api import datafiles
 from benchbench_plugins.datasets import images
 from benchbench_plugins.datasets.images import Cifar10, Digits, FashionMnist, Mnist, StackedDigits
 from benchbench_plugins.datasets.mixtures import Ring
@@ -33,8 +34,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
-    """A fresh cache directory, and no network: any download attempt fails as offline."""
+    """A fresh cache directory, an empty system dataset directory, and no network: any download
+    attempt fails as offline."""
     monkeypatch.setenv("BENCHBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(datafiles, "SYSTEM_DATASETS", tmp_path / "system")
 
     def offline(request, timeout=None):
         raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
@@ -128,10 +131,15 @@ def test_stacked_digits_is_deterministic_and_has_a_thousand_modes():
 
 # --- MNIST, Fashion-MNIST, CIFAR-10 on tiny files ----------------------------------------------------
 
+def idx_content(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array (magic number, sizes, values)."""
+    header = bytes((0, 0, 8, array.ndim)) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """The gzip-compressed IDX encoding of a uint8 array."""
-    header = bytes((0, 0, 8, array.ndim)) + struct.pack(f">{array.ndim}I", *array.shape)
-    return gzip.compress(header + array.astype(np.uint8).tobytes())
+    return gzip.compress(idx_content(array), mtime=0)
 
 
 def tiny_mnist(folder, rng) -> dict[str, np.ndarray]:
@@ -147,9 +155,17 @@ def tiny_mnist(folder, rng) -> dict[str, np.ndarray]:
 
 
 def patch_files(monkeypatch, cls, folder, mirrors=(), validation=4) -> None:
-    """Point ``cls`` at the tiny files of ``folder``: their MD5s, ``mirrors``, a small validation split."""
-    files = tuple(RemoteFile(f.name, hashlib.md5((folder / f.name).read_bytes()).hexdigest(), "md5", mirrors)
-                  for f in cls.files)
+    """Point ``cls`` at the tiny files of ``folder``: their MD5s and the SHA-256 of their content
+    (where ``cls`` records one), ``mirrors``, a small validation split."""
+    def content(path):
+        data = path.read_bytes()
+        try:
+            return hashlib.sha256(gzip.decompress(data)).hexdigest()
+        except (OSError, EOFError):  # not a (complete) gzip file: its MD5 lets it through anyway
+            return hashlib.sha256(data).hexdigest()
+
+    files = tuple(RemoteFile(f.name, hashlib.md5((folder / f.name).read_bytes()).hexdigest(), "md5", mirrors,
+                             content(folder / f.name) if f.content else "") for f in cls.files)
     monkeypatch.setattr(cls, "files", files)
     monkeypatch.setattr(cls, "validation_size", validation)
 
@@ -197,18 +213,139 @@ def test_offline_without_files_says_which_files_go_where(cache):
     assert sorted(p.name for p in (cache / "datasets" / "mnist").iterdir()) == []
 
 
-@pytest.mark.parametrize("damage, match", [(lambda b: b"\x00\x00\x08\x02" + b[4:], "magic number"),
-                                           (lambda b: b[:-10], "IDX sizes"),
-                                           (lambda b: b"plain", "not a gzip file")])
+@pytest.mark.parametrize("damage, match", [(lambda b: gzip.compress(b"\x00\x00\x08\x02" + b[4:]), "magic number"),
+                                           (lambda b: gzip.compress(b[:-10]), "IDX sizes"),
+                                           (lambda b: b"plain", "magic number"),
+                                           (lambda b: gzip.compress(b)[:-30], "damaged gzip file")])
 def test_a_malformed_idx_file_is_a_clear_error(tmp_path, monkeypatch, damage, match):
+    """With checksums that let it through (a plugin's own files): the reader still says what is wrong."""
     tiny_mnist(tmp_path, np.random.default_rng(2))
     raw = gzip.decompress((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes())
-    broken = damage(raw) if match == "not a gzip file" else gzip.compress(damage(raw))
+    broken = damage(raw)
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(broken)
     patch_files(monkeypatch, Mnist, tmp_path)
     with pytest.raises(DataFileError, match=match) as error:
         Mnist(Mnist.Config(root=str(tmp_path))).split("test")
     assert "t10k-images-idx3-ubyte.gz" in str(error.value)
+
+
+# --- where the IDX files are found and in which forms: content checksums, layouts, places (issue 27) ----
+
+TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
+
+
+def write_copy(arrays: dict[str, np.ndarray], folder, form: str) -> None:
+    """The files of ``arrays`` in ``folder``: recompressed by another compressor, or decompressed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        if form == "recompressed":
+            (folder / name).write_bytes(gzip.compress(idx_content(array), compresslevel=1, mtime=1.6e9))
+        else:
+            (folder / name.removesuffix(".gz")).write_bytes(idx_content(array))
+
+
+@pytest.mark.parametrize("form", ["recompressed", "decompressed", "torchvision"])
+def test_copies_with_the_published_content_pass_in_any_container_and_layout(tmp_path, monkeypatch, form):
+    arrays = tiny_mnist(tmp_path / "published", np.random.default_rng(5))
+    patch_files(monkeypatch, FashionMnist, tmp_path / "published")
+    root = tmp_path / "copy"
+    write_copy(arrays, root / "FashionMNIST" / "raw" if form == "torchvision" else root,
+               "decompressed" if form == "torchvision" else form)
+    data = FashionMnist(FashionMnist.Config(root=str(root), download=False))
+    assert torch.equal(data.split("test").labels, torch.from_numpy(arrays[TEST_LABELS]))
+    train = torch.from_numpy(arrays["train-images-idx3-ubyte.gz"][:8])
+    assert torch.equal(data.split("train").x[:, 0], train / 127.5 - 1)
+    if form == "recompressed":
+        assert hashlib.md5((root / TEST_LABELS).read_bytes()).hexdigest() != FashionMnist.files[3].checksum
+
+
+def test_files_are_looked_for_in_the_root_then_the_cache_then_the_system_directory(tmp_path, monkeypatch, cache):
+    system = tmp_path / "system" / "fashion-mnist"
+    arrays = tiny_mnist(system, np.random.default_rng(6))
+    patch_files(monkeypatch, FashionMnist, system)
+    root, cached = tmp_path / "root", cache / "datasets" / "fashion-mnist"
+    places = dataset_places("fashion-mnist", root, "FashionMNIST")
+    assert places == [root, root / "FashionMNIST" / "raw", cached, system]
+    for folder in (system, cached, root / "FashionMNIST" / "raw", root):  # each place, once it holds them all, wins
+        if folder != system:
+            write_copy(arrays, folder, "decompressed")
+        assert {p.parent for p in locate(FashionMnist.files, places, allowed=False).values()} == {folder}
+    data = FashionMnist(FashionMnist.Config())  # no root: the system's files, decoded into the cache
+    assert torch.equal(data.split("test").labels, torch.from_numpy(arrays[TEST_LABELS]))
+    assert len(list(cached.glob("decoded-v*.pt"))) == 1 and not list(system.glob("decoded-*"))
+
+
+def test_offline_without_files_names_the_system_package_where_there_is_one(cache):
+    with pytest.raises(ConfigError) as error:
+        FashionMnist(FashionMnist.Config()).split("train")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("dataset fashion-mnist: download failed")
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert str(datafiles.SYSTEM_DATASETS / "fashion-mnist") in message
+    with pytest.raises(ConfigError) as error:
+        Mnist(Mnist.Config()).split("train")
+    assert "apt-get" not in str(error.value)
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_a_directory_with_half_of_the_files_is_one_line_naming_what_it_lacks(tmp_path, monkeypatch, download):
+    tiny_mnist(tmp_path / "half", np.random.default_rng(7))
+    patch_files(monkeypatch, FashionMnist, tmp_path / "half")
+    for name in ("t10k-images-idx3-ubyte.gz", TEST_LABELS):
+        (tmp_path / "half" / name).unlink()
+    with pytest.raises(ConfigError) as error:
+        FashionMnist(FashionMnist.Config(root=str(tmp_path / "half"), download=download)).split("train")
+    message = str(error.value)
+    assert "\n" not in message and str(tmp_path / "half") in message
+    if download:  # offline: the download of the missing ones failed
+        assert "download failed" in message and f"place t10k-images-idx3-ubyte.gz, {TEST_LABELS} in" in message
+    else:
+        assert f"holds train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz but not t10k-images-idx3-ubyte.gz, " \
+               f"{TEST_LABELS}" in message
+
+
+def test_a_damaged_copy_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    arrays = tiny_mnist(tmp_path / "published", np.random.default_rng(8))
+    patch_files(monkeypatch, FashionMnist, tmp_path / "published")
+    write_copy(arrays, tmp_path / "copy", "recompressed")
+    path = tmp_path / "copy" / "train-images-idx3-ubyte.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])  # truncated
+    with pytest.raises(DataFileError, match="damaged gzip file") as error:
+        FashionMnist(FashionMnist.Config(root=str(tmp_path / "copy"))).split("train")
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+    content = idx_content(arrays["train-images-idx3-ubyte.gz"])
+    path.write_bytes(content[:-1] + bytes([content[-1] ^ 1]))  # one value changed: another content
+    with pytest.raises(DataFileError, match="neither the published file nor its content") as error:
+        FashionMnist(FashionMnist.Config(root=str(tmp_path / "copy"))).split("train")
+    assert FashionMnist.files[0].checksum in str(error.value) and FashionMnist.files[0].content in str(error.value)
+
+
+@pytest.mark.parametrize("name, array, match", [
+    ("train-labels-idx1-ubyte.gz", np.zeros(11), "11 labels for the 12 images of train-images-idx3-ubyte.gz"),
+    ("t10k-images-idx3-ubyte.gz", np.zeros((5, 27, 28)), r"IDX sizes \(5, 27, 28\)"),
+])
+def test_idx_files_of_the_wrong_shape_or_count_are_one_line(tmp_path, monkeypatch, name, array, match):
+    """Files whose checksums pass (a plugin's own files) are still read with care."""
+    tiny_mnist(tmp_path, np.random.default_rng(9))
+    (tmp_path / name).write_bytes(idx_bytes(array))
+    patch_files(monkeypatch, Mnist, tmp_path)
+    with pytest.raises(DataFileError, match=match) as error:
+        Mnist(Mnist.Config(root=str(tmp_path))).split("train")
+    assert str(error.value).startswith(str(tmp_path / name))
+
+
+def test_a_damaged_decoded_cache_is_decoded_again_never_trusted(tmp_path, monkeypatch):
+    arrays = tiny_mnist(tmp_path, np.random.default_rng(10))
+    patch_files(monkeypatch, FashionMnist, tmp_path)
+    truth = FashionMnist(FashionMnist.Config(root=str(tmp_path))).split("test").x
+    [cached] = tmp_path.glob("decoded-v*.pt")
+    stored = torch.load(cached)
+    stored["arrays"]["test_x"][0, 0, 0, 0] ^= 1  # one pixel changed, the file still loads
+    torch.save(stored, cached)
+    assert torch.equal(FashionMnist(FashionMnist.Config(root=str(tmp_path))).split("test").x, truth)
+    rebuilt = torch.load(cached)["arrays"]["test_x"][:, 0]
+    assert torch.equal(rebuilt, torch.from_numpy(arrays["t10k-images-idx3-ubyte.gz"]))
 
 
 def tiny_cifar(path, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -234,6 +371,16 @@ def test_cifar_loader_reads_the_pickled_batches_of_a_verified_archive(tmp_path, 
     assert torch.equal(train.x, torch.from_numpy(x[:7]).float() / 127.5 - 1)
     assert torch.equal(validation.labels, torch.from_numpy(y[7:10]))
     assert torch.equal(test.labels, torch.from_numpy(y[10:]))
+
+
+def test_cifar_downloads_into_the_cache_directory(tmp_path, monkeypatch, cache):
+    monkeypatch.setattr(urllib.request, "urlopen", REAL_URLOPEN)  # on file:// URLs only
+    (tmp_path / "mirror").mkdir()
+    x, _ = tiny_cifar(tmp_path / "mirror" / "cifar-10-python.tar.gz", np.random.default_rng(11))
+    mirror = (tmp_path / "mirror").as_uri() + "/"
+    patch_files(monkeypatch, Cifar10, tmp_path / "mirror", mirrors=(mirror,), validation=3)
+    assert torch.equal(Cifar10(Cifar10.Config()).split("test").x, torch.from_numpy(x[10:]).float() / 127.5 - 1)
+    assert sorted(p.name for p in (cache / "datasets" / "cifar10").glob("*.tar.gz")) == ["cifar-10-python.tar.gz"]
 
 
 def test_cifar_never_unpickles_an_unverified_archive(tmp_path, monkeypatch):
