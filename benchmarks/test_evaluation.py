@@ -3,10 +3,11 @@ on images in samples/s and GFLOP/s beside the GFLOP/s of its own training step, 
 
 - Metrics on 2-D data: every metric plugin that applies to the 25-Gaussian grid, at 500 (the
   suites' ``curve_samples``) and 2,500 (their ``eval.samples``) generated against as many held-out
-  samples; the generated samples are the data shifted and blurred, so no metric takes a shortcut on
-  identical sets.
+  samples, each alone and all of them in turn on one evaluation (as a run scores a cell, sharing
+  their distance matrices); the generated samples are the data shifted and blurred, so no metric
+  takes a shortcut on identical sets. Every round gets the samples in new tensors, as every cell does.
 - Metrics on images: every feature-space metric plugin on 2,000 generated digits (suites/images.yaml's
-  ``eval.samples``) against 2,000 real ones, with fresh tensors in every round so that the memoised
+  ``eval.samples``) against 2,000 real ones, new tensors in every round so that the memoised
   classifier features are computed inside the timing, as in a run. The classifier is trained once
   (cached under $BENCHBENCH_CACHE) before the timing.
 - Samplers: the real sampler (:func:`benchbench.train.sampling.draw`) of a freshly built stack of
@@ -20,6 +21,7 @@ One intra-op thread, as each of benchbench's worker processes has (or $BENCHBENC
 loaded machine pass ``--benchmark-timer=time.process_time`` to time the CPU the process got.
 """
 
+import dataclasses
 import os
 
 import pytest
@@ -103,6 +105,12 @@ POINT_METRICS = [name for name in default_registry().available("metric")
                  if metric(default_registry(), name).applies(point_evaluation(20))]
 
 
+def fresh(evaluation):
+    """``pedantic`` setup: the same samples in new tensors, as each cell's evaluation has (metrics
+    keep what they share per tensor: :mod:`benchbench_plugins.metrics.pairs`, the classifier's features)."""
+    return lambda: ((dataclasses.replace(evaluation, real=evaluation.real.clone(), fake=evaluation.fake.clone()),), {})
+
+
 @pytest.mark.parametrize("n", POINT_SIZES)
 @pytest.mark.parametrize("name", POINT_METRICS)
 def test_point_metric(benchmark, name, n):
@@ -111,8 +119,21 @@ def test_point_metric(benchmark, name, n):
     evaluation, plugin = point_evaluation(n), metric(default_registry(), name)
     benchmark.group = f"metrics on {n} grid samples"
     benchmark.extra_info.update(metric=name, samples=n, threads=THREADS)
-    values = benchmark.pedantic(plugin.compute, args=(evaluation,), rounds=5, iterations=1, warmup_rounds=1)
+    values = benchmark.pedantic(plugin.compute, setup=fresh(evaluation), rounds=5, iterations=1, warmup_rounds=1)
     assert set(values) == {o.name for o in plugin.outputs}
+
+
+@pytest.mark.parametrize("n", POINT_SIZES)
+def test_point_metrics_of_one_cell(benchmark, n):
+    """Every metric on one evaluation in turn, as a run scores a cell: what they share counts once."""
+    torch.set_num_threads(THREADS)
+    n = min(n, SMOKE_SAMPLES) if benchmark.disabled else n
+    plugins = [metric(default_registry(), name) for name in POINT_METRICS]
+    benchmark.group = f"metrics on {n} grid samples"
+    benchmark.extra_info.update(metric="all", samples=n, threads=THREADS)
+    values = benchmark.pedantic(lambda evaluation: [p.compute(evaluation) for p in plugins],
+                                setup=fresh(point_evaluation(n)), rounds=5, iterations=1, warmup_rounds=1)
+    assert len(values) == len(plugins)
 
 
 # ---- metrics on images ---------------------------------------------------------------------------
@@ -139,12 +160,9 @@ def test_image_metric(benchmark, name):
     template = image_evaluation(n, IMAGE_DATASET)
     plugin.compute(template)  # trains or loads the classifier outside the timing
 
-    def fresh():  # new tensors: the classifier's features are memoised per tensor
-        return (Evaluation(template.real.clone(), template.fake.clone(), IMAGE_DATASET, seed=0),), {}
-
     benchmark.group = f"metrics on {n} digits"
     benchmark.extra_info.update(metric=name, samples=n, threads=THREADS)
-    values = benchmark.pedantic(plugin.compute, setup=fresh, rounds=5, iterations=1, warmup_rounds=1)
+    values = benchmark.pedantic(plugin.compute, setup=fresh(template), rounds=5, iterations=1, warmup_rounds=1)
     assert set(values) == {o.name for o in plugin.outputs}
 
 
