@@ -21,8 +21,8 @@ convolution, and the channels double per halving from ``channels`` at full resol
   up-sampling a transposed one whose output is added to the encoder's at that resolution (skip
   connections), SiLU activations, ``t`` times a learned per-channel vector added after every
   layer, and a 3x3 convolution back to the image channels. No normalisation: a sample's output
-  depends on that sample alone. So without gradients (a sampler's hundreds of calls on thousands
-  of samples) it runs on chunks of samples whose widest activation holds about
+  depends on that sample alone. So without gradients on the CPU (a sampler's hundreds of calls on
+  thousands of samples) it runs on chunks of samples whose widest activation holds about
   :data:`SAMPLING_CHUNK_ENTRIES` values: each layer's output then stays in the CPU's cache, where a
   whole batch of 28x28 images streamed every elementwise layer through memory at a third of the
   speed. On the CPU the chunks give the same bits as one call (checked by tests/nets/test_convnets.py).
@@ -180,7 +180,7 @@ class DCGANDenoiser(nn.Module):
     def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
         members, batch = x.shape[:2]
         chunk = self.chunk_samples()
-        if torch.is_grad_enabled() or batch <= chunk:
+        if torch.is_grad_enabled() or x.device.type != "cpu" or batch <= chunk:  # a GPU wants whole batches
             return self._forward(x, t)
         return torch.cat([self._forward(x[:, i:i + chunk], None if t is None else t[:, i:i + chunk])
                           for i in range(0, batch, chunk)], 1)
