@@ -17,10 +17,16 @@ def pytest_terminal_summary(terminalreporter, config):
     if session is None or session.disabled:
         return
     write = terminalreporter.write_line
-    runs, steps, sampling = {}, {}, {}
+    runs, steps, sampling, images = {}, {}, {}, {}
     for bench in session.benchmarks:
         info = bench.extra_info
-        if "sampler" in info:  # test_families: samples/s per member of each sampler
+        if "metric" in info:  # test_evaluation: each metric plugin, timed only
+            continue
+        if "family" in info:  # test_evaluation: image samplers against their own training step
+            images[info["family"], info["dataset"]] = (info["samples"] / bench.stats.median, info["nfe"],
+                                                       info["sample_flops"] * info["samples"] * info["members"]
+                                                       / bench.stats.median / 1e9, info["train_gflops"])
+        elif "sampler" in info:  # test_families: samples/s per member of each sampler
             sampling[info["sampler"]] = (info["samples"] / bench.stats.median, info["nfe"])
         elif "members" in info:  # test_stacked_step: per-model throughput = steps x members / median time
             steps.setdefault(bench.group, {})[(info["impl"], info["members"])] = \
@@ -57,3 +63,9 @@ def pytest_terminal_summary(terminalreporter, config):
         write("samples/s per member of each sampler (8 stacked members), network evaluations per sample:")
         for sampler, (rate, nfe) in sampling.items():
             write(f"  {sampler}: {rate:,.0f} samples/s, nfe {nfe}")
+    if images:
+        write("image samplers (3 stacked members): samples/s per member, sampler GFLOP/s against the training step's:")
+        for (family, dataset), (rate, nfe, gflops, train) in sorted(images.items()):
+            ratio = f" = {gflops / train:.2f}x" if train else ""
+            write(f"  {family} on {dataset}: {rate:,.0f} samples/s, nfe {nfe}, {gflops:.1f} GFLOP/s sampling, "
+                  f"{train or float('nan'):.1f} GFLOP/s training{ratio}")

@@ -21,7 +21,11 @@ convolution, and the channels double per halving from ``channels`` at full resol
   up-sampling a transposed one whose output is added to the encoder's at that resolution (skip
   connections), SiLU activations, ``t`` times a learned per-channel vector added after every
   layer, and a 3x3 convolution back to the image channels. No normalisation: a sample's output
-  depends on that sample alone.
+  depends on that sample alone. So without gradients on the CPU (a sampler's hundreds of calls on
+  thousands of samples) it runs on chunks of samples whose widest activation holds about
+  :data:`SAMPLING_CHUNK_ENTRIES` values: each layer's output then stays in the CPU's cache, where a
+  whole batch of 28x28 images streamed every elementwise layer through memory at a third of the
+  speed. On the CPU the chunks give the same bits as one call (checked by tests/nets/test_convnets.py).
 
 Weights are drawn as in DCGAN: N(0, 0.02) for convolutions and linear maps, zero biases, batch-norm
 scales N(1, 0.02), each member from its own generator.
@@ -36,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LEAK = 0.2
+SAMPLING_CHUNK_ENTRIES = 1 << 20  # without gradients, the denoiser runs on chunks of samples of this many activations
 
 
 def resolutions(size: int) -> list[int]:
@@ -173,6 +178,20 @@ class DCGANDenoiser(nn.Module):
         self.out = StackedConv(widths[0], image_channels, 3, 1, 1, generators)
 
     def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
+        members, batch = x.shape[:2]
+        chunk = self.chunk_samples()
+        if torch.is_grad_enabled() or x.device.type != "cpu" or batch <= chunk:  # a GPU wants whole batches
+            return self._forward(x, t)
+        return torch.cat([self._forward(x[:, i:i + chunk], None if t is None else t[:, i:i + chunk])
+                          for i in range(0, batch, chunk)], 1)
+
+    def chunk_samples(self) -> int:
+        """Samples per call without gradients: the widest activation [B, M * C, H, W] near
+        :data:`SAMPLING_CHUNK_ENTRIES` values."""
+        widest = self.members * max(self.stem.weight.shape[0] // self.members, self.shape[0] + 1)
+        return max(1, SAMPLING_CHUNK_ENTRIES // (widest * self.shape[1] * self.shape[2]))
+
+    def _forward(self, x: Tensor, t: Tensor | None) -> Tensor:
         members, batch = x.shape[:2]
         channels, height, width = self.shape
         h = x.reshape(members, batch, channels, height, width)

@@ -7,7 +7,8 @@ clock and one memory peak cover them all. The numbers are therefore amortised pe
 - ``model_steps_per_s`` = steps * members / train_seconds (training iterations per second,
   counted per model: every member advances ``steps`` in ``train_seconds``);
 - ``samples_per_s`` = members * samples / sample_seconds (generator samples per second, all
-  members together);
+  members together; sample_seconds is the fastest of up to three draws of the same samples, one
+  draw when it took over a second);
 - ``peak_memory_mb`` = peak_memory_bytes / 2^20 of the whole job (not divided; NaN if unknown);
 - ``gflop_per_s`` = flops_per_step * steps / train_seconds / 1e9: the achieved rate of the whole
   stack's matrix products and convolutions (FLOPs counted with torch's per-operator formulas);

@@ -105,3 +105,17 @@ def test_dcgan_on_flat_data_is_a_clear_error(tiny):
     raw = {**tiny, "objectives": {"nonsaturating": {"architecture": "dcgan"}}}
     with pytest.raises(ConfigError, match="architecture.*dcgan needs square images"):
         parse_suite(raw, default_registry(), source="tiny.yaml")
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28)])
+def test_the_denoiser_samples_in_chunks_with_the_bits_of_one_call(shape, monkeypatch):
+    from benchbench.nets import convnets
+    gens = [torch.Generator().manual_seed(s) for s in range(2)]
+    denoiser = DCGANDenoiser(shape, 4, gens)
+    x, t = torch.randn(2, 37, *shape), torch.rand(2, 37)
+    whole = denoiser(x, t).detach()  # with gradients: one call
+    monkeypatch.setattr(convnets, "SAMPLING_CHUNK_ENTRIES", 2 * 4 * shape[1] * shape[2] * 5)
+    assert denoiser.chunk_samples() == 5
+    with torch.no_grad():
+        chunked = denoiser(x, t)
+    assert torch.equal(chunked, whole)  # 8 chunks, the last of 2 samples
