@@ -49,13 +49,17 @@ class Phases:
         try:
             yield
         finally:
-            while self._open.pop() is not frame:  # phases left open by an exception end with it
-                pass
-            wall, cpu = time.perf_counter() - frame[1], time.process_time() - frame[2]
-            self.add(name, wall - frame[3], cpu - frame[4])
-            if self._open:  # the enclosing phase's own time leaves this one out
-                self._open[-1][3] += wall
-                self._open[-1][4] += cpu
+            if any(f is frame for f in self._open):  # else an enclosing phase ended it, and took its time
+                self._close(frame)
+
+    def _close(self, frame: list) -> None:
+        while self._open.pop() is not frame:  # phases left open by an exception end with it
+            pass
+        wall, cpu = time.perf_counter() - frame[1], time.process_time() - frame[2]
+        self.add(frame[0], wall - frame[3], cpu - frame[4])
+        if self._open:  # the enclosing phase's own time leaves this one out
+            self._open[-1][3] += wall
+            self._open[-1][4] += cpu
 
     def start(self, name: str) -> None:
         """Open ``name`` until :meth:`stop` (for a phase that a loop enters and leaves)."""
