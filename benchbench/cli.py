@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import warnings
 
 import click
 
@@ -18,6 +19,7 @@ from .report.compare import compare_runs, parse_threshold
 from .report.reporting import rebuild
 from .runner import DEFAULT_RESULTS, run
 from .stats.summary import footnote, markdown, tables
+from .train.eval_cost import SlowEvaluationWarning
 
 
 def _restrict_plugins(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -70,9 +72,12 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
             bar.__enter__()
 
     try:
-        outcome = run(suite, out=out, resume=resume, seeds=seeds, steps=steps, device=device, workers=workers,
-                      results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n),
-                      engine=engine, address=address, gpus_per_task=gpus_per_task)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SlowEvaluationWarning)  # one line, before training
+            warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
+            outcome = run(suite, out=out, resume=resume, seeds=seeds, steps=steps, device=device, workers=workers,
+                          results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n),
+                          engine=engine, address=address, gpus_per_task=gpus_per_task)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

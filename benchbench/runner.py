@@ -22,7 +22,7 @@ from .report.phases import JOBS, RunClock
 from .report.reporting import load_run, write_reports
 from .rundir import lock
 from .rundir.directory import CellResult, RunDirectory
-from .train import divergence
+from .train import divergence, eval_cost
 from .train.consistency import check_objectives
 from .train.trainer import JobOutcome
 
@@ -73,6 +73,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     try:
         suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
         check_objectives(suite, registry)  # networks, updates and samplers consistent with each other
+        eval_cost.warn_if_slow(suite, registry)  # a sampler that makes evaluation very long: one line, now
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
