@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import warnings
 
 import click
 
@@ -13,11 +14,12 @@ from .api.errors import BenchbenchError
 from .engines.failures import TRACEBACK_HINT
 from .registry.components import default_registry
 from .registry.entry_points import RESTRICT_VARIABLE
-from .report import compare_page
+from .report import compare_page, phases
 from .report.compare import compare_runs, parse_threshold
 from .report.reporting import rebuild
 from .runner import DEFAULT_RESULTS, run
 from .stats.summary import footnote, markdown, tables
+from .train.eval_cost import SlowEvaluationWarning
 
 
 def _restrict_plugins(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -59,6 +61,7 @@ def cli() -> None:
 def run_command(suite, out, resume, seeds, steps, device, workers, results_root, quiet, engine, address,
                 gpus_per_task, show_traceback) -> None:
     """Train every objective on every dataset of SUITE for every seed, and report."""
+    phases.note_start_up()  # the seconds this process took to start count in phases.csv
     bar = None
 
     def on_start(total: int, jobs: int) -> None:
@@ -69,9 +72,12 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
             bar.__enter__()
 
     try:
-        outcome = run(suite, out=out, resume=resume, seeds=seeds, steps=steps, device=device, workers=workers,
-                      results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n),
-                      engine=engine, address=address, gpus_per_task=gpus_per_task)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SlowEvaluationWarning)  # one line, before training
+            warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
+            outcome = run(suite, out=out, resume=resume, seeds=seeds, steps=steps, device=device, workers=workers,
+                          results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n),
+                          engine=engine, address=address, gpus_per_task=gpus_per_task)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -85,6 +91,7 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
                     click.echo(footnote(shown, outcome.report.outputs))
         if outcome.skipped_cells:
             click.echo(f"\n{outcome.skipped_cells} cells were already in {outcome.directory} and not run again")
+        click.echo(f"\n{phases.line(outcome.report.phases)}")  # where the time went
     for problem in [*outcome.problems, *outcome.report.selection_warnings.values()]:  # + a winner's curse
         click.echo(f"warning: {problem}", err=True)
     for failure, trace in zip(outcome.failed_jobs, outcome.tracebacks):

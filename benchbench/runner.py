@@ -17,10 +17,12 @@ from .engines.local import LocalEngine
 from .plan.cells import Job, make_job, plan, train_once
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
+from .report.phases import FILE as PHASES_FILE
+from .report.phases import JOBS, RunClock
 from .report.reporting import load_run, write_reports
 from .rundir import lock
 from .rundir.directory import CellResult, RunDirectory
-from .train import divergence
+from .train import divergence, eval_cost
 from .train.consistency import check_objectives
 from .train.trainer import JobOutcome
 
@@ -65,11 +67,13 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     continues a run: cells found there are not run again. ``engine="ray"`` runs each job as a Ray
     task (:mod:`benchbench.engines.ray_engine`) on the cluster at ``address`` (default: ``$RAY_ADDRESS``, else
     a new local one), each taking ``gpus_per_task`` of a GPU on CUDA."""
+    clock = RunClock()  # where the time goes: phases.csv
     registry = registry or default_registry()
     executor = make_engine(engine, address, gpus_per_task)
     try:
         suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
         refused = check_objectives(suite, registry)  # inconsistent declarations: those jobs fail, untrained
+        eval_cost.warn_if_slow(suite, registry)  # a sampler that makes evaluation very long: one line, now
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
@@ -89,6 +93,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
                 tracebacks.append(format_traceback(outcome))
                 directory.record_failure(job.dataset.label, job.label.split("/", 1)[1], job.seeds, failed[-1])
                 return
+            clock.add_job(outcome.phases, outcome.started)
             save(job.key, job.label, job.cells, outcome)
             for (spec, cells), rescored in zip(job.samplers, outcome.samplers):  # the stack under other samplers
                 save(job.key, f"{job.dataset.label}/{spec.label}", cells, rescored)
@@ -113,6 +118,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             todo, shared = train_once(todo)  # identical settings under other labels train once
             copies.update(shared)
             executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
+            clock.lap(JOBS)
 
         if on_start is not None:
             later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
@@ -120,18 +126,23 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             trained = [j for j in once if j.objective is not None]
             on_start(sum(suite.steps * len(j.cells) for j in trained), len(once))
 
+        clock.lap("planning")
         execute(todo)
         if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
             selection = finish_selection(suite, registry, directory, trial_jobs)
             jobs = plan_final(suite, registry, selection)
             todo, done_before = _remaining(jobs, directory)
             skipped += done_before
+            clock.lap("selection")
             execute(todo)
     finally:
         executor.close()  # e.g. the Ray cluster it started
 
     report = load_run(directory.path, registry, suite)
-    problems.extend(write_reports(report, suite.reporters, registry))
+    clock.lap("loading results")
+    problems.extend(write_reports(report, suite.reporters, registry, clock))
+    report.phases = clock.frame()
+    directory.write_csv(PHASES_FILE, report.phases)
     summary, records, curves = report.summary, report.records, report.curves
     return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
                       skipped, report.comparisons, report.ranks, tracebacks)

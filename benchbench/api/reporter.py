@@ -59,6 +59,10 @@ class RunReport:
     selection_warnings: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     """(dataset, objective) -> a winner's-curse warning: the chosen setting's final score fell outside the range
     of its selection scores (:func:`benchbench.plan.trials.winners_curse`; empty without a search)"""
+    phases: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    """Where the run's time went (``phases.csv``): scope ("run": the runner's laps, adding up to its wall time;
+    "jobs": phases inside the jobs, summed over them), phase ("curve points/metric kde": a part of a phase),
+    wall_s, cpu_s, count (:mod:`benchbench.report.phases`); empty for runs that recorded none"""
 
 
 class Reporter:

@@ -34,6 +34,8 @@ from ..stats.verdicts import ALPHA, TEST, Verdicts
 from ..train import divergence
 from ..train.evaluation import TRAINING_OUTPUTS
 from ..train.trainer import build
+from . import phases
+from .phases import RunClock
 
 
 def read_resolved_suite(directory: Path) -> dict[str, Any]:
@@ -175,7 +177,8 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
         chosen=selection.describe(suite) if selection else {},
         trials=selection.trials if selection else pd.DataFrame(),
         budget=budget_frame(selection.scores, suite.search.metric, selection.better) if selection else pd.DataFrame(),
-        selection_warnings=winners_curse(selection, found.summary, suite.search.metric) if selection else {})
+        selection_warnings=winners_curse(selection, found.summary, suite.search.metric) if selection else {},
+        phases=phases.read(directory))
 
 
 def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:
@@ -185,10 +188,12 @@ def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple
             if (run.cells / f"{d['cell']}.npy").exists()}
 
 
-def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], registry: Registry) -> list[str]:
+def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], registry: Registry,
+                  clock: RunClock | None = None) -> list[str]:
     """Write the tables (records.csv, curves.csv, summary.csv, comparisons.csv, ranks.csv) and run each
     reporter, in suite order except those that run last; returns the reporters that failed, named
-    (a broken reporter never loses the results or the other reports)."""
+    (a broken reporter never loses the results or the other reports). A run's ``clock`` times the
+    tables and each reporter; each reporter sees the phases so far in ``report.phases``."""
     directory = RunDirectory(report.directory)
     directory.write_csv("records.csv", report.records)
     directory.write_csv("curves.csv", report.curves)
@@ -199,13 +204,19 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
         if not frame.empty:  # a search's
             directory.write_csv(name, frame)
     problems = []
+    if clock is not None:
+        clock.lap("tables")
     entries = {spec.label: registry.get("reporter", spec.type, spec.label) for spec in reporters}
     for spec in sorted(reporters, key=lambda spec: bool(getattr(entries[spec.label].cls, "runs_last", False))):
         plugin = entries[spec.label].plugin.name
+        if clock is not None:
+            report.phases = clock.frame()
         try:
             build(registry, spec).report(report, directory.path)
         except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
             problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
+        if clock is not None:
+            clock.lap(f"reporter {spec.label}")
     return problems
 
 

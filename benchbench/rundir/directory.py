@@ -3,8 +3,8 @@ samples): the add-only source of truth. Tables are derived from those files, so 
 run loses nothing and a re-run into the same directory skips the cells it finds.
 
 Layout of ``results/<suite>/<run-id>/``: ``suite.yaml`` (resolved), ``environment.json``,
-``cells/``, ``records.csv``, ``curves.csv``, ``summary.csv``, then the reporters' files
-(``summary.md``, ``plots/``).
+``cells/``, ``records.csv``, ``curves.csv``, ``summary.csv``, ``phases.csv`` (where the time went), then
+the reporters' files (``summary.md``, ``plots/``).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from ..api.dataset import Dataset
 from ..api.metric import Evaluation, Metric, Timing, Unavailable
 from ..api.objective import Nets, Objective
 from ..api.outputs import Output
+from .phases import part
 
 TRAINING_OUTPUTS = (
     Output("generator_loss", "training", "none", "mean generator loss since the previous curve point"),
@@ -59,7 +60,9 @@ def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int]
         for named in metrics:
             try:
                 if named.metric.applies(evaluation):
-                    values, why = _checked(named, named.metric.compute(evaluation))
+                    with part(f"metric {named.label}"):
+                        values = named.metric.compute(evaluation)
+                    values, why = _checked(named, values)
                     scores[i].update(values)
                     notes[i].update(why)
             except Exception as exc:  # noqa: BLE001 - a broken metric must not lose the others
@@ -67,7 +70,9 @@ def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int]
                                 f"{type(exc).__name__}: {exc}")
     if objective is not None and objective.diagnostics:
         declared = {o.name: o for o in objective.diagnostics}
-        for name, values in diagnose(objective, nets, real, fake, len(seeds), rng).items():
+        with part("diagnostics"):
+            diagnosed = diagnose(objective, nets, real, fake, len(seeds), rng)
+        for name, values in diagnosed.items():
             for i, value in enumerate(values):
                 if i not in skip:
                     scores[i][name] = value

@@ -19,6 +19,7 @@ from ..api.dataset import Dataset
 from ..api.objective import Objective
 from ..plan.cells import stream
 from .declarations import check_sample
+from .phases import timed_as
 from .stack import Networks
 from .timing import Stopwatch, count_flops
 
@@ -31,6 +32,7 @@ def streams(seeds: Sequence[int], purpose: str, device: torch.device) -> list[to
     return [stream(s, purpose, device) for s in seeds]
 
 
+@timed_as("sampling", is_part=True)
 def draw(nets: Networks, objective: Objective, dataset: Dataset, seeds: Sequence[int], n: int, purpose: str
          ) -> Tensor:
     """``n`` samples per member ``[M, n, *shape]`` from ``objective.sample``, under ``no_grad``,
@@ -51,6 +53,7 @@ def _sample(nets: Networks, objective: Objective, dataset: Dataset, noise: list[
     return check_sample(objective, fake, len(noise), n, dataset.shape)
 
 
+@timed_as("sampling", is_part=True)
 def timed_draw(nets: Networks, objective: Objective, dataset: Dataset, seeds: Sequence[int], n: int,
                device: torch.device) -> tuple[Tensor, float]:
     """(:func:`draw` of ``n`` "eval" samples, the fastest of up to :data:`SAMPLING_REPEATS` wall times
@@ -69,6 +72,7 @@ def timed_draw(nets: Networks, objective: Objective, dataset: Dataset, seeds: Se
     return fake, min(seconds)
 
 
+@timed_as("sampling", is_part=True)
 def count_sample_flops(nets: Networks, objective: Objective, dataset: Dataset, seeds: Sequence[int],
                        device: torch.device) -> tuple[float | None, str]:
     """(FLOPs of the sampler per generated sample of one member, or None and why), counted on

@@ -12,17 +12,24 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from . import phases
+
 
 class Stopwatch:
-    """Accumulates wall time over several start/stop intervals, synchronising CUDA first."""
+    """Accumulates wall time over several start/stop intervals, synchronising CUDA first; with a
+    ``phase`` name, its intervals are also that phase of the job being recorded (:mod:`.phases`)."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, phase: str | None = None):
         self.device = device
         self.seconds = 0.0
         self._start: float | None = None
+        self._phases = phases.active() if phase else None
+        self._phase = phase
 
     def start(self) -> None:
         self._sync()
+        if self._phases is not None:
+            self._phases.start(self._phase)
         self._start = time.perf_counter()
 
     def stop(self) -> None:
@@ -30,6 +37,8 @@ class Stopwatch:
         self._sync()
         self.seconds += time.perf_counter() - self._start
         self._start = None
+        if self._phases is not None:
+            self._phases.stop()
 
     def elapsed(self) -> float:
         """Seconds so far, the running interval included (waits for the device)."""

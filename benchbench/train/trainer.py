@@ -13,6 +13,7 @@ import contextlib
 import copy
 import dataclasses
 import itertools
+import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -28,6 +29,7 @@ from ..registry.components import Registry
 from .declarations import declared_nfe
 from .divergence import runaway, sample_bound
 from .evaluation import NamedMetric, score
+from .phases import OTHER, Times, merged_times, recording, timed_as, worker_start
 from .sampling import count_sample_flops, draw, timed_draw
 from .schedule import BudgetTooSmall, Schedule
 from .stack import Networks, build_networks, stack
@@ -48,10 +50,23 @@ class JobOutcome:
     notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # per member: output -> why missing
     diverged: list[dict | None] = dataclasses.field(default_factory=list)  # per member: {"step", "loss"} or None
     samplers: list[JobOutcome] = dataclasses.field(default_factory=list)  # per job.samplers: the stack rescored
+    phases: Times = dataclasses.field(default_factory=dict)  # where the job's time went (benchbench.train.phases)
+    started: float = 0.0  # time.time() when the job began (after its worker started)
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
-    """Train (unless the job is the data reference) and score every member of ``job``."""
+    """Train (unless the job is the data reference) and score every member of ``job``; the outcome
+    says where its time went (:mod:`benchbench.train.phases`)."""
+    started, first = time.time(), worker_start()
+    with recording() as phases, phases.timed(OTHER):  # what no phase inside claims: building, FLOP counts
+        outcome = _run_job(job, registry, progress)
+    phases.merge(first)
+    phases.merge(outcome.phases)  # an out-of-memory retry's halves
+    outcome.phases, outcome.started = phases.times, started
+    return outcome
+
+
+def _run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
     device = torch.device(job.suite.device)
     dataset = build(registry, job.dataset)
     metrics = [NamedMetric(m.label, registry.get("metric", m.type, m.label).plugin.name, build(registry, m))
@@ -83,7 +98,8 @@ def joined(parts: Sequence[JobOutcome], note: str) -> JobOutcome:
     return JobOutcome(*(sum((getattr(p, f) for p in parts), []) for f in ("scores", "curves")),
                       torch.cat([p.samples for p in parts]), sorted({note, *parts[0].problems, *parts[1].problems}),
                       parts[0].notes + parts[1].notes, parts[0].diverged + parts[1].diverged,
-                      [joined(halves, note) for halves in zip(parts[0].samplers, parts[1].samplers)])
+                      [joined(halves, note) for halves in zip(parts[0].samplers, parts[1].samplers)],
+                      merged_times(p.phases for p in parts))
 
 
 def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
@@ -193,7 +209,7 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     # ---- training: the objective's updates until the budget is spent, with curve evaluations ----
     record_curve(ctx, state, 0, eval_clock)
     train_rng = ctx.streams("train")
-    train_clock = Stopwatch(device)
+    train_clock = Stopwatch(device, "training")
     schedule = budget_schedule(job, objective, flops, train_clock)  # steps, FLOPs or seconds per model
     reset_peak_memory(device)
     step_losses = torch.zeros_like(state.losses)
@@ -245,6 +261,7 @@ class Measured:
     flops_note: str
 
 
+@timed_as("final evaluation")
 def final_evaluation(ctx: Context, state: LoopState, objective: Objective, measured: Measured,
                      eval_clock: Stopwatch) -> JobOutcome:
     """Scores of every member on held-out samples drawn by ``objective``'s sampler, and its throughput."""
@@ -301,6 +318,7 @@ def check_samples(ctx: Context, state: LoopState, fake: Tensor, step: int) -> No
         row.masked_fill_(runaway(fake, ctx.bound) & (row == 0), step)
 
 
+@timed_as("curve points")
 def record_curve(ctx: Context, state: LoopState, step: int, clock: Stopwatch) -> None:
     """One curve point: the metrics of fresh samples (the same streams at every point), the
     diagnostics, and each update's mean loss since the last point (per repeat)."""
@@ -339,6 +357,7 @@ def diverged_members(diverged_at: Tensor, names: Sequence[str]) -> dict[int, dic
     return found
 
 
+@timed_as("data reference")
 def score_reference(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], device: torch.device) -> JobOutcome:
     """Score fresh data as if it were generated: the floor (or ceiling) each metric can reach."""
     streams = lambda purpose: [stream(s, purpose, device) for s in job.seeds]  # noqa: E731

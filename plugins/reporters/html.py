@@ -32,6 +32,7 @@ from benchbench import tables as summary_tables
 
 from . import grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
 from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, curse_warnings, seeds_phrase
+from .time_spent import phases_html
 
 THROUGHPUT = "throughput"
 STYLE = """
@@ -93,7 +94,8 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
                     f'<a href="#problems">problems and notes</a> say which cells are missing and why.</p>')
     body.append("<nav>" + "".join(f'<a href="#{_anchor(d)}">{_e(d)}</a>' for d in datasets)
                 + ('<a href="#ranks">ranks</a>' if not run.ranks.empty else "")
-                + '<a href="#throughput">throughput</a><a href="#problems">problems and notes</a></nav>')
+                + '<a href="#throughput">throughput</a><a href="#time">time</a><a href="#problems">problems and notes</a>'
+                + '</nav>')
     if not shown.empty:
         body.append(f'<p class="legend">Each cell: mean ± 95% CI half-width over seeds (Student t), '
                     f'{_e(seeds_phrase(shown, run.outputs))}. <b>Bold</b>: tied-best (see beneath each table); '
@@ -124,6 +126,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
     if device:
         body.append(f'<p class="legend">Device: {_e(device)}; torch {_e(run.environment.get("torch", "?"))}; '
                     f'{_e(run.environment.get("cpu_count", "?"))} CPU cores.</p>')
+    body.append(phases_html(run))
     body.append('<h2 id="problems">Problems and notes</h2>' + problems_html(run))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -27,6 +27,7 @@ def test_run_in_process_writes_every_file(tiny, write_suite, tmp_path, capsys):
     assert yaml.safe_load((out / "suite.yaml").read_text())["steps"] == 20
     assert "ring - quality (mean ± 95% CI over seeds)" in stdout and f"results: {out}" in stdout
     assert "No verdict for" in stdout  # 2 seeds cannot tell objectives apart, and the terminal says so
+    assert "\ntime: " in stdout and "phases.csv" in stdout and (out / "phases.csv").is_file()  # where it went
 
 
 @pytest.mark.slow
@@ -41,6 +42,9 @@ def test_run_as_a_subprocess(tiny, write_suite, tmp_path):
     assert result.stdout.strip().endswith(str(out))
     records = pd.read_csv(out / "records.csv")
     assert len(records.cell.unique()) == 4 * 2  # (data) + 3 objectives, 2 seeds
+    phases = pd.read_csv(out / "phases.csv").set_index(["scope", "phase"])
+    assert phases.loc[("run", "start-up"), "cpu_s"] > 0 and phases.loc[("run", "worker start"), "wall_s"] > 0
+    assert phases.loc[("jobs", "worker start"), "count"] == 2 and phases.loc[("jobs", "worker start"), "cpu_s"] > 0
 
 
 @pytest.mark.parametrize("edit, args, message", [
