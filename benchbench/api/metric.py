@@ -78,3 +78,8 @@ class Metric:
 
     def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
         raise NotImplementedError
+
+    def check(self, dataset: Dataset) -> None:
+        """Called once per dataset of a suite before anything trains: raise a one-line
+        :class:`~benchbench.ConfigError` when this metric, as configured, cannot run on ``dataset`` on
+        this machine (a package or a file it needs is missing). Default: nothing to check."""
