@@ -55,6 +55,7 @@ ON_INCEPTION = {FID: "fid_inception", KID: "kid_inception", KID_STD: "kid_incept
                 KID_SUBSET: "kid_inception_subset_size", PRECISION: "precision_inception",
                 RECALL: "recall_inception", DENSITY: "density_inception", COVERAGE: "coverage_inception"}
 IS, IS_STD = "inception_score", "inception_score_std"
+INCEPTION_OUTPUTS = {*ON_INCEPTION.values(), IS, IS_STD}
 
 
 # ---- Frechet distance ------------------------------------------------------------------------
@@ -168,9 +169,15 @@ class FeatureConfig(ClassifierConfig):
 
 class FeatureMetric(Metric):
     """A metric on image features: the dataset's classifier's (applies to datasets with a train split) or,
-    with ``features: inception``, Inception-v3's (applies to images; outputs renamed by :data:`ON_INCEPTION`)."""
+    with ``features: inception``, Inception-v3's (applies to images; outputs renamed by :data:`ON_INCEPTION`).
+    The class declares the outputs of both feature sets (every name it can report); an instance declares,
+    and reports, those of its own."""
 
     Config = FeatureConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.outputs = tuple(o for o in type(self).outputs if self.on_inception == (o.name in INCEPTION_OUTPUTS))
 
     @property
     def on_inception(self) -> bool:
