@@ -128,6 +128,18 @@ def test_without_torch_fidelity_the_suite_is_refused_naming_the_package(tmp_path
     assert_refused(code, out, err, tmp_path, "metrics.", "torch-fidelity", "not installed", "benchbench[inception]")
 
 
+def test_a_torch_fidelity_that_does_not_import_is_refused_naming_torchvision(tmp_path, capsys, monkeypatch):
+    """What the registry's torchvision 0.28.0 does beside the CPU build of torch 2.13.0."""
+    broken = tmp_path / "site" / "torch_fidelity"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise RuntimeError("operator torchvision::nms does not exist")\n')
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "torch_fidelity", raising=False)
+    code, out, err = run_suite(tmp_path, capsys)
+    assert_refused(code, out, err, tmp_path, "torch-fidelity is installed but does not import",
+                   "operator torchvision::nms does not exist", "torchvision built for this torch")
+
+
 @NEEDS_FIDELITY
 def test_missing_weights_are_refused_naming_the_file_its_checksum_and_where_to_put_it(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(inc.WEIGHTS_ENV, raising=False)
