@@ -305,3 +305,11 @@ def test_a_run_records_inception_scores_under_their_own_names(tmp_path, capsys, 
     metrics = set(records["metric"])
     assert {"kid_inception", "inception_score", "classifier_accuracy"} <= metrics
     assert not metrics & {"kid", "classifier_score"}
+
+
+def test_a_search_selects_on_the_outputs_of_the_chosen_features(tmp_path, capsys):
+    suite = {**SUITE, "metrics": {"kid": {"min_subset_size": 2}},
+             "search": {"trials": 2, "seeds": 2, "select": {"metric": "kid"}},
+             "objectives": {"gmmn": {"batch_size": 4, "hidden": [8], "search": {"lr": {"loguniform": [1e-4, 1e-2]}}}}}
+    code, out, err = run_suite(tmp_path, capsys, suite)
+    assert_refused(code, out, err, tmp_path, "search.select.metric", "no metric of the suite outputs 'kid'", "kid_inception")
