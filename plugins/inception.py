@@ -146,7 +146,8 @@ class SplitCache:
             saved = load_tensors(path)
             try:
                 assert isinstance(saved, dict) and saved["key"] == key
-                found = cls(path, key, {h: i for i, h in enumerate(saved["hashes"])}, saved["features"], saved["logits"])
+                rows = {h: i for i, h in enumerate(saved["hashes"])}
+                found = cls(path, key, rows, saved["features"], saved["logits"])
                 assert len(found.rows) == len(found.features) == len(found.logits)
             except (AssertionError, KeyError, TypeError):  # none yet, damaged or another layout: start anew
                 found = cls(path, key, {}, torch.zeros(0, 2048), torch.zeros(0, 1008))
@@ -193,7 +194,8 @@ def inception(weights: str = "", sha256: str = "") -> InceptionExtractor:
                               f"eval.inception_sha256 to use a file of your own)")
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     try:
-        net = FeatureExtractorInceptionV3("inception-v3-compat", [POOL, LOGITS], feature_extractor_weights_path=str(path))
+        net = FeatureExtractorInceptionV3("inception-v3-compat", [POOL, LOGITS],
+                                          feature_extractor_weights_path=str(path))
     except Exception as exc:  # noqa: BLE001 - not a state dict of this architecture
         first = " ".join(str(exc).split())[:160]
         raise ConfigError("", f"{path}: not Inception-v3 weights in torch-fidelity's layout "

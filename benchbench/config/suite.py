@@ -47,10 +47,12 @@ class EvalSettings:
     reference: bool = param(True, "also score fresh data samples as a `(data)` row: what a perfect generator gets")
     features: Literal["classifier", "inception"] = param(
         "classifier", "features of the image metrics that leave it to the suite (`features: eval`): classifier "
-                      "(the dataset's own, offline) or inception (torch-fidelity's Inception-v3, benchbench[inception])")
+                      "(the dataset's own, offline) or inception (torch-fidelity's Inception-v3, "
+                      "benchbench[inception])")
     inception_weights: str = param("", "Inception-v3 weight file ('': $BENCHBENCH_INCEPTION_WEIGHTS, else "
                                        "torch-fidelity's cache)")
-    inception_sha256: str = param("", "SHA-256 the Inception weight file must have ('': torch-fidelity's published file)")
+    inception_sha256: str = param("", "SHA-256 the Inception weight file must have ('': torch-fidelity's "
+                                      "published file)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -164,7 +164,8 @@ def test_weights_with_another_checksum_are_refused(tmp_path, capsys, monkeypatch
 def test_weights_of_another_layout_are_refused(tmp_path, capsys):
     path = tmp_path / "small.pth"
     torch.save({"fc.weight": torch.zeros(3, 2)}, path)
-    suite = {**SUITE, "eval": {**SUITE["eval"], "inception_weights": str(path), "inception_sha256": file_checksum(path)}}
+    suite = {**SUITE, "eval": {**SUITE["eval"], "inception_weights": str(path),
+                               "inception_sha256": file_checksum(path)}}
     code, out, err = run_suite(tmp_path, capsys, suite)
     assert_refused(code, out, err, tmp_path, str(path), "not Inception-v3 weights in torch-fidelity's layout")
 
@@ -312,4 +313,5 @@ def test_a_search_selects_on_the_outputs_of_the_chosen_features(tmp_path, capsys
              "search": {"trials": 2, "seeds": 2, "select": {"metric": "kid"}},
              "objectives": {"gmmn": {"batch_size": 4, "hidden": [8], "search": {"lr": {"loguniform": [1e-4, 1e-2]}}}}}
     code, out, err = run_suite(tmp_path, capsys, suite)
-    assert_refused(code, out, err, tmp_path, "search.select.metric", "no metric of the suite outputs 'kid'", "kid_inception")
+    assert_refused(code, out, err, tmp_path, "search.select.metric", "no metric of the suite outputs 'kid'",
+                   "kid_inception")
