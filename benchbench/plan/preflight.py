@@ -1,6 +1,6 @@
 """Checks of a suite against this machine, before anything trains: sizes that cannot fit in its
-memory, data files that are not there, and a FLOP or seconds budget that does not pay for one
-training step of some objective. Each is one :class:`ConfigError` line naming the suite key (exit
+memory, data files that are not there, a package or file a metric needs (:meth:`Metric.check`), and a
+FLOP or seconds budget that does not pay for one training step of some objective. Each is one :class:`ConfigError` line naming the suite key (exit
 code 2), rather than every job failing at run time.
 
 The memory estimates (:mod:`benchbench.plan.sizing`) are for one member alone, against all the free
