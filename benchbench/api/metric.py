@@ -63,7 +63,9 @@ class Unavailable:
 
 class Metric:
     """Numbers computed from an :class:`Evaluation`. Subclasses set ``name``, ``outputs``
-    (and ``Config`` if they have settings) and implement :meth:`compute`."""
+    (and ``Config`` if they have settings) and implement :meth:`compute`. The class's ``outputs``
+    are every output it can report (record keys, unique across plugins); an instance whose config
+    chooses among them (e.g. a feature set) narrows ``self.outputs`` to those it reports."""
 
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
@@ -78,3 +80,8 @@ class Metric:
 
     def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
         raise NotImplementedError
+
+    def check(self, dataset: Dataset) -> None:
+        """Called once per dataset of a suite before anything trains: raise a one-line
+        :class:`~benchbench.ConfigError` when this metric, as configured, cannot run on ``dataset`` on
+        this machine (a package or a file it needs is missing). Default: nothing to check."""

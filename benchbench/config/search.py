@@ -170,7 +170,7 @@ def _selection(raw: Any, suite: Any, registry: Any, at: str) -> tuple[str, str]:
         raise ConfigError(f"{at}.dataset", f"got {dataset!r}; allowed: each, all, {', '.join(labels)}")
     providers = selection_metrics(suite, registry, metric)
     if not providers:
-        outputs = sorted({o.name for m in suite.metrics for o in registry.get("metric", m.type, m.label).cls.outputs})
+        outputs = sorted({name for m in suite.metrics for name in reported_outputs(m, registry)})
         raise ConfigError(f"{at}.metric", f"no metric of the suite outputs {metric!r}; outputs: "
                                           f"{', '.join(outputs) or 'none'}")
     if registry.outputs()[metric].better == "none":
@@ -185,8 +185,17 @@ def _selection(raw: Any, suite: Any, registry: Any, at: str) -> tuple[str, str]:
 
 def selection_metrics(suite: Any, registry: Any, metric: str) -> tuple[Any, ...]:
     """The suite's metric specs that output ``metric`` (what the trials compute)."""
-    return tuple(m for m in suite.metrics
-                 if metric in {o.name for o in registry.get("metric", m.type, m.label).cls.outputs})
+    return tuple(m for m in suite.metrics if metric in reported_outputs(m, registry))
+
+
+def reported_outputs(spec: Any, registry: Any) -> set[str]:
+    """The outputs a metric of the suite reports as configured (an instance may narrow its class's, e.g. to
+    one feature set); its class's when the constructor raises (the metric's jobs will say why)."""
+    cls = registry.get("metric", spec.type, spec.label).cls
+    try:
+        return {o.name for o in cls(spec.config).outputs}
+    except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, not the parse
+        return {o.name for o in cls.outputs}
 
 
 def _applies(providers: tuple[Any, ...], dataset_spec: Any, registry: Any) -> bool:

@@ -22,6 +22,7 @@ from ..api.params import key_text, param, show
 from ..registry.components import Registry, valid_name
 from . import search
 from .compute import MAX_STEPS, PROGRESS_UNITS, Budget, parse_budget
+from .eval_defaults import with_eval_defaults
 from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "budget", "device", "eval", "execution",
@@ -44,6 +45,14 @@ class EvalSettings:
                                le=MAX_SAMPLES)
     plot_samples: int = param(1000, "generated samples kept per cell for the sample plots", ge=0, le=MAX_SAMPLES)
     reference: bool = param(True, "also score fresh data samples as a `(data)` row: what a perfect generator gets")
+    features: Literal["classifier", "inception"] = param(
+        "classifier", "features of the image metrics that leave it to the suite (`features: eval`): classifier "
+                      "(the dataset's own, offline) or inception (torch-fidelity's Inception-v3, "
+                      "benchbench[inception])")
+    inception_weights: str = param("", "Inception-v3 weight file ('': $BENCHBENCH_INCEPTION_WEIGHTS, else "
+                                       "torch-fidelity's cache)")
+    inception_sha256: str = param("", "SHA-256 the Inception weight file must have ('': torch-fidelity's "
+                                      "published file)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,17 +211,19 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         if section not in raw:
             raise ConfigError(source, f"missing key {section!r}: name at least one")
     objectives, searches = search.split_objective_searches(raw["objectives"])
+    eval_settings = params.build(EvalSettings, raw.get("eval"), at("eval"))
     suite = Suite(
         name=name,
         description=params.check(raw.get("description", ""), str, {}, at("description")),
         seeds=_seeds(raw.get("seeds", 3), at("seeds")),
         budget=parse_budget(raw, source),
         device=resolve_device(raw.get("device", "auto"), at("device")),
-        eval=params.build(EvalSettings, raw.get("eval"), at("eval")),
+        eval=eval_settings,
         execution=params.build(ExecutionSettings, raw.get("execution"), at("execution")),
         datasets=_components(raw["datasets"], "dataset", registry, at("datasets"), required=True),
         objectives=_components(objectives, "objective", registry, at("objectives"), required=True),
-        metrics=_components(raw.get("metrics", "all"), "metric", registry, at("metrics")),
+        metrics=with_eval_defaults(_components(raw.get("metrics", "all"), "metric", registry, at("metrics")),
+                                   eval_settings),
         reporters=_components(raw.get("reporters", "all"), "reporter", registry, at("reporters")),
         source=source,
     )

@@ -1,6 +1,6 @@
 """Checks of a suite against this machine, before anything trains: sizes that cannot fit in its
-memory, data files that are not there, and a FLOP or seconds budget that does not pay for one
-training step of some objective. Each is one :class:`ConfigError` line naming the suite key (exit
+memory, data files that are not there, a package or file a metric needs (:meth:`Metric.check`), and a
+FLOP or seconds budget that does not pay for one training step of some objective. Each is one :class:`ConfigError` line naming the suite key (exit
 code 2), rather than every job failing at run time.
 
 The memory estimates (:mod:`benchbench.plan.sizing`) are for one member alone, against all the free
@@ -24,6 +24,7 @@ def preflight(suite: Suite, registry: Registry) -> None:
     datasets = [(spec, registry.get("dataset", spec.type, spec.label).cls(spec.config)) for spec in suite.datasets]
     for spec, data in datasets:
         check_data(data, f"{suite.source}: datasets.{spec.label}")
+    check_metrics(suite, registry, [data for _, data in datasets])
     free = free_bytes(torch.device(suite.device))
     if free is not None:
         check_sizes(suite, datasets, free)
@@ -39,6 +40,19 @@ def check_data(data: Dataset, where: str) -> None:
         raise ConfigError(where, str(exc)) from None
     except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, named, not the whole run
         pass
+
+
+def check_metrics(suite: Suite, registry: Registry, datasets: list[Dataset]) -> None:
+    """Each metric's own check (:meth:`Metric.check`: a package or a file it needs) on each dataset."""
+    for spec in suite.metrics:
+        metric = registry.get("metric", spec.type, spec.label).cls(spec.config)
+        for data in datasets:
+            try:
+                metric.check(data)
+            except BenchbenchError as exc:
+                raise ConfigError(f"{suite.source}: metrics.{spec.label}", str(exc)) from None
+            except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, named, not the whole run
+                pass
 
 
 def check_sizes(suite: Suite, datasets: list[tuple], free: int) -> None:

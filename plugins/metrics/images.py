@@ -16,6 +16,12 @@ pixel-space ``frechet`` and ``manifold`` metrics.
   tuples) hit by the generated samples, and KL(mode histogram || uniform).
 - ``classifier-accuracy``: the test accuracy of the classifier behind the numbers above.
 
+``features: inception`` (per metric, or the suite's ``eval.features``) computes ``fid``, ``kid``,
+``feature-manifold`` and ``classifier-score`` on torch-fidelity's Inception-v3 instead
+(:mod:`benchbench_plugins.inception`): pool features, and the Inception Score (mean and std over 10
+splits) from its logits. Those outputs have names of their own (``fid_inception``, ``inception_score``...:
+:data:`ON_INCEPTION`), so scores on different features never share a column, a comparison or a gate.
+
 Outputs that the sample sizes cannot support honestly are :class:`Unavailable` (Frechet with
 n <= feature dims, k-NN with n <= k, a score split smaller than the number of classes).
 """
@@ -24,12 +30,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-from benchbench import Evaluation, Metric, Output, Unavailable, hookimpl, param
+from benchbench import ConfigError, Dataset, Evaluation, Metric, Output, Unavailable, hookimpl, param
 from benchbench_plugins.features import FeatureExtractor, extractor
+from benchbench_plugins.inception import image_problem, inception
 from benchbench_plugins.metrics.pairs import row_blocks
 from benchbench_plugins.metrics.frechet import frechet_from_samples
 from benchbench_plugins.metrics.manifold import manifold_scores
@@ -42,6 +50,12 @@ DENSITY, COVERAGE = "feature_density", "feature_coverage"
 SCORE = "classifier_score"
 MODES, MODE_KL = "stacked_modes", "stacked_mode_kl"
 ACCURACY = "classifier_accuracy"
+INCEPTION = "inception"  # the feature set whose outputs carry the names below
+ON_INCEPTION = {FID: "fid_inception", KID: "kid_inception", KID_STD: "kid_inception_std",
+                KID_SUBSET: "kid_inception_subset_size", PRECISION: "precision_inception",
+                RECALL: "recall_inception", DENSITY: "density_inception", COVERAGE: "coverage_inception"}
+IS, IS_STD = "inception_score", "inception_score_std"
+INCEPTION_OUTPUTS = {*ON_INCEPTION.values(), IS, IS_STD}
 
 
 # ---- Frechet distance ------------------------------------------------------------------------
@@ -137,20 +151,71 @@ def stacked_mode_statistics(labels: Tensor, classes: int) -> dict[str, float]:
 # ---- metrics ---------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
-class FeatureConfig:
+class ClassifierConfig:
     classifier_seed: int = param(0, "seed of the feature classifier's training (cached per dataset and seed)", ge=0)
 
 
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig(ClassifierConfig):
+    features: Literal["eval", "classifier", "inception"] = param(
+        "eval", "classifier: the dataset's own classifier (offline; compares objectives with each other); "
+                "inception: torch-fidelity's Inception-v3 (comparable with published numbers; outputs named "
+                "*_inception); eval: the suite's eval.features")
+    inception_weights: str = param("", "Inception-v3 weight file ('': eval.inception_weights, else "
+                                       "$BENCHBENCH_INCEPTION_WEIGHTS, else torch-fidelity's cache)")
+    inception_sha256: str = param("", "SHA-256 the weight file must have ('': eval.inception_sha256, else that of "
+                                      "torch-fidelity's published file)")
+
+
 class FeatureMetric(Metric):
-    """A metric on the features of the dataset's classifier: applies to datasets with a train split."""
+    """A metric on image features: the dataset's classifier's (applies to datasets with a train split) or,
+    with ``features: inception``, Inception-v3's (applies to images; outputs renamed by :data:`ON_INCEPTION`).
+    The class declares the outputs of both feature sets (every name it can report); an instance declares,
+    and reports, those of its own."""
 
     Config = FeatureConfig
 
+    def __init__(self, config):
+        super().__init__(config)
+        self.outputs = tuple(o for o in type(self).outputs if self.on_inception == (o.name in INCEPTION_OUTPUTS))
+
+    @property
+    def on_inception(self) -> bool:
+        return getattr(self.config, "features", "classifier") == INCEPTION
+
     def applies(self, evaluation: Evaluation) -> bool:
+        if self.on_inception:
+            return image_problem(evaluation.dataset) is None
         return evaluation.dataset.split("train") is not None
+
+    def check(self, dataset: Dataset) -> None:
+        """Inception features: refuse a dataset that is not images, a missing package or weight file."""
+        if self.on_inception:
+            problem = image_problem(dataset)
+            if problem:
+                raise ConfigError("", problem)
+            inception(self.config.inception_weights, self.config.inception_sha256)
 
     def extractor(self, evaluation: Evaluation) -> FeatureExtractor:
         return extractor(evaluation.dataset, self.config.classifier_seed)
+
+    def real_and_fake(self, evaluation: Evaluation) -> tuple[Tensor, Tensor]:
+        """Features of the real and the generated images on the configured feature set."""
+        if self.on_inception:
+            net = inception(self.config.inception_weights, self.config.inception_sha256)
+            return (net.reference(evaluation.dataset, evaluation.real)[0],
+                    net.features(evaluation.fake, evaluation.dataset.bounds))
+        features = self.extractor(evaluation).features
+        return features(evaluation.real), features(evaluation.fake)
+
+    def named(self, values: dict[str, float | Unavailable]) -> dict[str, float | Unavailable]:
+        """``values`` under the output names of the configured feature set."""
+        return {ON_INCEPTION.get(k, k): v for k, v in values.items()} if self.on_inception else values
+
+
+def on_inception(output: Output, doc: str) -> Output:
+    """The Inception-feature twin of a classifier-feature output: its own name, so the two never share a column."""
+    return dataclasses.replace(output, name=ON_INCEPTION[output.name], doc=doc)
 
 
 class FeatureFrechet(FeatureMetric):
@@ -159,11 +224,12 @@ class FeatureFrechet(FeatureMetric):
     name = "fid"
     outputs = (Output(FID, "quality", "lower", "Frechet distance of Gaussians fitted to classifier features of "
                                                "held-out real and generated images (FID's formula)"),)
+    outputs += (on_inception(outputs[0], "FID: Frechet distance of Gaussians fitted to Inception-v3 pool features "
+                                         "(torch-fidelity, 2,048-d) of held-out real and generated images"),)
 
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
-        features = self.extractor(evaluation).features
-        return {FID: fid_from_features(features(evaluation.real), features(evaluation.fake))}
+        return self.named({FID: fid_from_features(*self.real_and_fake(evaluation))})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,11 +253,17 @@ class KernelInception(FeatureMetric):
         Output(KID_SUBSET, "quality", "none", "samples per KID subset: subset_size, or fewer when the real or "
                                               "generated set is smaller"),
     )
+    outputs += (on_inception(outputs[0], "KID on Inception-v3 pool features (torch-fidelity): mean over random "
+                                         "subsets of the unbiased MMD^2 with kernel (x.y/d + 1)^3"),
+                on_inception(outputs[1], "standard deviation of the Inception KID over the subsets"),
+                on_inception(outputs[2], "samples per Inception KID subset"))
 
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
-        features = self.extractor(evaluation).features
-        real, fake = features(evaluation.real), features(evaluation.fake)
+        return self.named(self._compute(evaluation))
+
+    def _compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
+        real, fake = self.real_and_fake(evaluation)
         size = min(self.config.subset_size, len(real), len(fake))
         if size < self.config.min_subset_size:
             why = Unavailable(f"{len(real)} real, {len(fake)} generated samples: KID subsets need at least "
@@ -227,12 +299,18 @@ class FeatureManifold(FeatureMetric):
                                              "k (k=5; 1 for identical distributions)"),
         Output(COVERAGE, "quality", "higher", "share of real k-NN feature balls holding a generated image (k=5)"),
     )
+    outputs += (on_inception(outputs[0], "share of generated images inside the real k-NN manifold (k=3) of "
+                                         "Inception-v3 pool features"),
+                on_inception(outputs[1], "share of real images inside the generated k-NN manifold (k=3) of "
+                                         "Inception-v3 pool features"),
+                on_inception(outputs[2], "density (k=5) on Inception-v3 pool features"),
+                on_inception(outputs[3], "coverage (k=5) on Inception-v3 pool features"))
 
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
-        features = self.extractor(evaluation).features
-        real, fake = features(evaluation.real), features(evaluation.fake)
-        return manifold_from_features(real, fake, self.config.k_precision_recall, self.config.k_density_coverage)
+        real, fake = self.real_and_fake(evaluation)
+        return self.named(manifold_from_features(real, fake, self.config.k_precision_recall,
+                                                 self.config.k_density_coverage))
 
 
 def manifold_from_features(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5) -> dict[str, float | Unavailable]:
@@ -260,10 +338,16 @@ class ClassifierScore(FeatureMetric):
     Config = ScoreConfig
     outputs = (Output(SCORE, "quality", "higher", "exp(E KL(p(y|x) || p(y))) of generated images under the "
                                                   "dataset's classifier, mean over splits (Inception score's "
-                                                  "formula; at most the number of classes)"),)
+                                                  "formula; at most the number of classes)"),
+               Output(IS, "quality", "higher", "Inception Score (features: inception): torch-fidelity's, on "
+                                               "Inception-v3 logits of generated images, mean over splits"),
+               Output(IS_STD, "quality", "none", "standard deviation of the Inception Score over the splits"))
 
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float | Unavailable]:
+        if self.on_inception:
+            net = inception(self.config.inception_weights, self.config.inception_sha256)
+            return inception_score(net.logits(evaluation.fake, evaluation.dataset.bounds), self.config.splits)
         classifier = self.extractor(evaluation)
         p = classifier.probabilities(evaluation.fake)
         classes = p.shape[-1] ** (p.shape[1] if p.ndim == 3 else 1)
@@ -273,10 +357,22 @@ class ClassifierScore(FeatureMetric):
         return {SCORE: classifier_score(p, self.config.splits)}
 
 
+def inception_score(logits: Tensor, splits: int = 10) -> dict[str, float | Unavailable]:
+    """torch-fidelity's Inception Score of ``logits`` ``[n, K]`` (softmax, ``splits`` splits after its
+    seeded shuffle): mean and std over the splits; Unavailable with fewer than 2 samples per split."""
+    if len(logits) < 2 * splits:
+        why = Unavailable(f"{len(logits)} generated samples in {splits} splits: fewer than 2 per split")
+        return {IS: why, IS_STD: why}
+    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+    found = isc_features_to_metric(logits.cpu(), splits)
+    return {IS: found[KEY_METRIC_ISC_MEAN], IS_STD: found[KEY_METRIC_ISC_STD]}
+
+
 class StackedModes(FeatureMetric):
     """Stacked MNIST's mode count and mode KL, from the classifier's label of each channel."""
 
     name = "stacked-modes"
+    Config = ClassifierConfig
     outputs = (
         Output(MODES, "quality", "higher", "modes (channel-label tuples, K^C) hit by at least one generated image"),
         Output(MODE_KL, "quality", "lower", "KL(histogram of the generated images' modes || uniform), nats",
@@ -297,6 +393,7 @@ class ClassifierAccuracy(FeatureMetric):
     """Test accuracy of the classifier behind the feature metrics, recorded with every run."""
 
     name = "classifier-accuracy"
+    Config = ClassifierConfig
     outputs = (Output(ACCURACY, "quality", "none", "test accuracy of the feature classifier (per channel for "
                                                    "stacked datasets): the feature metrics' trustworthiness"),)
 
