@@ -21,7 +21,9 @@ from ..api.errors import ConfigError
 from ..api.params import key_text, param, show
 from ..registry.components import Registry, valid_name
 from . import search
+from .checkpoints import parse_interval
 from .compute import MAX_STEPS, PROGRESS_UNITS, Budget, parse_budget
+from .recipes import with_raw_rows
 from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "budget", "device", "eval", "execution",
@@ -54,6 +56,13 @@ class ExecutionSettings:
                              ge=0, le=100_000)
     precision: Literal["fp32", "bf16"] = param("fp32", "bf16: bfloat16 autocast of the networks' forward passes")
     compile: bool = param(False, "torch.compile the networks (CUDA graphs on CUDA); ignored on the CPU")
+    checkpoint_every: int | str = param("10min", "write each job's training state this often, so that --resume "
+                                                 "continues it: steps (500) or wall time (90s, 10min, 2h); never")
+    keep_weights: bool = param(False, "keep each job's last checkpoint (final weights, EMA, optimizer state) in "
+                                      "checkpoints/ once its cells are written")
+
+    def __post_init__(self):
+        parse_interval(self.checkpoint_every)  # ValueError("checkpoint_every: ...") when it is not an interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +218,8 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         eval=params.build(EvalSettings, raw.get("eval"), at("eval")),
         execution=params.build(ExecutionSettings, raw.get("execution"), at("execution")),
         datasets=_components(raw["datasets"], "dataset", registry, at("datasets"), required=True),
-        objectives=_components(objectives, "objective", registry, at("objectives"), required=True),
+        objectives=with_raw_rows(_components(objectives, "objective", registry, at("objectives"), required=True),
+                                 None if "search" in raw else objectives, at("objectives")),
         metrics=_components(raw.get("metrics", "all"), "metric", registry, at("metrics")),
         reporters=_components(raw.get("reporters", "all"), "reporter", registry, at("reporters")),
         source=source,

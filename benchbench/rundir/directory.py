@@ -29,7 +29,7 @@ from ..plan.cells import SCHEMA_VERSION, Cell
 from . import cellfile, lock
 from .storage import check_layout, storage_errors
 
-SCHEDULING = ("workers", "max_members", "stack_seeds")  # execution settings that leave results unchanged
+SCHEDULING = ("workers", "max_members", "stack_seeds", "checkpoint_every", "keep_weights")  # leave results unchanged
 RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value", "note"]
 CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "step", "metric", "value"]
 
