@@ -38,7 +38,7 @@ class LearningRates:
     def __init__(self, optimizers: Sequence[torch.optim.Optimizer], config: ObjectiveConfig, total: int | None):
         self.optimizers, self.config, self.total = optimizers, config, total
         self.constant = config.lr_schedule == "constant" and not config.warmup
-        self.base = [[group["lr"] for group in optimizer.param_groups] for optimizer in optimizers]
+        self.base = [[group.get("lr") for group in optimizer.param_groups] for optimizer in optimizers]
 
     def at(self, step: int) -> None:
         if self.constant:

@@ -38,13 +38,13 @@ UNSTACKED = {"eval_time_s", "elbo", "model_loss"}
 
 
 def cells(directory):
-    """{(objective, seed): (samples, curves and scores of the samples)} of a run directory."""
+    """{(objective, seed, cell file): (samples, curves and scores of the samples)} of a run directory."""
     found = {}
     for path in (directory / "cells").glob("*.json"):
         d = json.loads(path.read_text())
         curves = [c for c in d["curves"] if c[1] not in UNSTACKED]
         scores = {k: v for k, v in d["scores"].items() if k not in UNSTACKED}
-        found[d["objective"], d["seed"]] = (path.with_suffix(".npy").read_bytes(), curves, scores)
+        found[d["objective"], d["seed"], path.name] = (path.with_suffix(".npy").read_bytes(), curves, scores)
     return found
 
 
@@ -78,3 +78,16 @@ def test_without_averaging_there_is_one_row_and_the_recipe_changes_training(tmp_
     assert list(dict.fromkeys(a.records["objective"])) == [REFERENCE, "flow"]
     losses = [r.curves[r.curves["metric"] == "model_loss"]["value"].to_numpy() for r in (a, b)]
     assert (losses[0] != losses[1]).any()
+
+
+def test_trials_of_a_search_with_per_member_rates_follow_the_schedule_as_if_trained_alone(tmp_path):
+    recipe = {"lr_schedule": "linear", "warmup": 4, "ema": 0.9, "grad_clip": 0.5}
+    raw = {"name": "search", "seeds": 1, "steps": 10, "datasets": {"ring": {}}, "reporters": [],
+           "eval": {"samples": 150, "every": 5, "curve_samples": 60, "plot_samples": 10, "reference": False},
+           "objectives": {"gmmn": {**NET, **recipe, "search": {"lr": {"loguniform": [1e-3, 1e-1]}}}},
+           "metrics": ["kde-divergence"], "search": {"trials": 3, "seed": 1, "seeds": 1, "select": {"metric": "jsd"}}}
+    stacked = run(parse_suite(raw, default_registry(), source="s.yaml"), out=tmp_path / "stacked")
+    alone = run(parse_suite({**raw, "execution": {"workers": 1, "max_members": 1}}, default_registry(),
+                            source="s.yaml"), out=tmp_path / "alone")
+    assert not stacked.failed_jobs and list(dict.fromkeys(stacked.records["objective"])) == ["gmmn"]  # no raw row
+    assert cells(stacked.directory) == cells(alone.directory)
