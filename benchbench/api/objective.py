@@ -143,7 +143,8 @@ class ObjectiveConfig:
     # grad_clip); members of a stack stay independent
     ema: float = param(0.0, "decay d of an exponential moving average of every network's weights, warmed up as "
                             "min(d, (1 + t) / (10 + t)) at update t; 0: none. With d > 0 the objective's row scores "
-                            "the average and a `<label>.raw` row scores the raw weights of the same training", ge=0, lt=1)
+                            "the average and a `<label>.raw` row scores the raw weights of the same training",
+                       ge=0, lt=1)
     weights: Literal["ema", "raw"] = param("ema", "the weights scored when ema > 0: the moving average, or the raw "
                                                   "weights of the same training", sampling=True)
     lr_schedule: Literal["constant", "linear", "cosine"] = param(
