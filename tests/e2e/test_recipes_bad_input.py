@@ -41,3 +41,13 @@ def test_a_raw_row_label_taken_by_another_objective_is_refused():
     suite["objectives"]["minimax"]["ema"] = 0.9
     suite["objectives"]["minimax.raw"] = {"type": "minimax", "batch_size": 2, "hidden": 2, "critic_hidden": 2}
     assert_rejected(yaml.safe_dump(suite), "objectives.minimax.raw")
+
+
+def test_a_warmup_longer_than_a_flop_budget_is_refused():
+    suite = copy.deepcopy(BASE)
+    del suite["steps"]
+    suite["budget"] = {"flops": 1e6}  # a few steps of the tiny networks
+    suite["objectives"]["minimax"]["warmup"] = 10_000
+    code, _, stderr, _ = run_cli(yaml.safe_dump(suite))
+    assert "the budget pays for" in stderr, stderr
+    assert_rejected(yaml.safe_dump(suite), f"{OBJECTIVE}.warmup")
