@@ -92,3 +92,10 @@ def test_the_member_optimizer_scales_every_members_rate_and_its_state_round_trip
     again = MemberOptimizer(params, "sgd", [0.1, 0.2], [(0.9, 0.999)] * 2, [0.0, 0.0])
     again.load_state_dict(state)
     assert again.steps == 1
+
+
+def test_only_a_decaying_learning_rate_makes_training_depend_on_the_budget():
+    from benchbench.api.objective import ObjectiveConfig
+    assert not ObjectiveConfig().budget_dependent
+    assert not ObjectiveConfig(ema=0.999, warmup=100, grad_clip=1.0).budget_dependent  # scored at any step
+    assert ObjectiveConfig(lr_schedule="cosine").budget_dependent and ObjectiveConfig(lr_schedule="linear").budget_dependent
