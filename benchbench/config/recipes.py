@@ -20,7 +20,7 @@ from ..api.params import key_text
 RAW_SUFFIX = ".raw"  # the label of the raw-weights row of an objective with ema > 0
 
 
-def with_raw_rows(objectives: tuple[Any, ...], given: Mapping[Any, Any] | None, where: str) -> tuple[Any, ...]:
+def with_raw_rows(objectives: tuple[Any, ...], given: Any, where: str) -> tuple[Any, ...]:
     """``objectives`` (component specs) with a raw-weights row after each one with ``ema > 0`` whose settings
     (``given``, the suite's mapping) do not name ``weights``; ``given`` None (a search): no rows added."""
     if given is None:
@@ -29,7 +29,7 @@ def with_raw_rows(objectives: tuple[Any, ...], given: Mapping[Any, Any] | None, 
     out = []
     for spec in objectives:
         out.append(spec)
-        settings = given.get(spec.label)
+        settings = given.get(spec.label) if isinstance(given, Mapping) else None  # a list of names: defaults
         if getattr(spec.config, "ema", 0) <= 0 or (isinstance(settings, Mapping) and "weights" in settings):
             continue
         label = spec.label + RAW_SUFFIX

@@ -91,3 +91,12 @@ def test_trials_of_a_search_with_per_member_rates_follow_the_schedule_as_if_trai
                             source="s.yaml"), out=tmp_path / "alone")
     assert not stacked.failed_jobs and list(dict.fromkeys(stacked.records["objective"])) == ["gmmn"]  # no raw row
     assert cells(stacked.directory) == cells(alone.directory)
+
+
+def test_the_raw_row_is_added_once_and_the_resolved_suite_reads_back_the_same():
+    s = parse_suite({"datasets": ["ring"], "objectives": {"flow": {"ema": 0.99}, "gmmn": {}}}, default_registry())
+    assert [(o.label, o.config.weights) for o in s.objectives] == [("flow", "ema"), ("flow.raw", "raw"),
+                                                                   ("gmmn", "ema")]
+    assert parse_suite(s.resolved(), default_registry()).objectives == s.objectives
+    names = parse_suite({"datasets": ["ring"], "objectives": ["flow", "gmmn"]}, default_registry())
+    assert [o.label for o in names.objectives] == ["flow", "gmmn"]
