@@ -10,6 +10,7 @@ import pandas as pd
 
 from .api.errors import ConfigError
 from .api.reporter import RunReport
+from .config.recipes import check_recipes
 from .config.suite import Suite
 from .engines.base import Engine
 from .engines.failures import describe_failure, format_traceback
@@ -22,7 +23,7 @@ from .report.phases import JOBS, RunClock
 from .report.reporting import load_run, write_reports
 from .rundir import lock
 from .rundir.directory import CellResult, RunDirectory
-from .train import divergence, eval_cost
+from .train import checkpoint, divergence, eval_cost
 from .train.consistency import check_objectives
 from .train.trainer import JobOutcome
 
@@ -74,6 +75,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
         refused = check_objectives(suite, registry)  # inconsistent declarations: those jobs fail, untrained
         eval_cost.warn_if_slow(suite, registry)  # a sampler that makes evaluation very long: one line, now
+        check_recipes(suite)  # warmup and learning-rate decay that the budget allows
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
@@ -97,6 +99,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             save(job.key, job.label, job.cells, outcome)
             for (spec, cells), rescored in zip(job.samplers, outcome.samplers):  # the stack under other samplers
                 save(job.key, f"{job.dataset.label}/{spec.label}", cells, rescored)
+            checkpoint.discard(job)  # its cells are written (unless the suite keeps the final weights)
 
         def save(job_key: str, label: str, cells, outcome: JobOutcome) -> None:
             labels = [label] + list(dict.fromkeys(f"{c.dataset}/{c.objective}" for cell in cells
@@ -117,6 +120,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
                 todo.remove(job)
             todo, shared = train_once(todo)  # identical settings under other labels train once
             copies.update(shared)
+            todo = [dataclasses.replace(job, checkpoints=str(directory.path / "checkpoints")) for job in todo]
             executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
             clock.lap(JOBS)
 

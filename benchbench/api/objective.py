@@ -126,7 +126,7 @@ class Update:
 
 @dataclasses.dataclass(frozen=True)
 class ObjectiveConfig:
-    """Settings every objective has: the generator, its noise and its optimizer."""
+    """Settings every objective has: the generator, its noise, its optimizer and the training recipe."""
 
     batch_size: int = param(128, "real and generated samples per step (m in Algorithm 1)", gt=1)
     noise_dim: int = param(2, "dimension of the noise z fed to the generator", gt=0)
@@ -139,6 +139,28 @@ class ObjectiveConfig:
     lr: float = param(1e-3, "generator learning rate", gt=0)
     betas: tuple[float, float] = param((0.5, 0.999), "Adam betas", ge=0, le=0.9999)
     momentum: float = param(0.0, "SGD / RMSprop momentum", ge=0, le=0.9999)
+    # ---- training recipes, applied by the core to every declared network (benchbench.train: ema, lr_schedule,
+    # grad_clip); members of a stack stay independent
+    ema: float = param(0.0, "decay d of an exponential moving average of every network's weights, warmed up as "
+                            "min(d, (1 + t) / (10 + t)) at update t; 0: none. With d > 0 the objective's row scores "
+                            "the average and a `<label>.raw` row scores the raw weights of the same training",
+                       ge=0, lt=1)
+    weights: Literal["ema", "raw"] = param("ema", "the weights scored when ema > 0: the moving average, or the raw "
+                                                  "weights of the same training", sampling=True)
+    lr_schedule: Literal["constant", "linear", "cosine"] = param(
+        "constant", "learning rate after the warmup: constant, or a linear or cosine decay to lr_floor x lr at the "
+                    "end of the budget (a decay depends on the budget: a ladder retrains it per rung)")
+    lr_floor: float = param(0.0, "where a decay ends, as a fraction of each learning rate", ge=0, le=1)
+    warmup: int = param(0, "steps of linear learning-rate warmup, from lr / warmup to lr (shorter than the budget)",
+                        ge=0, le=10**9)
+    grad_clip: float | None = param(None, "clip the gradient of each network to this global norm, per member; "
+                                          "null: no clipping", gt=0)
+
+    @property
+    def budget_dependent(self) -> bool:
+        """Whether training depends on the total budget (a decaying learning rate): then a model trained for one
+        budget is not the same as one stopped early on a longer budget."""
+        return self.lr_schedule != "constant"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,15 +25,16 @@ PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,60}")  # keys error messages show as t
 
 
 def param(default: Any, doc: str, *, gt: float | None = None, ge: float | None = None,
-          le: float | None = None, choices: Sequence[Any] | None = None, per_member: bool = False,
+          le: float | None = None, lt: float | None = None,
+          choices: Sequence[Any] | None = None, per_member: bool = False,
           sampling: bool = False) -> Any:
-    """A documented config field. ``gt``/``ge``/``le`` bound numbers (and every item of a tuple).
+    """A documented config field. ``gt``/``ge``/``le``/``lt`` bound numbers (and every item of a tuple).
     ``per_member``: the objective reads this setting per member of a stack (``Objective.members``),
     so trials of a search that differ in it can still be trained as one stacked model.
     ``sampling``: the setting changes only how samples are drawn (``Objective.sample``, e.g. a
-    solver or its number of steps), never training: :func:`sampling_settings` lists them, for
-    keys of trained models that leave them out."""
-    meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "choices": tuple(choices) if choices else None,
+    solver or its number of steps; or which weights are sampled, ``weights``), never training:
+    :func:`sampling_settings` lists them, for keys of trained models that leave them out."""
+    meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "lt": lt, "choices": tuple(choices) if choices else None,
             "per_member": per_member, "sampling": sampling}
     return dataclasses.field(default=default, metadata=meta)
 
@@ -153,7 +154,7 @@ def _check_bounds(value: Any, meta: Mapping[str, Any], where: str) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     for key, ok, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
-                          ("le", lambda v, b: v <= b, "<=")):
+                          ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
             raise ConfigError(where, f"must be {word} {bound}, got {show(value)}")

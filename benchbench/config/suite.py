@@ -21,8 +21,10 @@ from ..api.errors import ConfigError
 from ..api.params import key_text, param, show
 from ..registry.components import Registry, valid_name
 from . import search
+from .checkpoints import parse_interval
 from .compute import MAX_STEPS, PROGRESS_UNITS, Budget, parse_budget
 from .eval_defaults import with_eval_defaults
+from .recipes import with_raw_rows
 from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "budget", "device", "eval", "execution",
@@ -65,6 +67,13 @@ class ExecutionSettings:
     compile: bool = param(False, "torch.compile the networks (CUDA graphs on CUDA); ignored on the CPU")
     job_timeout: float = param(0.0, "seconds a job may run (training and scoring) before it fails alone, its worker "
                                     "ended; 0: no limit", ge=0, le=10**7)
+    checkpoint_every: int | str = param("10min", "write each job's training state this often, so that --resume "
+                                                 "continues it: steps (500) or wall time (90s, 10min, 2h); never")
+    keep_weights: bool = param(False, "keep each job's last checkpoint (final weights, EMA, optimizer state) in "
+                                      "checkpoints/ once its cells are written")
+
+    def __post_init__(self):
+        parse_interval(self.checkpoint_every)  # ValueError("checkpoint_every: ...") when it is not an interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,7 +230,8 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         eval=eval_settings,
         execution=params.build(ExecutionSettings, raw.get("execution"), at("execution")),
         datasets=_components(raw["datasets"], "dataset", registry, at("datasets"), required=True),
-        objectives=_components(objectives, "objective", registry, at("objectives"), required=True),
+        objectives=with_raw_rows(_components(objectives, "objective", registry, at("objectives"), required=True),
+                                 None if "search" in raw else objectives, at("objectives")),
         metrics=with_eval_defaults(_components(raw.get("metrics", "all"), "metric", registry, at("metrics")),
                                    eval_settings),
         reporters=_components(raw.get("reporters", "all"), "reporter", registry, at("reporters")),

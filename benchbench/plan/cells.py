@@ -50,6 +50,7 @@ class Job:
     samplers: tuple[tuple[ComponentSpec, tuple[Cell, ...]], ...] = ()
     """Objectives that differ from ``objective`` only in sampling settings, each with its cells (one per
     member, in member order): the trained stack is scored again under each, without retraining."""
+    checkpoints: str | None = None  # the directory of the job's checkpoint (benchbench.train.checkpoint); None: none
 
     @property
     def seeds(self) -> tuple[int, ...]:

@@ -29,7 +29,8 @@ from ..plan.cells import SCHEMA_VERSION, Cell
 from . import cellfile, lock
 from .storage import check_layout, storage_errors
 
-SCHEDULING = ("workers", "max_members", "stack_seeds", "job_timeout")  # execution settings that leave results unchanged
+SCHEDULING = ("workers", "max_members", "stack_seeds", "job_timeout", "checkpoint_every",
+              "keep_weights")  # execution settings that leave results unchanged
 FAILURES = "failures.json"  # the jobs that failed in the latest run into this directory, and why
 RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value", "note"]
 CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "step", "metric", "value"]

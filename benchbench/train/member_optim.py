@@ -33,6 +33,7 @@ class MemberOptimizer(torch.optim.Optimizer):
         assert kind in ("adam", "sgd", "rmsprop"), kind
         assert len(lr) == len(betas) == len(momentum), "one setting per member"
         self.kind, self.members, self.steps = kind, len(lr), 0
+        self.lr_scale = 1.0  # the learning-rate schedule's factor of this step (benchbench.train.lr_schedule)
         self.lr = torch.tensor(lr, dtype=torch.float64)
         self.beta1 = torch.tensor([b[0] for b in betas], dtype=torch.float64)
         self.beta2 = torch.tensor([b[1] for b in betas], dtype=torch.float64)
@@ -41,13 +42,21 @@ class MemberOptimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict:  # torch.optim.Optimizer keeps only its own fields (copies, pickles)
         return self.__dict__.copy()
 
+    def state_dict(self) -> dict:  # noqa: D102 - torch.optim's, with the step count (checkpoints)
+        return {**super().state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state_dict: dict) -> None:  # noqa: D102
+        state_dict = dict(state_dict)
+        self.steps = int(state_dict.pop("steps"))
+        super().load_state_dict(state_dict)
+
     def _factors(self, like: Tensor) -> dict[str, Tensor]:
         """This step's per-member numbers, each ``[M, 1]`` on ``like``'s device and dtype: computed
         in float64, rounded once, moved to the device in one copy."""
-        t = self.steps
+        t, lr = self.steps, self.lr * self.lr_scale
         values = {"beta1": self.beta1, "keep1": 1 - self.beta1, "beta2": self.beta2, "keep2": 1 - self.beta2,
-                  "step_size": self.lr / (1 - self.beta1 ** t), "root2": (1 - self.beta2 ** t).sqrt(),
-                  "momentum": self.momentum, "lr": self.lr}
+                  "step_size": lr / (1 - self.beta1 ** t), "root2": (1 - self.beta2 ** t).sqrt(),
+                  "momentum": self.momentum, "lr": lr}
         table = torch.stack(list(values.values())).to(like.dtype).to(like.device)
         return {name: row.view(-1, 1) for name, row in zip(values, table)}
 

@@ -63,3 +63,8 @@ def check_budget(suite: Suite, registry: Registry) -> None:
                 shown = f"{cost:.3g} FLOPs" if unit == "flops" else f"{cost:.3g} s"
                 raise ConfigError(where, f"{what}: one training step takes {shown} per model, more than the "
                                          f"budget of {amount:.3g}; raise it to at least {cost:.3g}")
+            warmup = getattr(spec.config, "warmup", 0)
+            if unit == "flops" and warmup and warmup >= amount // cost:
+                raise ConfigError(f"{suite.source}: objectives.{spec.label}.warmup",
+                                  f"{warmup} warmup steps, but on {dataset.label!r} the budget pays for "
+                                  f"{int(amount // cost)} steps; allowed: 0 to {int(amount // cost) - 1}")

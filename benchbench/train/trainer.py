@@ -1,6 +1,10 @@
 """The training loop: one job = the seeds of one (dataset, objective) pair, trained as one stacked
 model, then scored. :func:`train` reads top to bottom: set-up, the objective's updates until the
-budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations, final scoring through the objective's sampler (:mod:`benchbench.train.sampling`).
+budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations, final scoring through the objective's
+sampler (:mod:`benchbench.train.sampling`). The recipe every objective has is the core's: the learning rate of
+each step (:mod:`benchbench.train.lr_schedule`), gradient clipping (:mod:`benchbench.train.grad_clip`), a moving
+average of the weights scored beside the raw ones (:mod:`benchbench.train.ema`); so is the checkpoint a job
+resumes from (:mod:`benchbench.train.checkpoint`).
 
 Randomness: every seed draws from its own streams (:func:`benchbench.plan.cells.stream`: one per seed
 and purpose: "init", "train", "eval-data"...), so a member trains exactly as it would alone and
@@ -26,9 +30,13 @@ from ..api.objective import Objective, ObjectiveConfig
 from ..config.suite import ComponentSpec, ExecutionSettings
 from ..plan.cells import Job, make_job, stream
 from ..registry.components import Registry
+from .checkpoint import Checkpoints, Resumable
 from .declarations import declared_nfe
 from .divergence import runaway, sample_bound
+from .ema import EMA, make_ema, scored_weights
 from .evaluation import NamedMetric, score
+from .grad_clip import clip_gradients
+from .lr_schedule import LearningRates
 from .phases import OTHER, Times, merged_times, recording, timed_as, worker_start
 from .sampling import count_sample_flops, draw, timed_draw
 from .schedule import BudgetTooSmall, Schedule
@@ -87,7 +95,8 @@ def _run_job(job: Job, registry: Registry, progress: Progress | None = None) -> 
         torch.cuda.empty_cache()
     half = len(job.cells) // 2
     parts = [run_job(dataclasses.replace(make_job(job.suite, job.dataset, job.objective, job.cells[part]),
-                                         samplers=tuple((spec, cells[part]) for spec, cells in job.samplers)),
+                                         samplers=tuple((spec, cells[part]) for spec, cells in job.samplers),
+                                         checkpoints=job.checkpoints),
                      registry, progress) for part in (slice(None, half), slice(half, None))]
     note = f"out of memory with {len(job.cells)} stacked members on {device}: retried as {half} + {len(job.cells) - half}"
     return joined(parts, note)
@@ -119,6 +128,8 @@ def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: S
                     loss = per_member(update.loss(view, real), nets.members, objective, f"{update.name}_loss")
                     optimizer.zero_grad(set_to_none=True)
                     loss.float().sum().backward()  # summed, not averaged: members train independently
+                    if cfg.grad_clip:
+                        clip_gradients([nets.modules[n] for n in update.networks], nets.members, cfg.grad_clip)
                     optimizer.step()
                     losses[row] += loss.detach()
     finally:
@@ -147,6 +158,7 @@ class Context:
     nets: Networks
     curve_real: Tensor  # [M, curve_samples, *shape], held out
     bound: float  # samples beyond this (or non-finite) have diverged
+    ema: EMA | None = None  # the moving average of the weights, when the objective keeps one
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -197,26 +209,39 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
           device: torch.device, progress: Progress | None = None, samplers: Sequence[Objective] = ()) -> JobOutcome:
     execution, settings = job.suite.execution, job.suite.eval
 
-    # ---- set-up: networks and optimizers (one member per seed), held-out curve data ------------
+    # ---- set-up: networks, optimizers and weight averages (one member per seed), held-out curve data ----
     nets = build_networks(objective, dataset, job.seeds, device, execution)
+    ema = make_ema(nets.modules, objective.config.ema)  # None without averaging
     curve_real = stacked_data(dataset, [stream(s, "curve-data", device) for s in job.seeds], settings.curve_samples,
                               heldout=True)
-    ctx = Context(job, dataset, metrics, objective, device, nets, curve_real, sample_bound(dataset, curve_real))
+    ctx = Context(job, dataset, metrics, objective, device, nets, curve_real, sample_bound(dataset, curve_real), ema)
     flops, flops_note = count_step_flops(nets, objective, dataset, ctx.streams("flops"), execution.precision)
+    if flops and ema is not None:
+        flops += ema.flops_per_step()
     state = LoopState.start(nets, compile_problems(execution, device))
     eval_clock = Stopwatch(device)
-
-    # ---- training: the objective's updates until the budget is spent, with curve evaluations ----
-    record_curve(ctx, state, 0, eval_clock)
     train_rng = ctx.streams("train")
     train_clock = Stopwatch(device, "training")
     schedule = budget_schedule(job, objective, flops, train_clock)  # steps, FLOPs or seconds per model
+    learning_rates = LearningRates(nets.optimizers, objective.config, schedule.steps)
+
+    # ---- resume from the job's checkpoint, if it left one -----------------------------------------
+    checkpoints = Checkpoints.of(job, [objective, dataset, *(m.metric for m in metrics)])
+    training = Resumable(nets, ema, train_rng, state, schedule, train_clock, eval_clock)
+    step, finished = checkpoints.resume(training)  # (0, False): from the start
+
+    # ---- training: the objective's updates until the budget is spent, with curve evaluations ----
+    if not step:
+        record_curve(ctx, state, 0, eval_clock)
     reset_peak_memory(device)
     step_losses = torch.zeros_like(state.losses)
     train_clock.start()
-    for step in itertools.count(1):
+    for step in () if finished else itertools.count(step + 1):
+        learning_rates.at(step)
         step_losses.zero_()
         training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
+        if ema is not None:
+            ema.update()
         state.add_losses(step_losses, step)
 
         finished = schedule.finished(step)
@@ -231,18 +256,25 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
             train_clock.stop()
             record_curve(ctx, state, step, eval_clock)
             train_clock.start()
+        if checkpoints.due(step):
+            train_clock.stop()
+            checkpoints.save(step, training)
+            train_clock.start()
     train_clock.stop()
+    checkpoints.save_final(step, training)
     memory, memory_kind = peak_memory(device)
     record_curve(ctx, state, step, eval_clock)
 
     # ---- final evaluation on held-out samples and the real sampler's throughput -----------------
     measured = Measured(step, train_clock.seconds, memory, memory_kind, flops, flops_note)
-    outcome = final_evaluation(ctx, state, objective, measured, eval_clock)
-    # ---- the same trained stack under each other sampler (objectives differing only in sampling) --
+    with scored_weights(ema, objective.config.weights):  # the moving average, unless the row scores raw weights
+        outcome = final_evaluation(ctx, state, objective, measured, eval_clock)
+    # ---- the same trained stack under each other sampler, or its other weights (raw or averaged) --------
     for other in samplers:
         other.members = objective.members
-        rescored = final_evaluation(dataclasses.replace(ctx, objective=other), state.copy(), other, measured,
-                                    Stopwatch(device))
+        with scored_weights(ema, other.config.weights):
+            rescored = final_evaluation(dataclasses.replace(ctx, objective=other), state.copy(), other, measured,
+                                        Stopwatch(device))
         losses = set(state.names[:-1])  # each update's loss: the shared training's, whatever the sampler
         rescored.curves = [[c for c in curve if c[1] in losses] for curve in state.curves]
         outcome.samplers.append(rescored)
@@ -293,11 +325,15 @@ def final_evaluation(ctx: Context, state: LoopState, objective: Objective, measu
 def budget_schedule(job: Job, objective: Objective, flops_per_step: float | None, clock: Stopwatch) -> Schedule:
     """When this job stops, scores curves and reports progress; a budget that cannot pay for one
     step (preflight refuses those it can see) fails the job, naming the objective."""
-    members = len(job.cells)
+    members, warmup = len(job.cells), objective.config.warmup
     try:
-        return Schedule(job.suite.budget, job.suite.eval.every, flops_per_step and flops_per_step / members, clock)
+        schedule = Schedule(job.suite.budget, job.suite.eval.every, flops_per_step and flops_per_step / members, clock)
     except BudgetTooSmall as exc:
         raise ComponentError("objective", objective.name, f"budget {job.suite.budget.describe()}: {exc}") from None
+    if schedule.steps is not None and warmup >= schedule.steps:
+        raise ComponentError("objective", objective.name, f"warmup: {warmup} steps, but the budget "
+                                                          f"{job.suite.budget.describe()} pays for {schedule.steps}")
+    return schedule
 
 
 def compile_problems(execution: ExecutionSettings, device: torch.device) -> list[str]:
@@ -324,12 +360,13 @@ def record_curve(ctx: Context, state: LoopState, step: int, clock: Stopwatch) ->
     diagnostics, and each update's mean loss since the last point (per repeat)."""
     clock.start()
     settings = ctx.job.suite.eval
-    fake = draw(ctx.nets, ctx.objective, ctx.dataset, ctx.seeds, settings.curve_samples, "curve")
-    check_samples(ctx, state, fake, step)
-    skip = set(state.diverged())
-    found, _, issues = score(ctx.metrics, ctx.dataset, ctx.seeds, ctx.curve_real, fake, ctx.objective,
-                             ctx.nets.view(ctx.streams("curve-noise")), step=step, skip=skip,
-                             rng=ctx.streams("diagnose"))
+    with scored_weights(ctx.ema, ctx.objective.config.weights):
+        fake = draw(ctx.nets, ctx.objective, ctx.dataset, ctx.seeds, settings.curve_samples, "curve")
+        check_samples(ctx, state, fake, step)
+        skip = set(state.diverged())
+        found, _, issues = score(ctx.metrics, ctx.dataset, ctx.seeds, ctx.curve_real, fake, ctx.objective,
+                                 ctx.nets.view(ctx.streams("curve-noise")), step=step, skip=skip,
+                                 rng=ctx.streams("diagnose"))
     state.problems.extend(issues)
     steps_since = step - state.last_curve
     means = (state.losses / max(steps_since, 1)).tolist()
