@@ -5,7 +5,8 @@ training) and ``benchbench report RUN_DIR`` (without training) take, so the two 
 samples) into a :class:`~benchbench.RunReport` (summary, comparisons and ranks computed by
 :func:`benchbench.compute_verdicts`); :func:`write_reports` writes ``records.csv``, ``curves.csv``,
 ``summary.csv``, ``comparisons.csv``, ``ranks.csv`` (and a search's ``trials.csv``,
-``budget.csv``) and calls the suite's reporters;
+``budget.csv``; the tables across budget rungs of :func:`benchbench.stats.frontier.frontier_tables`)
+and calls the suite's reporters;
 :func:`rebuild` is ``benchbench report``.
 """
 
@@ -29,6 +30,7 @@ from ..registry.components import Registry, default_registry
 from ..rundir import cellfile
 from ..rundir.directory import RunDirectory, curves_frame, recorded_suite, records_frame
 from ..stats.budget import budget_frame
+from ..stats.frontier import frontier, frontier_tables, mark_improving
 from ..stats.summary import compute_verdicts
 from ..stats.verdicts import ALPHA, TEST, Verdicts
 from ..train import divergence
@@ -130,8 +132,10 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents),
                 *([suite.search.warning] if suite.search and suite.search.warning else [])]
     found = compute_verdicts(records, outputs)
+    across = frontier(records, curves, outputs, suite.targets, (found.summary, found.comparisons))
     return RunReport(
-        suite=suite.name, directory=directory, records=records, curves=curves, summary=found.summary,
+        suite=suite.name, directory=directory, records=records, curves=curves,
+        summary=mark_improving(found.summary, across.improving), frontier=across,
         outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
         samples=cell_samples(directory, documents),
         environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
@@ -162,6 +166,8 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
     for name, frame in (("trials.csv", report.trials), ("budget.csv", report.budget)):
         if not frame.empty:  # a search's
             directory.write_csv(name, frame)
+    for name, frame in frontier_tables(report.frontier).items():  # across budget rungs
+        directory.write_csv(name, frame)
     problems = []
     entries = {spec.label: registry.get("reporter", spec.type, spec.label) for spec in reporters}
     for spec in sorted(reporters, key=lambda spec: bool(getattr(entries[spec.label].cls, "runs_last", False))):

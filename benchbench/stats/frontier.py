@@ -24,7 +24,6 @@ from .verdicts import comparable
 
 SAMPLING_COLUMNS = ["dataset", "metric", "objective", "mean", "ci95_low", "ci95_high", "flops_per_sample", "nfe",
                     "pareto"]
-IMPROVING_MARK = "↗"  # a table cell whose curve was still improving at the end of the budget
 
 
 def pareto_set(quality: np.ndarray, cost: np.ndarray, better: str) -> np.ndarray:
@@ -87,3 +86,14 @@ def frontier(records: pd.DataFrame, curves: pd.DataFrame, outputs: dict[str, Out
         crossovers=crossovers(compared, rung_flops(records)), targets=table, to_target=to_target(seeds, table),
         to_target_seeds=seeds, anytime=anytime(records, outputs), improving=still_improving(curves, outputs),
         sampling=sampling(top_summary.drop(columns="train_flops", errors="ignore"), outputs))
+
+
+def frontier_tables(found: Frontier) -> dict[str, pd.DataFrame]:
+    """File name -> table of a run's :class:`Frontier` as ``benchbench report`` writes it: those that
+    apply (the per-rung verdicts only with more than one rung)."""
+    tables = {"to_target.csv": found.to_target, "to_target_seeds.csv": found.to_target_seeds,
+              "improving.csv": found.improving, "sampling.csv": found.sampling, "anytime.csv": found.anytime}
+    if found.rungs > 1:
+        tables.update({"rung_summary.csv": found.by_rung, "rung_comparisons.csv": found.comparisons,
+                       "rung_ranks.csv": found.ranks, "crossovers.csv": found.crossovers})
+    return {name: frame for name, frame in tables.items() if not frame.empty}

@@ -72,7 +72,7 @@ def scores_by_rung(records: pd.DataFrame, outputs: dict[str, Output], metric: st
     flops = records[records["metric"] == RUNG_FLOPS]
     both = values[key + ["value"]].merge(flops[key + ["value"]].rename(columns={"value": "flops"}), on=key)
     both = both.astype({"value": float, "flops": float})
-    return both[np.isfinite(both["flops"]) & (both["flops"] > 0)].sort_values(key, kind="stable")
+    return both[np.isfinite(both["flops"]) & (both["flops"] > 0)]  # in the records' order
 
 
 def flops_to_reach(flops: np.ndarray, values: np.ndarray, target: float, better: str) -> tuple[float, str]:

@@ -30,7 +30,7 @@ import pandas as pd
 from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param
 from benchbench import tables as summary_tables
 
-from . import grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
+from . import frontier_text, grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
 from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, curse_warnings, seeds_phrase
 
 THROUGHPUT = "throughput"
@@ -112,6 +112,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
         if rows.empty:
             body.append("<p>No results.</p>")
         body += figures_html(run, dataset, config)
+        body.append(frontier_text.html_text(run, dataset))  # ranks by rung, crossovers, compute to a target
         body.append(improvement_html(run, dataset, config))
     body.append(ranks_html(run))
     body.append('<h2 id="throughput">Throughput</h2>')
@@ -252,14 +253,14 @@ def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
             f"{run.suite} · {dataset}", curves, summary, run.outputs, config.max_points, scale), config.dpi)
         axis = "" if scale is None else ", against the training FLOPs per model spent so far"
         parts.append(_figure(png, f"Metrics during training{axis}: mean over seeds, band: 95% CI."))
-    summary = run.summary[run.summary["dataset"] == dataset] if not run.summary.empty else run.summary
-    points = plots.compute_points(summary, plots.PlotsConfig().compute_metrics)
-    if not points.empty:
-        png = _written(run.directory / "plots" / f"compute_{name}.png", fresh) or plots.png(plots.compute_figure(
-            f"{run.suite} · {dataset}", points, summary, run.outputs), config.dpi)
-        parts.append(_figure(png, f"Final {points['metric'].iloc[0]} against compute: training FLOPs per model "
-                                  f"(left) and sampling FLOPs per generated sample, with network evaluations per "
-                                  f"sample (right); mean and 95% CI over seeds."))
+    captions = {"compute": "Score against training FLOPs per model at each budget rung: mean over seeds, band: 95% "
+                           "CI; dotted: the (data) reference, dashed: the target.",
+                "sampling": "Score at the top budget rung against sampling FLOPs per generated sample (network "
+                            "evaluations in brackets); filled and joined: the Pareto set, which no other objective "
+                            "beats on both score and cost."}
+    for kind, draw in plots.compute_figures(run, dataset):
+        png = _written(run.directory / "plots" / f"{kind}_{name}.png", fresh) or plots.png(draw(), config.dpi)
+        parts.append(_figure(png, captions[kind]))
     return parts
 
 
