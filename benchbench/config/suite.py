@@ -219,7 +219,8 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
     )
     _check_architectures(suite, registry)
     targets = parse_targets(raw.get("targets"), suite_outputs(suite.metrics, suite.objectives, registry), at("targets"))
-    return dataclasses.replace(suite, targets=targets, search=search.parse_search(raw.get("search"), searches, suite, registry))
+    return dataclasses.replace(suite, targets=targets,
+                               search=search.parse_search(raw.get("search"), searches, suite, registry))
 
 
 def _check_architectures(suite: Suite, registry: Registry) -> None:

@@ -31,6 +31,7 @@ from ..rundir import cellfile
 from ..rundir.directory import RunDirectory, curves_frame, recorded_suite, records_frame
 from ..stats.budget import budget_frame
 from ..stats.frontier import frontier, frontier_tables, mark_improving
+from ..stats.improving import still_improving
 from ..stats.summary import compute_verdicts
 from ..stats.verdicts import ALPHA, TEST, Verdicts
 from ..train import divergence
@@ -215,11 +216,16 @@ def recorded_outputs(registry: Registry) -> dict[str, Output]:
 def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPHA, seed: int = 0,
                       registry=None) -> Verdicts:
     """The :class:`Verdicts` of a finished run directory, from its ``records.csv`` (directions from
-    the installed plugins' declared outputs, or ``registry``'s)."""
+    the installed plugins' declared outputs, or ``registry``'s); the summary's ``still_improving``
+    from its ``curves.csv``."""
     path = Path(run_dir) / "records.csv"
     if not path.is_file():
         raise ConfigError(str(run_dir), "has no records.csv; give the directory of a finished run")
     records = pd.read_csv(path, dtype={"note": str})
     if "note" in records:
         records["note"] = records["note"].fillna("")
-    return compute_verdicts(records, recorded_outputs(registry or default_registry()), test, alpha, seed)
+    outputs = recorded_outputs(registry or default_registry())
+    found = compute_verdicts(records, outputs, test, alpha, seed)
+    curves = Path(run_dir) / "curves.csv"
+    improving = still_improving(pd.read_csv(curves), outputs) if curves.is_file() else pd.DataFrame()
+    return dataclasses.replace(found, summary=mark_improving(found.summary, improving))

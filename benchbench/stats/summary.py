@@ -143,7 +143,7 @@ def footnote(summary: pd.DataFrame, outputs: dict[str, Output]) -> str:
     if len(improving):
         parts.append(f"{IMPROVING_MARK}: still improving at the end of the budget (the curve's slope over the last "
                      f"quarter of training is above 0 by a one-sided t-test over seeds, alpha = {ALPHA}): the "
-                     f"verdicts of these columns are about this budget, and more training may change them.")
+                     f"verdicts on these cells are about this budget, and more training may change them.")
     heavy = [m for m in dict.fromkeys(summary["metric"]) if m in outputs and outputs[m].heavy_tailed]
     if heavy:
         parts.append(f"{', '.join(heavy)}: heavy-tailed, so the interquartile mean with a 95% percentile-bootstrap "

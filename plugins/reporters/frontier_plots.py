@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
@@ -45,6 +46,19 @@ def _panels(count: int, width: float = 3.3, height: float = 2.6):
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return figure, axes.flat
+
+
+def log_axis(ax, values: np.ndarray) -> None:
+    """A log x axis over the positive ``values``, at least 1.2 decades wide (so a power of ten is
+    labelled) and labelled at powers of ten only (minor labels would overlap)."""
+    values = values[np.isfinite(values) & (values > 0)]
+    ax.set_xscale("log")
+    if not len(values):
+        return
+    low, high = np.log10(values.min()), np.log10(values.max())
+    pad = max(0.15 * (high - low), (1.2 - (high - low)) / 2, 0.0)
+    ax.set_xlim(10 ** (low - pad), 10 ** (high + pad))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _direction(metric: str, outputs: dict[str, Output]) -> str:
@@ -84,7 +98,7 @@ def compute_figure(title: str, by_rung: pd.DataFrame, outputs: dict[str, Output]
         if metric in target_of:
             ax.axhline(target_of[metric], color="black", linestyle="--", linewidth=0.8, alpha=0.6)
             shown_target = True
-        ax.set_xscale("log")
+        log_axis(ax, rows["train_flops"].to_numpy(float))
         ax.set_title(_direction(metric, outputs), fontsize=9)
         ax.set_xlabel("training FLOPs per model", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -109,29 +123,29 @@ def sampling_figure(title: str, sampling: pd.DataFrame, outputs: dict[str, Outpu
     figure, axes = _panels(len(metrics))
     for ax, metric in zip(axes, metrics):
         rows = sampling[(sampling["metric"] == metric) & np.isfinite(sampling["flops_per_sample"].astype(float))]
+        labelled = set()
         for row in rows.itertuples():
             error = [[row.mean - row.ci95_low], [row.ci95_high - row.mean]] if math.isfinite(row.ci95_low) else None
             ax.errorbar([row.flops_per_sample], [row.mean], yerr=error, fmt="o", color=colors[row.objective],
                         mfc=colors[row.objective] if row.pareto else "white", capsize=2, markersize=5)
-            nfe = f" ({row.nfe:g} nfe)" if math.isfinite(row.nfe) else ""
-            ax.annotate(f"{row.objective}{nfe}", (row.flops_per_sample, row.mean), textcoords="offset points",
-                        xytext=(5, 3), fontsize=6.5)
+            if math.isfinite(row.nfe) and (f"{row.flops_per_sample:.3g}", row.nfe) not in labelled:
+                labelled.add((f"{row.flops_per_sample:.3g}", row.nfe))  # one label per sampler cost
+                ax.annotate(f"nfe {row.nfe:g}", (row.flops_per_sample, 0.02), xycoords=("data", "axes fraction"),
+                            xytext=(4, 0), textcoords="offset points", fontsize=7, color="dimgrey")
         front = rows[rows["pareto"].astype(bool)].sort_values("flops_per_sample")
         if len(front) > 1:
             ax.plot(front["flops_per_sample"], front["mean"], drawstyle="steps-post", color="black", linewidth=0.8,
                     alpha=0.5)
-        values = rows["flops_per_sample"].to_numpy(float)
-        if len(values) and values.min() > 0:
-            ax.set_xscale("log")
-            ax.set_xlim(values.min() / 3, values.max() * 3)
+        log_axis(ax, rows["flops_per_sample"].to_numpy(float))
         ax.set_title(_direction(metric, outputs), fontsize=9)
         ax.set_xlabel("sampling FLOPs per sample", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, linewidth=0.5, which="both")
-    handles = [plt.Line2D([], [], color="black", marker="o", linestyle="-", alpha=0.7, label="Pareto set"),
+    handles = [plt.Line2D([], [], color=colors[o], marker="o", linestyle="", label=o) for o in objectives]
+    handles += [plt.Line2D([], [], color="black", marker="o", linestyle="-", alpha=0.7, label="Pareto set"),
                plt.Line2D([], [], color="black", marker="o", mfc="white", linestyle="",
                           label="dominated (another is\nboth better and cheaper)")]
-    figure.legend(handles=handles, loc="outside right upper", fontsize=8)
+    figure.legend(handles=handles, loc="outside right upper", fontsize=8, title="objective", title_fontsize=8)
     figure.suptitle(f"{title}: score at the top budget rung against sampling cost\n(mean, 95% CI over seeds; "
                     f"filled and joined: the Pareto set)", fontsize=10)
     return figure

@@ -106,7 +106,8 @@ def test_summary_md_has_ranks_by_rung_crossovers_targets_and_the_budget_footnote
     assert "Targets of jsd: twice the (data) value." in text
     flow = [line for line in text.splitlines() if line.startswith("| flow |") and "±" in line]
     assert flow[0] == "| flow | **95.1 ± 0.561** |"  # high_quality_pct has no curve: no mark
-    assert flow[1] == "| flow | **0.034 ± 0.00393 ↗** |" and "the verdicts of these columns are about this budget" in text
+    assert flow[1] == "| flow | **0.034 ± 0.00393 ↗** |"
+    assert "the verdicts on these cells are about this budget" in text
     assert "### anytime score" in text
 
 

@@ -48,7 +48,8 @@ def ladder_records(rungs=(0, 1, 2), with_rung=True) -> pd.DataFrame:
                 scores = {"jsd": 0.02, "high_quality_pct": 99.0} if objective == "(data)" else {
                     "jsd": JSD[objective][rung] + 0.001 * seed, "high_quality_pct": PCT[objective][rung] + seed,
                     "train_flops": FLOPS[rung], "flops_per_sample": COST[objective][0], "nfe": COST[objective][1]}
-                rows += [(cell, f"ring/{objective}", "ring", objective, seed, m, v, "", rung) for m, v in scores.items()]
+                rows += [(cell, f"ring/{objective}", "ring", objective, seed, m, v, "", rung)
+                         for m, v in scores.items()]
     frame = pd.DataFrame(rows, columns=["cell", "job", "dataset", "objective", "seed", "metric", "value", "note",
                                         "rung"])
     return frame if with_rung else frame.drop(columns="rung")
@@ -143,7 +144,7 @@ def test_compute_to_target_is_a_median_over_seeds_and_not_reached_is_a_result():
     assert a["low"] == pytest.approx(10 ** (10 + 0.16 / 0.17)) and a["high"] == pytest.approx(10 ** (10 + 0.164 / 0.17))
     b = found.loc[("b", "jsd")]
     assert b["status"] == NOT_REACHED and b["median_flops"] == math.inf and b["reached"] == 0
-    pct = found.loc[("a", "high_quality_pct")]  # 50 + s at 1e10, 95 + s at 1e11: the median seed reaches 90 at t = 38/45
+    pct = found.loc[("a", "high_quality_pct")]  # 50 + s at 1e10, 95 + s at 1e11: the median seed meets 90 at 38/45
     assert pct["median_flops"] == pytest.approx(10 ** (10 + 38 / 45)) and pct["source"] == "suite"
 
 
@@ -159,7 +160,8 @@ def test_median_interval_uses_order_statistics_and_keeps_infinity():
 
 def test_anytime_area_is_the_mean_score_over_log_compute():
     found = anytime(ladder_records(), OUTPUTS).set_index(["objective", "metric"])
-    # trapezoids over log10 FLOPs 9..11: a (0.5 + 0.2) / 2 + (0.2 + 0.03) / 2 = 0.465 over 2 decades, + 0.001 x mean seed
+    # trapezoids over log10 FLOPs 9..11: a (0.5 + 0.2) / 2 + (0.2 + 0.03) / 2 = 0.465 over 2 decades,
+    # + 0.001 x the mean seed
     assert found.loc[("a", "jsd"), "mean"] == pytest.approx(0.465 / 2 + 0.002)
     assert found.loc[("b", "jsd"), "mean"] == pytest.approx(0.5 / 2 + 0.002)
     assert found.loc[("a", "jsd"), "n"] == 5 and found.loc[("a", "jsd"), "log10_flops_low"] == pytest.approx(9)
