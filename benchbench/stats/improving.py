@@ -3,7 +3,7 @@
 For each (dataset, objective, metric with a direction) of the metric curves (curves.csv: cell,
 dataset, objective, seed, step, metric, value), each seed's curve over the last ``fraction`` of its
 steps (from the last curve point at or before that fraction's start) gets a least-squares slope
-(:func:`scipy.stats.linregress`); its gain is slope x the window's steps, signed so that positive
+(:func:`numpy.polyfit`); its gain is slope x the window's steps, signed so that positive
 means better. The cell is "still improving" when a one-sided t-test over seeds
 (:func:`scipy.stats.ttest_1samp`, alternative "greater") finds the mean gain above 0 at ``alpha``.
 With one seed, or fewer than two curve points in the window, there is no verdict (NaN).
@@ -39,7 +39,8 @@ def seed_gain(steps: np.ndarray, values: np.ndarray, fraction: float = FRACTION)
     x, y = steps[first:], values[first:]
     if len(x) < 2 or x[-1] == x[0]:
         return math.nan, int(x[0]), int(x[-1])
-    return float(stats.linregress(x, y).slope * (x[-1] - x[0])), int(x[0]), int(x[-1])
+    slope = np.polyfit(x - x[0], y, 1)[0]  # least squares
+    return float(slope * (x[-1] - x[0])), int(x[0]), int(x[-1])
 
 
 def still_improving(curves: pd.DataFrame, outputs: dict[str, Output], fraction: float = FRACTION,
@@ -53,24 +54,32 @@ def still_improving(curves: pd.DataFrame, outputs: dict[str, Output], fraction: 
     if "rung" in curves:  # curves of a ladder retrained per rung: the top rung's training
         curves = curves[curves["rung"] == curves["rung"].max()]
     curves = curves[curves["metric"].isin(list(metrics)) & (curves["objective"] != REFERENCE)]
-    rows = []
+    found = []  # (dataset, objective, metric, gains over seeds, window)
     for (dataset, objective, metric), group in curves.groupby(["dataset", "objective", "metric"], sort=False):
         sign = 1.0 if metrics[metric].better == "higher" else -1.0
-        found = [seed_gain(c["step"].to_numpy(), pd.to_numeric(c["value"], errors="coerce").to_numpy(float), fraction)
+        seeds = [seed_gain(c["step"].to_numpy(), pd.to_numeric(c["value"], errors="coerce").to_numpy(float), fraction)
                  for _, c in group.groupby("seed")]
-        gains = np.array([sign * g for g, _, _ in found if math.isfinite(g)])
-        p = _p_greater_than_zero(gains)
-        windows = [(a, b) for g, a, b in found if math.isfinite(g)] or [(0, 0)]
-        start, end = max(windows, key=lambda w: w[1])
-        rows.append((dataset, objective, metric, float(gains.mean()) if len(gains) else math.nan, p,
-                     bool(p < alpha), len(gains), start, end))
+        gains = np.array([sign * g for g, _, _ in seeds if math.isfinite(g)])
+        windows = [(a, b) for g, a, b in seeds if math.isfinite(g)] or [(0, 0)]
+        found.append((dataset, objective, metric, gains, max(windows, key=lambda w: w[1])))
+    p = p_greater_than_zero([gains for *_, gains, _ in found])
+    rows = [(d, o, m, float(gains.mean()) if len(gains) else math.nan, p_value, bool(p_value < alpha), len(gains),
+             start, end) for (d, o, m, gains, (start, end)), p_value in zip(found, p)]
     return pd.DataFrame(rows, columns=IMPROVING_COLUMNS)
 
 
-def _p_greater_than_zero(gains: np.ndarray) -> float:
-    """One-sided p-value that the mean gain exceeds 0; seeds with equal gains: 0 if positive, else 1."""
-    if len(gains) < 2:
-        return math.nan
-    if np.ptp(gains) == 0:
-        return 0.0 if gains[0] > 0 else 1.0
-    return float(stats.ttest_1samp(gains, 0.0, alternative="greater").pvalue)
+def p_greater_than_zero(samples: list[np.ndarray]) -> list[float]:
+    """One-sided p-value that each sample's mean exceeds 0 (:func:`scipy.stats.ttest_1samp`, one
+    call per sample size); NaN below two values; equal values: 0 if positive, else 1."""
+    p = [math.nan] * len(samples)
+    by_size: dict[int, list[int]] = {}
+    for i, sample in enumerate(samples):
+        if len(sample) >= 2:
+            by_size.setdefault(len(sample), []).append(i)
+    for indices in by_size.values():
+        stacked = np.stack([samples[i] for i in indices])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            found = stats.ttest_1samp(stacked, 0.0, axis=1, alternative="greater").pvalue
+        for i, row, value in zip(indices, stacked, np.atleast_1d(found)):
+            p[i] = (0.0 if row[0] > 0 else 1.0) if np.ptp(row) == 0 else float(value)
+    return p

@@ -62,17 +62,18 @@ def target_table(summary: pd.DataFrame, outputs: dict[str, Output], targets: dic
     return pd.DataFrame(rows, columns=TARGET_COLUMNS)
 
 
-def scores_by_rung(records: pd.DataFrame, outputs: dict[str, Output], metric: str) -> pd.DataFrame:
-    """dataset, objective, seed, rung, flops, value: each trained seed's score of ``metric`` at each
-    rung beside its training FLOPs there (rows without both, or without a usable score, left out)."""
+def scores_by_rung(records: pd.DataFrame, outputs: dict[str, Output], metrics: list[str]) -> pd.DataFrame:
+    """dataset, objective, seed, rung, metric, flops, value: each trained seed's score of ``metrics``
+    at each rung beside its training FLOPs there (rows without both, or without a usable score, left
+    out), in the records' order."""
     records = with_rungs(records)
     records = records[records["objective"] != REFERENCE]
     key = ["dataset", "objective", "seed", "rung"]
-    values = records[(records["metric"] == metric) & usable(records, outputs)]
+    values = records[records["metric"].isin(metrics) & usable(records, outputs)]
     flops = records[records["metric"] == RUNG_FLOPS]
-    both = values[key + ["value"]].merge(flops[key + ["value"]].rename(columns={"value": "flops"}), on=key)
+    both = values[key + ["metric", "value"]].merge(flops[key + ["value"]].rename(columns={"value": "flops"}), on=key)
     both = both.astype({"value": float, "flops": float})
-    return both[np.isfinite(both["flops"]) & (both["flops"] > 0)]  # in the records' order
+    return both[np.isfinite(both["flops"]) & (both["flops"] > 0)]
 
 
 def flops_to_reach(flops: np.ndarray, values: np.ndarray, target: float, better: str) -> tuple[float, str]:
@@ -93,11 +94,11 @@ def to_target_seeds(records: pd.DataFrame, outputs: dict[str, Output], targets: 
     """One row per (dataset, objective, metric, seed) of each target (:func:`target_table`): the
     training FLOPs per model to reach it (:func:`flops_to_reach`) and how it was found."""
     rows = []
+    all_scores = scores_by_rung(records, outputs, list(dict.fromkeys(targets["metric"])))
     for dataset, metric, target in zip(targets["dataset"], targets["metric"], targets["target"]):
         if metric not in outputs or outputs[metric].better not in ("higher", "lower"):
             continue
-        scores = scores_by_rung(records, outputs, metric)
-        scores = scores[scores["dataset"] == dataset]
+        scores = all_scores[(all_scores["dataset"] == dataset) & (all_scores["metric"] == metric)]
         for (objective, seed), curve in scores.groupby(["objective", "seed"], sort=False):
             curve = curve.sort_values("flops")
             flops, status = flops_to_reach(curve["flops"].to_numpy(), curve["value"].to_numpy(), float(target),
@@ -154,18 +155,19 @@ def anytime(records: pd.DataFrame, outputs: dict[str, Output]) -> pd.DataFrame:
     dataset covers, divided by hi - lo (the mean score over log-compute; linear between rungs),
     then the mean over seeds with its Student-t interval. Empty without two rungs in common."""
     rows = []
-    for metric in comparable(outputs):
-        scores = scores_by_rung(records, outputs, metric)
-        for dataset, by_dataset in scores.groupby("dataset", sort=False):
-            log = by_dataset.assign(x=np.log10(by_dataset["flops"]))
-            spans = log.groupby(["objective", "seed"])["x"].agg(["min", "max"])
-            low, high = float(spans["min"].max()), float(spans["max"].min())
-            if not high > low:
-                continue
-            for objective, by_objective in log.groupby("objective", sort=False):
-                areas = [_mean_over(curve.sort_values("x"), low, high) for _, curve in by_objective.groupby("seed")]
-                mean, _, ci_low, ci_high, n = interval([a for a in areas if math.isfinite(a)])
-                rows.append((dataset, objective, metric, mean, ci_low, ci_high, n, low, high))
+    if with_rungs(records)["rung"].nunique() < 2:
+        return pd.DataFrame(columns=ANYTIME_COLUMNS)
+    scores = scores_by_rung(records, outputs, list(comparable(outputs)))
+    for (dataset, metric), by_metric in scores.groupby(["dataset", "metric"], sort=False):
+        log = by_metric.assign(x=np.log10(by_metric["flops"]))
+        spans = log.groupby(["objective", "seed"])["x"].agg(["min", "max"])
+        low, high = float(spans["min"].max()), float(spans["max"].min())
+        if not high > low:
+            continue
+        for objective, by_objective in log.groupby("objective", sort=False):
+            areas = [_mean_over(curve.sort_values("x"), low, high) for _, curve in by_objective.groupby("seed")]
+            mean, _, ci_low, ci_high, n = interval([a for a in areas if math.isfinite(a)])
+            rows.append((dataset, objective, metric, mean, ci_low, ci_high, n, low, high))
     return pd.DataFrame(rows, columns=ANYTIME_COLUMNS)
 
 
