@@ -12,6 +12,7 @@ With one seed, or fewer than two curve points in the window, there is no verdict
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -39,8 +40,10 @@ def seed_gain(steps: np.ndarray, values: np.ndarray, fraction: float = FRACTION)
     x, y = steps[first:], values[first:]
     if len(x) < 2 or x[-1] == x[0]:
         return math.nan, int(x[0]), int(x[-1])
-    slope = np.polyfit(x - x[0], y, 1)[0]  # least squares
-    return float(slope * (x[-1] - x[0])), int(x[0]), int(x[-1])
+    gain = float(np.polyfit(x - x[0], y, 1)[0] * (x[-1] - x[0]))  # the least-squares line's change
+    if abs(gain) <= 1e-9 * float(np.abs(y).max()):  # a flat curve: rounding, not a trend
+        gain = 0.0
+    return gain, int(x[0]), int(x[-1])
 
 
 def still_improving(curves: pd.DataFrame, outputs: dict[str, Output], fraction: float = FRACTION,
@@ -70,7 +73,7 @@ def still_improving(curves: pd.DataFrame, outputs: dict[str, Output], fraction: 
 
 def p_greater_than_zero(samples: list[np.ndarray]) -> list[float]:
     """One-sided p-value that each sample's mean exceeds 0 (:func:`scipy.stats.ttest_1samp`, one
-    call per sample size); NaN below two values; equal values: 0 if positive, else 1."""
+    call per sample size); NaN below two values; equal values (to rounding): 0 if positive, else 1."""
     p = [math.nan] * len(samples)
     by_size: dict[int, list[int]] = {}
     for i, sample in enumerate(samples):
@@ -78,8 +81,10 @@ def p_greater_than_zero(samples: list[np.ndarray]) -> list[float]:
             by_size.setdefault(len(sample), []).append(i)
     for indices in by_size.values():
         stacked = np.stack([samples[i] for i in indices])
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rows of equal gains: decided below
             found = stats.ttest_1samp(stacked, 0.0, axis=1, alternative="greater").pvalue
         for i, row, value in zip(indices, stacked, np.atleast_1d(found)):
-            p[i] = (0.0 if row[0] > 0 else 1.0) if np.ptp(row) == 0 else float(value)
+            equal = np.ptp(row) <= 1e-9 * np.abs(row).max()  # to rounding: no spread for a t-test to use
+            p[i] = (0.0 if row.mean() > 0 else 1.0) if equal else float(value)
     return p
