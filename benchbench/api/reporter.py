@@ -60,7 +60,8 @@ class RunReport:
     - ``records``: cell, job, dataset, objective, seed, metric, value (final evaluation)
     - ``curves``: cell, dataset, objective, seed, step, metric, value (during training)
     - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n, note, median, iqm
-      (each with _low/_high bootstrap bounds), tied_best, verdict
+      (each with _low/_high bootstrap bounds), tied_best, verdict, still_improving (the curve still
+      improved at the end of the budget: :mod:`benchbench.stats.improving`)
     - ``comparisons``: every pair of objectives per (dataset, metric) (:func:`benchbench.comparisons`)
     - ``ranks``: per metric, each objective's mean rank over datasets (:func:`benchbench.ranks`)
 
