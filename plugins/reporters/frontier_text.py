@@ -21,7 +21,10 @@ NOT_REACHED = "not reached by the top rung"
 
 
 def flops_text(x: float) -> str:
-    return "–" if not math.isfinite(x) else f"{x:.2g}"
+    """A FLOP count in two digits, e.g. "3.2e10" ("–" when unknown)."""
+    if not math.isfinite(x):
+        return "–"
+    return f"{x:.2g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
 def _rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -32,7 +35,7 @@ def rung_label(rows: pd.DataFrame, rung: int) -> str:
     """A rung's column header: its training FLOPs per model (median over objectives), or its number."""
     flops = rows.loc[rows["rung"] == rung, "train_flops"].astype(float)
     flops = flops[flops.notna()]
-    return f"{flops.median():.2g} FLOPs" if len(flops) else f"rung {rung}"
+    return f"{flops_text(flops.median())} FLOPs" if len(flops) else f"rung {rung}"
 
 
 def ranks_table(run: RunReport, dataset: str) -> pd.DataFrame:
@@ -126,7 +129,7 @@ def anytime_note(run: RunReport, dataset: str) -> str:
         return ""
     low, high = float(found["log10_flops_low"].iloc[0]), float(found["log10_flops_high"].iloc[0])
     return (f"Anytime score: the area under each seed's score against log10(training FLOPs per model) from "
-            f"{10**low:.2g} to {10**high:.2g} FLOPs, divided by the span (the mean score over log-compute); "
+            f"{flops_text(10**low)} to {flops_text(10**high)} FLOPs, divided by the span (the mean score over log-compute); "
             f"mean ± 95% CI half-width over seeds (anytime.csv).")
 
 

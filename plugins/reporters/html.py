@@ -2,7 +2,9 @@
 
 Top to bottom: what was run (suite, budget, seeds, device, versions, commit, wall time); per dataset
 its summary tables (mean ± 95% CI half-width or IQM, tied-best cells bold, column descriptions on
-hover and beneath), its figures (samples over the true density, metric curves, image grids) and
+hover and beneath), its figures (samples over the true density, metric curves, image grids, quality
+against training FLOPs and against sampling cost), the run across compute (ranks by budget rung,
+crossovers, compute to a target, anytime score: :mod:`.frontier_text`) and
 its pairwise comparisons (probability of improvement, folded); the ranks across datasets; the
 throughput tables; every problem and note of the run. CSS is inline and figures are PNGs embedded as ``data:`` URIs:
 nothing is fetched, no script runs, so the file opens from disk and can be mailed as it is.

@@ -66,7 +66,8 @@ class PlotsConfig:
 
 class Plots(Reporter):
     """Writes ``plots/samples_<dataset>.png``, ``plots/curves_<dataset>.png``,
-    ``plots/compute_<dataset>.png`` and, for a search, ``plots/budget-<dataset>.png``."""
+    ``plots/compute_<dataset>.png``, ``plots/sampling_<dataset>.png`` and, for a search,
+    ``plots/budget-<dataset>.png``."""
 
     name = "plots"
     Config = PlotsConfig

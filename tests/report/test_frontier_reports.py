@@ -96,10 +96,10 @@ def test_summary_md_has_ranks_by_rung_crossovers_targets_and_the_budget_footnote
     text = tables.Markdown(NoConfig()).report(ladder, tmp_path)[0].read_text()
     across = text.split("### ranks by budget rung", 1)[1]
     header = across.split("\n")[2]
-    assert header.startswith("| | 1e+09 FLOPs | 3e+09 FLOPs |") and "1e+11 FLOPs" in header
+    assert header.startswith("| | 1e9 FLOPs | 3e9 FLOPs |") and "1e11 FLOPs" in header
     jsd_row = next(line for line in across.splitlines() if line.startswith("| jsd |"))
     assert jsd_row.split("|")[2].strip().startswith("**gan**") and jsd_row.split("|")[-2].strip().startswith("**flow**")
-    assert "- jsd: gan beat flow at 1e+10 FLOPs (rung 2), flow beat gan at 3e+10 FLOPs (rung 3)" in text
+    assert "- jsd: gan beat flow at 1e10 FLOPs (rung 2), flow beat gan at 3e10 FLOPs (rung 3)" in text
     assert "### compute to reach a target" in text and "jsd ≤ 0.04" in text and "high_quality_pct ≥ 90" in text
     gan_targets = next(line for line in text.splitlines() if line.startswith("| gan |") and "not reached" in line)
     assert "not reached by the top rung (0/5 seeds reached)" in gan_targets
@@ -154,7 +154,7 @@ def test_a_single_rung_run_reports_without_rung_sections_and_without_breaking(tm
     assert frontier_text.ranks_table(single, "ring").empty and frontier_text.anytime_table(single, "ring").empty
     text = tables.Markdown(NoConfig()).report(single, tmp_path)[0].read_text()
     assert "### ranks by budget rung" not in text and "### crossovers" not in text
-    assert "### compute to reach a target" in text and "≤ 1e+11" in text  # flow's jsd meets 0.04 at its one rung
+    assert "### compute to reach a target" in text and "≤ 1e11" in text  # flow's jsd meets 0.04 at its one rung
     written = {p.name for p in Plots(PlotsConfig()).report(single, tmp_path)}
     assert {"compute_ring.png", "sampling_ring.png"} <= written
     page = Html(HtmlConfig()).report(single, tmp_path)[0].read_text()
