@@ -21,8 +21,8 @@ from ..api.errors import ConfigError
 from ..api.params import key_text, param, show
 from ..registry.components import Registry, valid_name
 from . import search
-from .targets import parse_targets, suite_outputs
 from .compute import MAX_STEPS, PROGRESS_UNITS, Budget, parse_budget
+from .targets import parse_targets, suite_outputs
 from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "budget", "device", "eval", "execution",
@@ -218,7 +218,8 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         source=source,
     )
     _check_architectures(suite, registry)
-    targets = parse_targets(raw.get("targets"), suite_outputs(suite.metrics, suite.objectives, registry), at("targets"))
+    outputs = suite_outputs(suite.metrics, suite.objectives, registry)
+    targets = parse_targets(raw.get("targets"), outputs, at("targets"))
     return dataclasses.replace(suite, targets=targets,
                                search=search.parse_search(raw.get("search"), searches, suite, registry))
 

@@ -129,8 +129,8 @@ def anytime_note(run: RunReport, dataset: str) -> str:
         return ""
     low, high = float(found["log10_flops_low"].iloc[0]), float(found["log10_flops_high"].iloc[0])
     return (f"Anytime score: the area under each seed's score against log10(training FLOPs per model) from "
-            f"{flops_text(10**low)} to {flops_text(10**high)} FLOPs, divided by the span (the mean score over log-compute); "
-            f"mean ± 95% CI half-width over seeds (anytime.csv).")
+            f"{flops_text(10**low)} to {flops_text(10**high)} FLOPs, divided by the span (the mean score over "
+            f"log-compute); mean ± 95% CI half-width over seeds (anytime.csv).")
 
 
 def sections(run: RunReport, dataset: str) -> list[tuple[str, pd.DataFrame | list[str], str]]:

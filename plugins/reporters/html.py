@@ -32,7 +32,7 @@ import pandas as pd
 from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param
 from benchbench import tables as summary_tables
 
-from . import frontier_text, grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
+from . import frontier_text, grids, marks, plots, verdicts  # plots chooses matplotlib's Agg backend
 from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, curse_warnings, seeds_phrase
 
 THROUGHPUT = "throughput"
@@ -257,8 +257,8 @@ def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
         parts.append(_figure(png, f"Metrics during training{axis}: mean over seeds, band: 95% CI."))
     captions = {"compute": "Score against training FLOPs per model at each budget rung: mean over seeds, band: 95% "
                            "CI; dotted: the (data) reference, dashed: the target.",
-                "sampling": "Score at the top budget rung against sampling FLOPs per generated sample (network "
-                            "evaluations in brackets); filled and joined: the Pareto set, which no other objective "
+                "sampling": "Score at the top budget rung against sampling FLOPs per generated sample (nfe: network "
+                            "evaluations per sample); filled and joined: the Pareto set, which no other objective "
                             "beats on both score and cost."}
     for kind, draw in plots.compute_figures(run, dataset):
         png = _written(run.directory / "plots" / f"{kind}_{name}.png", fresh) or plots.png(draw(), config.dpi)
