@@ -21,13 +21,47 @@ can contain "(".
 
 
 @dataclasses.dataclass
+class Frontier:
+    """A run read across its budget rungs (:mod:`benchbench.stats.frontier`); every frame is empty
+    where it does not apply (a single rung has no crossovers and no area under a curve).
+
+    - ``by_rung``: the summary (with verdicts) of every rung: summary columns + rung, train_flops
+    - ``comparisons``: the pairwise comparisons of every rung (Holm within dataset, metric, rung) + rung
+    - ``ranks``: dataset, metric, rung, train_flops, objective, rank (1 = best mean), verdict
+    - ``crossovers``: pairs whose significant order flips between two rungs
+    - ``targets``: dataset, metric, target, source ("suite" or "2x (data)")
+    - ``to_target``: training FLOPs per model to reach each target, median over seeds with an interval
+    - ``anytime``: area under the quality-vs-log10-FLOPs curve over the rungs' common span, per objective
+    - ``improving``: whether each final score's curve still improved over the last part of the budget
+    - ``sampling``: quality at the top rung against FLOPs per sample and nfe, with the Pareto set
+    """
+
+    by_rung: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    comparisons: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    ranks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    crossovers: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    targets: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    to_target: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    to_target_seeds: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    anytime: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    improving: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    sampling: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+
+    @property
+    def rungs(self) -> int:
+        """How many budget rungs were scored (1 for a single budget)."""
+        return int(self.by_rung["rung"].nunique()) if "rung" in self.by_rung and not self.by_rung.empty else 1
+
+
+@dataclasses.dataclass
 class RunReport:
     """Everything a reporter may use. Tables are long-format pandas frames:
 
     - ``records``: cell, job, dataset, objective, seed, metric, value (final evaluation)
     - ``curves``: cell, dataset, objective, seed, step, metric, value (during training)
     - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n, note, median, iqm
-      (each with _low/_high bootstrap bounds), tied_best, verdict
+      (each with _low/_high bootstrap bounds), tied_best, verdict, still_improving (the curve still
+      improved at the end of the budget: :mod:`benchbench.stats.improving`)
     - ``comparisons``: every pair of objectives per (dataset, metric) (:func:`benchbench.comparisons`)
     - ``ranks``: per metric, each objective's mean rank over datasets (:func:`benchbench.ranks`)
 
@@ -63,6 +97,8 @@ class RunReport:
     """Where the run's time went (``phases.csv``): scope ("run": the runner's laps, adding up to its wall time;
     "jobs": phases inside the jobs, summed over them), phase ("curve points/metric kde": a part of a phase),
     wall_s, cpu_s, count (:mod:`benchbench.report.phases`); empty for runs that recorded none"""
+    frontier: Frontier = dataclasses.field(default_factory=Frontier)
+    """the run across its budget rungs: verdicts per rung, crossovers, compute to a target (:class:`Frontier`)"""
 
 
 class Reporter:

@@ -25,10 +25,11 @@ from .checkpoints import parse_interval
 from .compute import MAX_STEPS, PROGRESS_UNITS, Budget, parse_budget
 from .eval_defaults import with_eval_defaults
 from .recipes import with_raw_rows
+from .targets import parse_targets, suite_outputs
 from .yaml_limits import MAX_BYTES, BoundedComposer, DocumentTooLarge
 
 TOP_LEVEL = ("name", "description", "seeds", "steps", "budget", "device", "eval", "execution",
-             "datasets", "objectives", "metrics", "reporters", "search")
+             "datasets", "objectives", "metrics", "reporters", "search", "targets")
 # Sizes beyond these are typos, not experiments: rejected with the allowed range before anything runs.
 MAX_SEEDS = 10_000  # seeds of one suite
 MAX_SEED = 2**63 - 1  # a seed is stored as a 64-bit integer
@@ -104,6 +105,7 @@ class Suite:
     reporters: tuple[ComponentSpec, ...]
     source: str = "<suite>"
     search: search.SearchSettings | None = None  # equal-budget hyperparameter search (benchbench.config.search)
+    targets: dict[str, float] = dataclasses.field(default_factory=dict)  # metric -> score (config.targets)
 
     @property
     def steps(self) -> int:
@@ -125,6 +127,7 @@ class Suite:
                          for s in getattr(self, section)}
                for section in ("datasets", "objectives", "metrics", "reporters")},
             **({"search": self.search.resolved()} if self.search else {}),
+            **({"targets": dict(self.targets)} if self.targets else {}),
         }
 
     def with_overrides(self, seeds: int | None = None, steps: int | None = None,
@@ -238,7 +241,10 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
         source=source,
     )
     _check_architectures(suite, registry)
-    return dataclasses.replace(suite, search=search.parse_search(raw.get("search"), searches, suite, registry))
+    outputs = suite_outputs(suite.metrics, suite.objectives, registry)
+    targets = parse_targets(raw.get("targets"), outputs, at("targets"))
+    return dataclasses.replace(suite, targets=targets,
+                               search=search.parse_search(raw.get("search"), searches, suite, registry))
 
 
 def _check_architectures(suite: Suite, registry: Registry) -> None:

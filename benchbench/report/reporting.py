@@ -5,7 +5,8 @@ training) and ``benchbench report RUN_DIR`` (without training) take, so the two 
 samples) into a :class:`~benchbench.RunReport` (summary, comparisons and ranks computed by
 :func:`benchbench.compute_verdicts`); :func:`write_reports` writes ``records.csv``, ``curves.csv``,
 ``summary.csv``, ``comparisons.csv``, ``ranks.csv`` (and a search's ``trials.csv``,
-``budget.csv``) and calls the suite's reporters;
+``budget.csv``; the tables across budget rungs of :func:`benchbench.stats.frontier.frontier_tables`)
+and calls the suite's reporters;
 :func:`rebuild` is ``benchbench report``.
 """
 
@@ -29,6 +30,8 @@ from ..registry.components import Registry, default_registry
 from ..rundir import cellfile
 from ..rundir.directory import FAILURES, RunDirectory, curves_frame, recorded_suite, records_frame
 from ..stats.budget import budget_frame
+from ..stats.frontier import frontier, frontier_tables, mark_improving
+from ..stats.improving import still_improving
 from ..stats.summary import compute_verdicts
 from ..stats.verdicts import ALPHA, TEST, Verdicts
 from ..train import divergence
@@ -168,8 +171,10 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents),
                 *([suite.search.warning] if suite.search and suite.search.warning else [])]
     found = compute_verdicts(records, outputs)
+    across = frontier(records, curves, outputs, suite.targets, (found.summary, found.comparisons))
     return RunReport(
-        suite=suite.name, directory=directory, records=records, curves=curves, summary=found.summary,
+        suite=suite.name, directory=directory, records=records, curves=curves,
+        summary=mark_improving(found.summary, across.improving), frontier=across,
         outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
         samples=cell_samples(directory, documents),
         environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
@@ -203,6 +208,8 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
     for name, frame in (("trials.csv", report.trials), ("budget.csv", report.budget)):
         if not frame.empty:  # a search's
             directory.write_csv(name, frame)
+    for name, frame in frontier_tables(report.frontier).items():  # across budget rungs
+        directory.write_csv(name, frame)
     problems = []
     if clock is not None:
         clock.lap("tables")
@@ -256,11 +263,16 @@ def recorded_outputs(registry: Registry) -> dict[str, Output]:
 def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPHA, seed: int = 0,
                       registry=None) -> Verdicts:
     """The :class:`Verdicts` of a finished run directory, from its ``records.csv`` (directions from
-    the installed plugins' declared outputs, or ``registry``'s)."""
+    the installed plugins' declared outputs, or ``registry``'s); the summary's ``still_improving``
+    from its ``curves.csv``."""
     path = Path(run_dir) / "records.csv"
     if not path.is_file():
         raise ConfigError(str(run_dir), "has no records.csv; give the directory of a finished run")
     records = pd.read_csv(path, dtype={"note": str})
     if "note" in records:
         records["note"] = records["note"].fillna("")
-    return compute_verdicts(records, recorded_outputs(registry or default_registry()), test, alpha, seed)
+    outputs = recorded_outputs(registry or default_registry())
+    found = compute_verdicts(records, outputs, test, alpha, seed)
+    curves = Path(run_dir) / "curves.csv"
+    improving = still_improving(pd.read_csv(curves), outputs) if curves.is_file() else pd.DataFrame()
+    return dataclasses.replace(found, summary=mark_improving(found.summary, improving))

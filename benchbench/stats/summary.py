@@ -26,6 +26,7 @@ SUMMARY_COLUMNS = ["dataset", "objective", "metric", "mean", "std", "ci95_low", 
                    *ROBUST_COLUMNS, "tied_best", "verdict"]
 INTERVAL_COLUMNS = SUMMARY_COLUMNS[:SUMMARY_COLUMNS.index("note") + 1]
 GROUP_ORDER = ("quality", "divergence", "theory", "throughput")
+IMPROVING_MARK = "↗"  # after a cell whose curve was still improving at the end of the budget (stats.improving)
 
 
 def summarize(records: pd.DataFrame, outputs: dict[str, Output], compared: pd.DataFrame | None = None,
@@ -104,7 +105,8 @@ def tables(summary: pd.DataFrame, outputs: dict[str, Output]) -> list[tuple[str,
 def cell_text(row, outputs: dict[str, Output]) -> str:
     """One summary row as a table cell: "mean ± half-width" (IQM for heavy-tailed metrics), bold if
     the row is tied-best; "n/a (note)" when no seed has a value, and "(n = 4; note)" appended when
-    some seeds' values are missing with a note (an estimator failure, an unavailable output)."""
+    some seeds' values are missing with a note (an estimator failure, an unavailable output); "↗" after
+    a score whose curve was still improving at the end of the budget (column ``still_improving``)."""
     note = getattr(row, "note", "")
     if row.metric in outputs and outputs[row.metric].heavy_tailed and _finite(getattr(row, "iqm", math.nan)):
         text = f"IQM {format_number(row.iqm)}"
@@ -114,6 +116,8 @@ def cell_text(row, outputs: dict[str, Output]) -> str:
         text = format_interval(row.mean, row.ci95_low, row.ci95_high, note)
     if isinstance(note, str) and note and _finite(row.mean):  # some seeds missing: say why and how many count
         text += f" (n = {row.n}; {note})"
+    if _true(getattr(row, "still_improving", False)):
+        text += f" {IMPROVING_MARK}"
     return f"**{text}**" if getattr(row, "verdict", "") in ("best", "tied") else text
 
 
@@ -135,6 +139,11 @@ def footnote(summary: pd.DataFrame, outputs: dict[str, Output]) -> str:
             parts.append(f"No verdict for {metrics}: with {n} seeds no difference can reach significance "
                          f"(the smallest possible p-value is {min_p_value(n, n, TEST):.2g} before correction); "
                          f"run more seeds.")
+    improving = summary[summary["still_improving"].fillna(False).astype(bool)] if "still_improving" in summary else []
+    if len(improving):
+        parts.append(f"{IMPROVING_MARK}: still improving at the end of the budget (the curve's slope over the last "
+                     f"quarter of training is above 0 by a one-sided t-test over seeds, alpha = {ALPHA}): the "
+                     f"verdicts on these cells are about this budget, and more training may change them.")
     heavy = [m for m in dict.fromkeys(summary["metric"]) if m in outputs and outputs[m].heavy_tailed]
     if heavy:
         parts.append(f"{', '.join(heavy)}: heavy-tailed, so the interquartile mean with a 95% percentile-bootstrap "
@@ -148,6 +157,11 @@ def format_interval(mean: float, low: float, high: float, note: str = "") -> str
     if math.isnan(low):
         return format_number(mean)
     return f"{format_number(mean)} ± {format_number((high - low) / 2)}"
+
+
+def _true(flag) -> bool:
+    """A bool column's value (NaN where a frame was joined without it: False)."""
+    return bool(pd.notna(flag) and flag)
 
 
 def _finite(x) -> bool:

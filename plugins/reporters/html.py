@@ -2,7 +2,9 @@
 
 Top to bottom: what was run (suite, budget, seeds, device, versions, commit, wall time); per dataset
 its summary tables (mean ± 95% CI half-width or IQM, tied-best cells bold, column descriptions on
-hover and beneath), its figures (samples over the true density, metric curves, image grids) and
+hover and beneath), its figures (samples over the true density, metric curves, image grids, quality
+against training FLOPs and against sampling cost), the run across compute (ranks by budget rung,
+crossovers, compute to a target, anytime score: :mod:`.frontier_text`) and
 its pairwise comparisons (probability of improvement, folded); the ranks across datasets; the
 throughput tables; every problem and note of the run. CSS is inline and figures are PNGs embedded as ``data:`` URIs:
 nothing is fetched, no script runs, so the file opens from disk and can be mailed as it is.
@@ -30,7 +32,7 @@ import pandas as pd
 from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param
 from benchbench import tables as summary_tables
 
-from . import grids, marks, plots, verdicts  # the figures: plots chooses matplotlib's Agg backend
+from . import frontier_text, grids, marks, plots, verdicts  # plots chooses matplotlib's Agg backend
 from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, curse_warnings, seeds_phrase
 from .time_spent import phases_html
 
@@ -117,6 +119,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
         if rows.empty:
             body.append("<p>No results.</p>")
         body += figures_html(run, dataset, config)
+        body.append(frontier_text.html_text(run, dataset))  # ranks by rung, crossovers, compute to a target
         body.append(improvement_html(run, dataset, config))
     body.append(ranks_html(run))
     body.append('<h2 id="throughput">Throughput</h2>')
@@ -260,14 +263,14 @@ def figures_html(run: RunReport, dataset: str, config: HtmlConfig) -> list[str]:
             f"{run.suite} · {dataset}", curves, summary, run.outputs, config.max_points, scale), config.dpi)
         axis = "" if scale is None else ", against the training FLOPs per model spent so far"
         parts.append(_figure(png, f"Metrics during training{axis}: mean over seeds, band: 95% CI."))
-    summary = run.summary[run.summary["dataset"] == dataset] if not run.summary.empty else run.summary
-    points = plots.compute_points(summary, plots.PlotsConfig().compute_metrics)
-    if not points.empty:
-        png = _written(run.directory / "plots" / f"compute_{name}.png", fresh) or plots.png(plots.compute_figure(
-            f"{run.suite} · {dataset}", points, summary, run.outputs), config.dpi)
-        parts.append(_figure(png, f"Final {points['metric'].iloc[0]} against compute: training FLOPs per model "
-                                  f"(left) and sampling FLOPs per generated sample, with network evaluations per "
-                                  f"sample (right); mean and 95% CI over seeds."))
+    captions = {"compute": "Score against training FLOPs per model at each budget rung: mean over seeds, band: 95% "
+                           "CI; dotted: the (data) reference, dashed: the target.",
+                "sampling": "Score at the top budget rung against sampling FLOPs per generated sample (nfe: network "
+                            "evaluations per sample); filled and joined: the Pareto set, which no other objective "
+                            "beats on both score and cost."}
+    for kind, draw in plots.compute_figures(run, dataset):
+        png = _written(run.directory / "plots" / f"{kind}_{name}.png", fresh) or plots.png(draw(), config.dpi)
+        parts.append(_figure(png, captions[kind]))
     return parts
 
 

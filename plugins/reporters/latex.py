@@ -22,7 +22,7 @@ from .tables import EXCLUDED_GROUPS, REFERENCE, _group, chosen_settings, seeds_p
 SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
            ">": r"\textgreater{}", "–": "--", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
-           "·": r"$\cdot$", "|": r"\textbar{}", "\n": " ", "\r": " "}
+           "↗": r"$\nearrow$", "·": r"$\cdot$", "|": r"\textbar{}", "\n": " ", "\r": " "}
 ARROWS = {"higher": r" $\uparrow$", "lower": r" $\downarrow$"}
 
 

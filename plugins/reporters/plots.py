@@ -8,19 +8,20 @@
   ``jsd`` panel, where it should stay below the density-based value. Against training steps, or
   (``curve_axis: flops``, the default for runs with a FLOP or seconds budget) against the training
   FLOPs per model spent so far: step x the cell's ``train_flops / train_steps`` (throughput metric).
-- ``compute_<dataset>.png``: quality against compute, one point per objective: the final quality
-  metric (the first of ``compute_metrics`` the run has, e.g. JSD; mean and 95% CI over seeds)
-  against the training FLOPs per model (left), and against the sampling cost, FLOPs per generated
-  sample, labelled with the network evaluations per sample (right). Needs the throughput metric.
+- ``compute_<dataset>.png``: quality against training FLOPs per model, a line per objective through
+  the budget rungs (band: 95% CI over seeds), log x, with the ``(data)`` reference and the targets;
+  ``sampling_<dataset>.png``: quality at the top rung against FLOPs per generated sample, the
+  Pareto set marked (:mod:`.frontier_plots`). Both need the throughput metric (train_flops).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import matplotlib
 
@@ -30,6 +31,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from . import frontier_plots  # noqa: E402
 from benchbench import (  # noqa: E402
     REFERENCE,
     Dataset,
@@ -58,13 +60,14 @@ class PlotsConfig:
     curve_axis: Literal["auto", "steps", "flops"] = param(
         "auto", "x axis of the metric curves: training steps, or training FLOPs per model; auto: FLOPs when the "
                 "suite's budget is in FLOPs or seconds")
-    compute_metrics: tuple[str, ...] = param(("jsd", "fid"), "the quality metric of the quality-vs-compute figure: "
-                                                             "the first of these the run has on a dataset")
+    compute_metrics: tuple[str, ...] = param((), "metrics of the quality-vs-compute figures, those the run has "
+                                                 "(default: every quality and divergence metric with a direction)")
 
 
 class Plots(Reporter):
     """Writes ``plots/samples_<dataset>.png``, ``plots/curves_<dataset>.png``,
-    ``plots/compute_<dataset>.png`` and, for a search, ``plots/budget-<dataset>.png``."""
+    ``plots/compute_<dataset>.png``, ``plots/sampling_<dataset>.png`` and, for a search,
+    ``plots/budget-<dataset>.png``."""
 
     name = "plots"
     Config = PlotsConfig
@@ -87,10 +90,8 @@ class Plots(Reporter):
                 figure = curves_figure(f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points,
                                        scale)
                 written.append(save(figure, folder / f"curves_{file_label(label)}.png", self.config.dpi))
-            points = compute_points(summary, self.config.compute_metrics)
-            if not points.empty:
-                figure = compute_figure(f"{run.suite} · {label}", points, summary, run.outputs)
-                written.append(save(figure, folder / f"compute_{file_label(label)}.png", self.config.dpi))
+            for name, draw in compute_figures(run, label, self.config.compute_metrics):
+                written.append(save(draw(), folder / f"{name}_{file_label(label)}.png", self.config.dpi))
         for label, budget in (run.budget.groupby("dataset", sort=False) if not run.budget.empty else ()):
             figure = budget_figure(label, budget, run.outputs)
             written.append(save(figure, folder / f"budget-{file_label(label)}.png", self.config.dpi))
@@ -119,9 +120,6 @@ def budget_figure(dataset: str, budget: pd.DataFrame, outputs: dict[str, Output]
 
 # --- compute -------------------------------------------------------------------------------------
 
-COMPUTE = ("train_flops", "flops_per_sample", "nfe")  # throughput outputs the compute figure reads
-
-
 def flops_axis(run: RunReport, axis: str) -> bool:
     """Whether curves are drawn against training FLOPs (``axis``: auto, steps or flops)."""
     if axis == "auto":
@@ -143,66 +141,29 @@ def curve_flops(run: RunReport, dataset: str) -> dict[str, float]:
     return {o: float(v) for o, v in ratio.groupby(level="objective").median().items() if v > 0}
 
 
-def compute_points(summary: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
-    """One row per trained objective of one dataset's summary: the quality metric (the first of
-    ``metrics`` present) with its interval, and its training FLOPs per model, FLOPs per sample and
-    nfe (means); empty without a quality metric or training FLOPs."""
-    if summary.empty:
-        return pd.DataFrame()
-    present = set(summary["metric"])
-    metric = next((m for m in metrics if m in present), None)
-    if metric is None or "train_flops" not in present:
-        return pd.DataFrame()
-    trained = summary[summary["objective"] != REFERENCE]
-    quality = trained[trained["metric"] == metric].set_index("objective")
-    rows = []
-    for objective, row in quality.iterrows():
-        cost = trained[trained["objective"] == objective].set_index("metric")["mean"]
-        values = {k: float(cost.get(k, math.nan)) for k in COMPUTE}
-        if math.isfinite(values["train_flops"]):
-            rows.append({"objective": objective, "metric": metric, "mean": float(row["mean"]),
-                         "low": float(row["ci95_low"]), "high": float(row["ci95_high"]), **values})
-    return pd.DataFrame(rows)
-
-
-def compute_figure(title: str, points: pd.DataFrame, summary: pd.DataFrame, outputs: dict[str, Output]):
-    """Quality vs training FLOPs per model (left) and vs FLOPs per generated sample (right): one
-    point per objective with its 95% CI; the data reference's value dotted."""
-    metric = points["metric"].iloc[0]
-    figure, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained", sharey=True)
-    reference = summary[(summary["objective"] == REFERENCE) & (summary["metric"] == metric)]["mean"]
-    for ax, cost, label in zip(axes, ("train_flops", "flops_per_sample"),
-                               ("training FLOPs per model", "sampling FLOPs per sample")):
-        labelled = set()
-        for i, row in enumerate(points.itertuples()):
-            x = getattr(row, cost)
-            if not math.isfinite(x):
-                continue
-            low, high = row.mean - row.low, row.high - row.mean
-            error = [[low], [high]] if math.isfinite(low) and math.isfinite(high) else None
-            ax.errorbar([x], [row.mean], yerr=error, fmt="o", color=f"C{i % 10}", capsize=3, label=row.objective)
-            if cost == "flops_per_sample" and math.isfinite(row.nfe) and (f"{x:.2g}", row.nfe) not in labelled:
-                labelled.add((f"{x:.2g}", row.nfe))  # one label per sampler cost (equal ones would overlap)
-                ax.annotate(f"nfe {row.nfe:g}", (x, row.mean), textcoords="offset points", xytext=(6, -3), fontsize=7)
-        if len(reference) and math.isfinite(float(reference.iloc[0])):
-            ax.axhline(float(reference.iloc[0]), color="grey", linestyle=":", linewidth=1, label=f"{REFERENCE}")
-        values = points[cost].to_numpy(dtype=float)
-        if use_log_scale(values, decades=1):
-            ax.set_xscale("log")
-        elif np.isfinite(values).any():  # e.g. equal training FLOPs: a linear axis around them
-            low, high = np.nanmin(values), np.nanmax(values)
-            pad = max(high - low, 0.1 * abs(high)) * 0.5
-            ax.set_xlim(low - pad, high + pad)
-            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
-        ax.set_xlabel(label, fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3, linewidth=0.5)
-    better = outputs[metric].better if metric in outputs else "none"
-    direction = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(better, "")
-    axes[0].set_ylabel(f"{metric}{direction}", fontsize=8)
-    axes[0].legend(fontsize=7)
-    figure.suptitle(f"{title}: final {metric} against compute (mean, 95% CI over seeds)", fontsize=10)
-    return figure
+def compute_figures(run: RunReport, dataset: str, metrics: tuple[str, ...] = ()) -> list[tuple[str, Callable]]:
+    """("compute", draw quality vs training FLOPs) and ("sampling", draw quality vs sampling cost with
+    the Pareto set) of ``dataset`` (:mod:`.frontier_plots`), each where the run has what it draws;
+    drawing is left to the caller (``html`` embeds a PNG the ``plots`` reporter already wrote)."""
+    found = getattr(run, "frontier", None)
+    figures = []
+    if found is None:
+        return figures
+    title = f"{run.suite} · {dataset}"
+    by_rung = found.by_rung[found.by_rung["dataset"] == dataset] if not found.by_rung.empty else found.by_rung
+    if not by_rung.empty and np.isfinite(by_rung["train_flops"].astype(float)).any():
+        chosen = frontier_plots.frontier_metrics(by_rung, run.outputs, metrics)
+        targets = found.targets[found.targets["dataset"] == dataset] if not found.targets.empty else None
+        if chosen:
+            figures.append(("compute", functools.partial(frontier_plots.compute_figure, title, by_rung, run.outputs,
+                                                         chosen, targets)))
+    sampling = found.sampling[found.sampling["dataset"] == dataset] if not found.sampling.empty else found.sampling
+    if not sampling.empty and np.isfinite(sampling["flops_per_sample"].astype(float)).any():
+        chosen = frontier_plots.frontier_metrics(sampling, run.outputs, metrics)
+        if chosen:
+            figures.append(("sampling", functools.partial(frontier_plots.sampling_figure, title, sampling,
+                                                          run.outputs, chosen)))
+    return figures
 
 
 # --- samples -------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from benchbench import (
     tables,
 )
 
+from . import frontier_text
+
 EXCLUDED_GROUPS = ("training",)
 ARROWS = {"higher": "↑", "lower": "↓"}
 
@@ -74,7 +76,8 @@ def render(run: RunReport) -> str:
     current = None
     for dataset, group, table in tables(summary, run.outputs):
         if dataset != current:
-            lines += [f"## {_md(dataset)}", "", *chosen_lines(run, dataset)]
+            lines += [*(frontier_text.markdown_lines(run, current) if current else []), f"## {_md(dataset)}", "",
+                      *chosen_lines(run, dataset)]
             current = dataset
         metrics = list(table.columns)
         lines += [f"### {_md(group)}", "", markdown(emphasize(table, run.outputs)), ""]
@@ -84,6 +87,7 @@ def render(run: RunReport) -> str:
                 lines += [text, ""]
         if group == "throughput" and device_line(run.directory):
             lines += [device_line(run.directory), ""]
+    lines += frontier_text.markdown_lines(run, current)  # across compute: ranks by rung, crossovers, targets
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ def test_run_in_process_writes_every_file(tiny, write_suite, tmp_path, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == ["dataset", "objective", "metric", "mean", "std", "ci95_low", "ci95_high", "n", "note",
                                      "median", "median_low", "median_high", "iqm", "iqm_low", "iqm_high", "tied_best",
-                                     "verdict"]
+                                     "verdict", "still_improving"]
     assert {"(data)", "minimax", "nonsaturating", "gmmn"} == set(summary.objective)
     assert yaml.safe_load((out / "suite.yaml").read_text())["steps"] == 20
     assert "ring - quality (mean ± 95% CI over seeds)" in stdout and f"results: {out}" in stdout

@@ -9,6 +9,7 @@ import pandas as pd
 from test_reporters import OUTPUTS, make_report, mixtures
 
 from benchbench import Output, summarize
+from benchbench.stats.frontier import frontier
 from benchbench_plugins.reporters import plots
 from benchbench_plugins.reporters.html import Html, HtmlConfig, budget_text
 from benchbench_plugins.reporters.plots import Plots, PlotsConfig
@@ -32,20 +33,22 @@ def compute_report(tmp_path, budget=None):
     records = pd.concat([report.records, pd.DataFrame(extra, columns=report.records.columns)], ignore_index=True)
     config = {"name": "toy", "seeds": list(range(5)), **(budget or {"steps": 20})}
     return dataclasses.replace(report, records=records, summary=summarize(records, COMPUTE_OUTPUTS),
-                               suite_config=config)
+                               suite_config=config, frontier=frontier(records, report.curves, COMPUTE_OUTPUTS))
 
 
-def test_compute_points_hold_quality_with_its_interval_and_the_costs(tmp_path):
+def test_a_single_budget_gives_one_point_per_objective_and_the_sampling_costs(tmp_path):
     report = compute_report(tmp_path)
-    summary = report.summary[report.summary["dataset"] == "ring"]
-    points = plots.compute_points(summary, ("fid", "jsd")).set_index("objective")
-    assert list(points.index) == ["a", "b"] and set(points["metric"]) == {"jsd"}  # the first metric present
-    assert abs(points.loc["a", "mean"] - 0.12) < 1e-12 and points.loc["a", "low"] < 0.12 < points.loc["a", "high"]
-    assert points.loc["b", "train_flops"] == 2e9 and points.loc["b", "flops_per_sample"] == 2e4
-    assert points.loc["b", "nfe"] == 20
-    assert plots.compute_points(summary, ("fid",)).empty  # no such metric: no figure
-    no_flops = summary[summary["metric"] != "train_flops"]
-    assert plots.compute_points(no_flops, ("jsd",)).empty
+    by_rung = report.frontier.by_rung.query("dataset == 'ring' and metric == 'jsd'").set_index("objective")
+    assert set(by_rung["rung"]) == {0} and by_rung.loc["b", "train_flops"] == 2e9
+    assert abs(by_rung.loc["a", "mean"] - 0.12) < 1e-12 and by_rung.loc["a", "ci95_low"] < 0.12
+    sampling = report.frontier.sampling.query("dataset == 'ring' and metric == 'jsd'").set_index("objective")
+    assert sampling.loc["b", "flops_per_sample"] == 2e4 and sampling.loc["b", "nfe"] == 20
+    assert sampling.loc["a", "pareto"] and not sampling.loc["b", "pareto"]  # a: better jsd and cheaper samples
+    kinds = [kind for kind, _ in plots.compute_figures(report, "ring")]
+    assert kinds == ["compute", "sampling"] and plots.compute_figures(report, "ring", ("fid",)) == []
+    no_flops = dataclasses.replace(report, frontier=frontier(report.records.query("metric != 'train_flops'"),
+                                                             report.curves, COMPUTE_OUTPUTS))
+    assert [kind for kind, _ in plots.compute_figures(no_flops, "ring")] == ["sampling"]
 
 
 def test_curves_against_flops_scale_each_objectives_steps_by_its_flops_per_step(tmp_path):
@@ -69,7 +72,8 @@ def test_plots_and_report_html_show_the_compute_figure_and_the_budget(tmp_path):
     written = Plots(PlotsConfig()).report(report, tmp_path)
     assert {p.name for p in written} >= {"compute_ring.png", "compute_gaussian-1d.png", "curves_ring.png"}
     page = Html(HtmlConfig()).report(report, tmp_path)[0].read_text()
-    assert "Final jsd against compute: training FLOPs per model" in page
+    assert "Score against training FLOPs per model at each budget rung" in page
+    assert {p.name for p in written} >= {"sampling_ring.png"}
     assert "2e+09 training FLOPs per model (each objective trains until it has spent them)" in page
     assert "against the training FLOPs per model spent so far" in page
     assert budget_text({"steps": 300}) == "300 generator steps per model"
