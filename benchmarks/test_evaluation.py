@@ -3,9 +3,9 @@ on images in samples/s and GFLOP/s beside the GFLOP/s of its own training step, 
 
 - Metrics on 2-D data: every metric plugin that applies to the 25-Gaussian grid, at 500 (the
   suites' ``curve_samples``) and 2,500 (their ``eval.samples``) generated against as many held-out
-  samples, each alone and all of them in turn on one evaluation (as a run scores a cell, sharing
-  their distance matrices); the generated samples are the data shifted and blurred, so no metric
-  takes a shortcut on identical sets. Every round gets the samples in new tensors, as every cell does.
+  samples, each alone and all of them in turn on one evaluation (as a run scores a cell); the
+  generated samples are the data shifted and blurred, so no metric takes a shortcut on identical
+  sets. Every round gets the samples in new tensors, as every cell does.
 - Metrics on images: every feature-space metric plugin on 2,000 generated digits (suites/images.yaml's
   ``eval.samples``) against 2,000 real ones, new tensors in every round so that the memoised
   classifier features are computed inside the timing, as in a run. The classifier is trained once
@@ -106,8 +106,8 @@ POINT_METRICS = [name for name in default_registry().available("metric")
 
 
 def fresh(evaluation):
-    """``pedantic`` setup: the same samples in new tensors, as each cell's evaluation has (metrics
-    keep what they share per tensor: :mod:`benchbench_plugins.metrics.pairs`, the classifier's features)."""
+    """``pedantic`` setup: the same samples in new tensors, as each cell's evaluation has (what is
+    memoised per tensor, such as the classifier's features, is then computed inside the timing)."""
     return lambda: ((dataclasses.replace(evaluation, real=evaluation.real.clone(), fake=evaluation.fake.clone()),), {})
 
 
@@ -125,7 +125,7 @@ def test_point_metric(benchmark, name, n):
 
 @pytest.mark.parametrize("n", POINT_SIZES)
 def test_point_metrics_of_one_cell(benchmark, n):
-    """Every metric on one evaluation in turn, as a run scores a cell: what they share counts once."""
+    """Every metric on one evaluation in turn, as a run scores a member of a cell."""
     torch.set_num_threads(THREADS)
     n = min(n, SMOKE_SAMPLES) if benchmark.disabled else n
     plugins = [metric(default_registry(), name) for name in POINT_METRICS]
@@ -148,8 +148,8 @@ def image_evaluation(n, dataset):
 IMAGE_DATASET = build(default_registry(), parse_suite({"seeds": 1, "datasets": {"digits": {}},
                                                         "objectives": {"gmmn": {}}}, default_registry(),
                                                        source="benchmark").datasets[0])
-IMAGE_METRICS = [name for name in default_registry().available("metric")
-                 if name != "throughput" and metric(default_registry(), name).applies(image_evaluation(4, IMAGE_DATASET))]
+IMAGE_METRICS = [name for name in default_registry().available("metric") if name != "throughput"
+                 and metric(default_registry(), name).applies(image_evaluation(4, IMAGE_DATASET))]
 
 
 @pytest.mark.parametrize("name", IMAGE_METRICS)

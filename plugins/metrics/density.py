@@ -40,8 +40,7 @@ import torch
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.kernels import LOG_FLOOR
-from benchbench_plugins.metrics.pairs import distance_blocks
+from benchbench_plugins.metrics.distances import LOG_FLOOR, distance_blocks
 from benchbench_plugins.metrics.manifold import knn_radii2
 
 LOG2 = math.log(2.0)

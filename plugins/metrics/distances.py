@@ -3,24 +3,51 @@ sum of Gaussian kernels, sliced Wasserstein-2 and the energy distance. All lower
 always applicable; images are flattened to vectors.
 
 Pure functions first (tensors in, tensors out), then the Metric classes that call them.
-Their distances come by row blocks from :mod:`.pairs`, which keeps the matrices that MMD, the
-energy distance and the k-NN metrics share.
+:func:`distance_blocks` (distance matrices by row blocks, never holding an [n, m] matrix; from
+:func:`benchbench_plugins.kernels.squared_distances`) is reused by the other metric modules.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.kernels import LOG_FLOOR, median_distance
-from benchbench_plugins.metrics.pairs import shared_distance_blocks
+from benchbench_plugins.kernels import DIRECT_MAX_DIM, LOG_FLOOR, median_distance, squared_distances
 
 MEDIAN_POINTS = 1_000
+BLOCK_ENTRIES = 1 << 19
+
+
+def row_blocks(n: int, m: int) -> list[slice]:
+    """Slices of the n rows of an [n, m] matrix, each block holding about 2^19 entries: small
+    temporaries stay in cache and are reused, where each fresh 25 MB matrix costs ~10 ms of page
+    faults."""
+    rows = max(1, BLOCK_ENTRIES // max(m, 1))
+    return [slice(start, min(start + rows, n)) for start in range(0, n, rows)]
+
+
+def distance_blocks(x: Tensor, y: Tensor | None = None) -> Iterator[tuple[slice, Tensor]]:
+    """(rows, |x_rows - y|^2 ``[b, m]``) over row blocks of ``x`` ``[n, d]``; with ``y`` None, the
+    distances within ``x``, with exactly zero self-distances.
+
+    Above :data:`~benchbench_plugins.kernels.DIRECT_MAX_DIM` dimensions the norms |y_j|^2 are
+    computed once for all blocks, not once per block (a fresh [m, d] temporary per block, 7 MB at
+    m = 10,000, d = 192: that alone doubled the time of the k-NN radii there).
+    """
+    other = x if y is None else y
+    norms = other.square().sum(1) if x.shape[-1] > DIRECT_MAX_DIM else None  # |y_j|^2, [m]
+    for rows in row_blocks(len(x), len(other)):
+        d2 = squared_distances(x[rows], other, norms)
+        if y is None:
+            d2.diagonal(offset=rows.start).zero_()
+        yield rows, d2
+
+
 def gaussian_kernel_sum(x: Tensor, y: Tensor | None, sigmas: Sequence[float]) -> Tensor:
     """sum_{i,j} sum_s max(exp(-|x_i - y_j|^2 / (2 s^2)), exp(-80)), float64 scalar; with ``y`` None,
     over the pairs i != j within ``x``.
@@ -30,7 +57,7 @@ def gaussian_kernel_sum(x: Tensor, y: Tensor | None, sigmas: Sequence[float]) ->
     4-12x slower, on far pairs. Computed by row blocks, without the [n, m] matrix.
     """
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for _, d2 in shared_distance_blocks(x, y):
+    for _, d2 in distance_blocks(x, y):
         term = torch.empty_like(d2)
         for s in sigmas:
             torch.mul(d2, -0.5 / (s * s), out=term).clamp_(min=-LOG_FLOOR).exp_()
@@ -93,8 +120,8 @@ def mean_distance(x: Tensor, y: Tensor | None = None, unbiased: bool = True) -> 
     the pairs i != j (U-statistic, ``unbiased``) or over all n^2 pairs with the zero diagonal
     (V-statistic). Rows are summed in the input dtype, their totals in float64."""
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for _, d2 in shared_distance_blocks(x, y):
-        total += d2.sqrt().sum(1).double().sum()
+    for _, d2 in distance_blocks(x, y):
+        total += d2.sqrt_().sum(1).double().sum()
     n, m = len(x), len(x if y is None else y)
     return float(total) / (n * (n - 1) if y is None and unbiased else n * m)
 

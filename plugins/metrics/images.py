@@ -38,7 +38,7 @@ from torch import Tensor
 from benchbench import ConfigError, Dataset, Evaluation, Metric, Output, Unavailable, hookimpl, param
 from benchbench_plugins.features import FeatureExtractor, extractor
 from benchbench_plugins.inception import image_problem, inception
-from benchbench_plugins.metrics.pairs import row_blocks
+from benchbench_plugins.metrics.distances import row_blocks
 from benchbench_plugins.metrics.frechet import frechet_from_samples
 from benchbench_plugins.metrics.manifold import manifold_scores
 from benchbench_plugins.metrics.modes import kl_histogram

@@ -20,10 +20,10 @@ import torch
 from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
-from benchbench_plugins.metrics.pairs import distance_blocks, shared_distance_blocks
+from benchbench_plugins.metrics.distances import distance_blocks
 
 
-def knn_radii2(x: Tensor, ks: tuple[int, ...], shared: bool = False) -> list[Tensor]:
+def knn_radii2(x: Tensor, ks: tuple[int, ...]) -> list[Tensor]:
     """Squared distance of each point of ``x`` ``[n, d]`` to its k-th nearest neighbour within ``x``,
     excluding itself, for each k in ``ks``; each ``[n]``. Needs n > max(ks).
 
@@ -31,13 +31,12 @@ def knn_radii2(x: Tensor, ks: tuple[int, ...], shared: bool = False) -> list[Ten
     excluding the point itself, ties and duplicates included. The block results are written into
     one tensor made beforehand: kept as a list of small pieces between the blocks' large temporaries,
     they fragmented the heap (at n = 10,000, in most runs the process grew by 260-390 MB, as much as
-    the [n, n] float32 matrix, 381 MB). ``shared``: the distances of :func:`.pairs.shared_distance_blocks`
-    (an evaluation's samples, whose matrix other metrics read too).
+    the [n, n] float32 matrix, 381 MB).
     """
     kmax = max(ks)
     assert len(x) > kmax, f"need more than {kmax} points for k = {kmax}, got {len(x)}"
     smallest = torch.empty(len(x), kmax + 1, dtype=x.dtype, device=x.device)
-    for rows, d2 in (shared_distance_blocks if shared else distance_blocks)(x):
+    for rows, d2 in distance_blocks(x):
         smallest[rows] = torch.topk(d2, kmax + 1, dim=1, largest=False, sorted=True).values
     return [smallest[:, k] for k in ks]
 
@@ -51,13 +50,13 @@ def manifold_scores(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5) ->
     density = (1/(k_dc M)) * number of (real ball, fake inside) pairs; coverage = share of real
     balls holding a fake. One pass over blocks of fakes, without the [M, N] matrix.
     """
-    radii_pr, radii_dc = knn_radii2(real, (k_pr, k_dc), shared=True)
-    (radii_fake,) = knn_radii2(fake, (k_pr,), shared=True)
+    radii_pr, radii_dc = knn_radii2(real, (k_pr, k_dc))
+    (radii_fake,) = knn_radii2(fake, (k_pr,))
     precise = torch.zeros((), dtype=torch.float64, device=real.device)
     memberships = torch.zeros((), dtype=torch.float64, device=real.device)
     recalled = torch.zeros(len(real), dtype=torch.bool, device=real.device)
     covered = torch.zeros(len(real), dtype=torch.bool, device=real.device)
-    for rows, d2 in shared_distance_blocks(fake, real):  # [b, N]: a block of fakes against every real
+    for rows, d2 in distance_blocks(fake, real):  # [b, N]: a block of fakes against every real
         precise += (d2 <= radii_pr).any(1).sum()
         inside = d2 <= radii_dc
         memberships += inside.sum()

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, Unavailable, hookimpl, param
 from benchbench_plugins.metrics.density import log_kernel_sums, log_normaliser
-from benchbench_plugins.metrics.pairs import distance_blocks
+from benchbench_plugins.metrics.distances import distance_blocks
 
 LL, SE, SIGMA = "parzen_ll", "parzen_ll_se", "parzen_sigma"
 SUBSET_SEED = 0  # the same validation and test points for every cell

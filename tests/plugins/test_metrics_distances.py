@@ -15,14 +15,15 @@ from benchbench_plugins.metrics.distances import (
     MMD,
     Energy,
     SlicedWasserstein,
+    distance_blocks,
     energy_distance2,
     mean_distance,
     mmd2,
     quantiles,
     random_directions,
+    row_blocks,
     sliced_wasserstein2,
 )
-from benchbench_plugins.metrics.pairs import distance_blocks, row_blocks
 
 MY_PLUGINS = {"modes", "density", "distances", "manifold", "frechet", "throughput"}
 
@@ -211,33 +212,3 @@ def test_builtin_metrics_are_registered_without_failures():
     assert not [f for f in registry.failures if f.plugin in MY_PLUGINS]
     outputs = [o.name for name in expected for o in registry.entries["metric"][name].cls.outputs]
     assert len(outputs) == len(set(outputs))
-
-
-def test_mmd_energy_and_manifold_share_one_matrix_per_pair_with_the_same_bits(monkeypatch):
-    from benchbench_plugins.metrics import pairs
-    from benchbench_plugins.metrics.manifold import Manifold
-
-    data = Grid(Grid.Config())
-    real, fake = data.sample(700, gen(0)), data.sample(600, gen(1)) * 1.05
-    plugins = [MMD(MMD.Config()), Energy(Energy.Config()), Manifold(Manifold.Config())]
-
-    def scores():
-        evaluation = Evaluation(real, fake, data, seed=0)
-        return [p.compute(evaluation) for p in plugins]
-
-    monkeypatch.setattr(pairs, "MATRIX_ENTRIES", 0)  # every metric by its own blocks, as before sharing
-    alone = scores()
-    monkeypatch.setattr(pairs, "MATRIX_ENTRIES", 700 * 700)
-    computed = []
-    original = pairs.distance_blocks
-    monkeypatch.setattr(pairs, "distance_blocks", lambda x, y=None: computed.append(len(x)) or original(x, y))
-    assert scores() == alone  # the same numbers to the last bit
-    assert sorted(computed) == [600, 700, 700]  # fake-fake, real-real, real-fake: each once for three metrics
-    assert len(pairs._KEPT) == pairs.SLOTS
-    real.add_(0)  # an in-place change: the kept matrices of ``real`` no longer count
-    computed.clear()
-    assert pairs.distance_matrix(real) is not None and computed == [700]
-    del real, fake, data
-    import gc
-    gc.collect()
-    assert not pairs._KEPT  # freed samples take their matrices with them

@@ -17,7 +17,7 @@ from benchbench import Evaluation, Unavailable
 from benchbench_plugins import features as fe
 from benchbench_plugins.datasets.images import Digits, StackedDigits
 from benchbench_plugins.datasets.mixtures import Ring
-from benchbench_plugins.metrics import distances, pairs
+from benchbench_plugins.metrics import distances
 from benchbench_plugins.metrics import images as im
 from benchbench_plugins.metrics.frechet import frechet_from_samples
 from benchbench_plugins.metrics.manifold import knn_radii2, manifold_scores
@@ -407,24 +407,22 @@ def chunked_sums(x, y):
 
 
 @pytest.mark.parametrize("d", [8, 64])  # the coordinate-difference and the matrix-product distances
-def test_pair_sums_never_hold_more_than_a_block(d, monkeypatch):
+def test_pair_sums_never_hold_more_than_a_block(d):
     n = 1500  # n^2 = 2.25M entries, 4x a block
-    monkeypatch.setattr(pairs, "MATRIX_ENTRIES", n * n - 1)  # beyond it no matrix is kept for the metrics to share
     x, y = features_like(n, 0, d), features_like(n, 1, d)
-    assert n * n > 4 * pairs.BLOCK_ENTRIES >= 4 * n * d
+    assert n * n > 4 * distances.BLOCK_ENTRIES >= 4 * n * d
     for name, fn in chunked_sums(x, y).items():
         _, numel = largest_tensor(fn)
-        assert numel <= pairs.BLOCK_ENTRIES, f"{name} made a tensor of {numel} elements"
+        assert numel <= distances.BLOCK_ENTRIES, f"{name} made a tensor of {numel} elements"
 
 
 def test_pair_sums_by_small_blocks_equal_one_pass(monkeypatch):
-    monkeypatch.setattr(pairs, "MATRIX_ENTRIES", 0)  # every pass by blocks
     x = features_like(230, 0).double()
     y = features_like(170, 1).double()
-    monkeypatch.setattr(pairs, "BLOCK_ENTRIES", 1 << 30)  # one block
+    monkeypatch.setattr(distances, "BLOCK_ENTRIES", 1 << 30)  # one block
     whole = {name: fn() for name, fn in chunked_sums(x, y).items()}
-    monkeypatch.setattr(pairs, "BLOCK_ENTRIES", 1000)  # blocks of 4 to 5 rows
-    assert len(pairs.row_blocks(230, 230)) == 58
+    monkeypatch.setattr(distances, "BLOCK_ENTRIES", 1000)  # blocks of 4 to 5 rows
+    assert len(distances.row_blocks(230, 230)) == 58
     for name, fn in chunked_sums(x, y).items():
         result, numel = largest_tensor(fn)
         assert numel <= 230 * 64, name  # no more than the inputs: no pair matrix
@@ -440,7 +438,7 @@ def test_distance_blocks_in_feature_dims_equal_the_full_matrix(same):
     # above 16 dims the blocks use the expansion with the norms computed once for all blocks
     x = features_like(1500, 0)
     y = None if same else features_like(500, 1)
-    blocks = list(pairs.distance_blocks(x, y))
+    blocks = list(distances.distance_blocks(x, y))
     assert len(blocks) == (5 if same else 2)  # rows of 2^19 / m entries
     full = torch.cat([d2 for _, d2 in blocks])
     exact = torch.cdist(x.double(), (x if same else y).double()) ** 2

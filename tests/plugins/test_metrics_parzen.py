@@ -12,7 +12,7 @@ import torch
 from benchbench import Evaluation, Unavailable
 from benchbench_plugins.datasets.images import Digits
 from benchbench_plugins.datasets.mixtures import Ring
-from benchbench_plugins.metrics import pairs
+from benchbench_plugins.metrics import distances
 from benchbench_plugins.metrics.parzen import (
     LL,
     SE,
@@ -96,10 +96,10 @@ def test_tiny_windows_stay_finite_by_log_sum_exp():
 def test_row_blocks_equal_one_pass_and_the_direct_formula(monkeypatch):
     points = torch.randn(300, 10, generator=gen(0))
     samples = torch.randn(200, 10, generator=gen(1)) * 0.8
-    monkeypatch.setattr(pairs, "BLOCK_ENTRIES", 1 << 30)
+    monkeypatch.setattr(distances, "BLOCK_ENTRIES", 1 << 30)
     whole = parzen_log_densities(points, samples, SIGMAS)
-    monkeypatch.setattr(pairs, "BLOCK_ENTRIES", 600)  # blocks of 3 points
-    assert len(pairs.row_blocks(300, 200)) == 100
+    monkeypatch.setattr(distances, "BLOCK_ENTRIES", 600)  # blocks of 3 points
+    assert len(distances.row_blocks(300, 200)) == 100
     torch.testing.assert_close(parzen_log_densities(points, samples, SIGMAS), whole, rtol=1e-12, atol=0)
     torch.testing.assert_close(whole, direct_log_densities(points, samples, SIGMAS), rtol=1e-5, atol=1e-5)
 
