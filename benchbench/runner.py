@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .api.errors import ConfigError
-from .api.reporter import RunReport
+from .api.reporter import REFERENCE, RunReport
 from .config.recipes import check_recipes
 from .config.suite import Suite
 from .engines.base import Engine
@@ -93,7 +93,8 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             if isinstance(outcome, BaseException):
                 failed.append(describe_failure(job, outcome, registry))
                 tracebacks.append(format_traceback(outcome))
-                directory.record_failure(job.dataset.label, job.label.split("/", 1)[1], job.seeds, failed[-1])
+                directory.record_failure(job.dataset.label, job.objective.label if job.objective else REFERENCE,
+                                         job.seeds, failed[-1])
                 return
             clock.add_job(outcome.phases, outcome.started)
             save(job.key, job.label, job.cells, outcome)
