@@ -91,8 +91,8 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
     body = [f"<h1>{_e(run.suite)}</h1>", _about(run)]
     body.append("<nav>" + "".join(f'<a href="#{_anchor(d)}">{_e(d)}</a>' for d in datasets)
                 + ('<a href="#ranks">ranks</a>' if not run.ranks.empty else "")
-                + '<a href="#throughput">throughput</a><a href="#time">time</a><a href="#problems">problems and notes</a>'
-                + '</nav>')
+                + '<a href="#throughput">throughput</a><a href="#time">time</a>'
+                + '<a href="#problems">problems and notes</a></nav>')
     if not shown.empty:
         body.append(f'<p class="legend">Each cell: mean ± 95% CI half-width over seeds (Student t), '
                     f'{_e(seeds_phrase(shown, run.outputs))}. <b>Bold</b>: tied-best (see beneath each table); '
