@@ -5,7 +5,7 @@ A sampler that evaluates its networks many times per sample (``nfe() > 1``: flow
 on an untrained one-member stack for at most :data:`PROBE_S` seconds after its first network call,
 counting its networks' forward calls; the run's draws (every curve point, the final samples and the
 throughput repeats, every seed) then cost that per call, times the calls per draw, divided among the
-workers. Metrics are not counted; small draws are scaled linearly from :data:`PROBE_SAMPLES`.
+workers. Metrics are not counted; a draw of more samples than :data:`PROBE_SAMPLES` is scaled linearly.
 """
 
 from __future__ import annotations
