@@ -119,7 +119,7 @@ def line(frame: pd.DataFrame) -> str:
     total = frame[(frame["scope"] == "run") & (frame["phase"] == TOTAL)]["wall_s"].sum()
     laps = top_level(frame, "run")
     reports = laps[[name for name in laps.index if name not in (START_UP, JOBS, WORKER_START, "planning", "selection")]]
-    shown = {name: laps.get(name, 0.0) for name in (START_UP, "planning", WORKER_START, JOBS, "selection") if name in laps}
+    shown = {name: laps[name] for name in (START_UP, "planning", WORKER_START, JOBS, "selection") if name in laps}
     text = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in shown.items())
     text += f", reports {reports.sum():.1f} s" if len(reports) else ""
     jobs = top_level(frame, "jobs")

@@ -3,9 +3,9 @@
 
 A sampler that evaluates its networks many times per sample (``nfe() > 1``: flow, diffusion) is timed
 on an untrained one-member stack for at most :data:`PROBE_S` seconds after its first network call,
-counting its networks' forward calls; the run's draws (every curve point, the final samples and the throughput repeats, every seed)
-then cost that per call, times the calls per draw, divided among the workers. Metrics are not counted:
-the estimate is a lower bound of the evaluation's time.
+counting its networks' forward calls; the run's draws (every curve point, the final samples and the
+throughput repeats, every seed) then cost that per call, times the calls per draw, divided among the
+workers. Metrics are not counted; a draw of more samples than :data:`PROBE_SAMPLES` is scaled linearly.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class _Enough(Exception):
 def seconds_per_call(registry: Registry, spec: ComponentSpec, dataset_spec: ComponentSpec, suite: Suite,
                      n: int, workers: int = 1) -> tuple[float, int]:
     """(seconds of one network call of ``spec``'s sampler drawing ``n`` samples for one member, its calls
-    per sample (``nfe``)), timed on an untrained stack with the intra-op threads of one of ``workers`` for at most about :data:`PROBE_S` seconds."""
+    per sample (``nfe``)), timed on an untrained stack with the intra-op threads of one of ``workers``, for
+    at most about :data:`PROBE_S` seconds after its first call."""
     device = torch.device(suite.device)
     dataset = build(registry, dataset_spec)
     objective = build(registry, spec, dataset, device)

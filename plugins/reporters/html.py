@@ -96,8 +96,8 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
                     f'<a href="#problems">problems and notes</a> say which cells are missing and why.</p>')
     body.append("<nav>" + "".join(f'<a href="#{_anchor(d)}">{_e(d)}</a>' for d in datasets)
                 + ('<a href="#ranks">ranks</a>' if not run.ranks.empty else "")
-                + '<a href="#throughput">throughput</a><a href="#time">time</a><a href="#problems">problems and notes</a>'
-                + '</nav>')
+                + '<a href="#throughput">throughput</a><a href="#time">time</a>'
+                + '<a href="#problems">problems and notes</a></nav>')
     if not shown.empty:
         body.append(f'<p class="legend">Each cell: mean ± 95% CI half-width over seeds (Student t), '
                     f'{_e(seeds_phrase(shown, run.outputs))}. <b>Bold</b>: tied-best (see beneath each table); '

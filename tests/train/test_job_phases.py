@@ -48,14 +48,16 @@ def test_nothing_is_recorded_outside_a_recording_and_an_exception_closes_what_it
 
 
 def test_a_stopwatch_with_a_phase_times_each_interval_as_that_phase():
+    start = time.perf_counter()
     with recording() as phases:
         clock = Stopwatch(torch.device("cpu"), "training")
         for _ in range(3):
             clock.start()
             time.sleep(0.01)
             clock.stop()
+            time.sleep(0.02)  # outside the phase
     wall, _, count = phases.times["training"]
-    assert count == 3 and abs(wall - clock.seconds) < 1e-3
+    assert count == 3 and clock.seconds <= wall < time.perf_counter() - start - 0.06
 
 
 def test_a_jobs_phases_add_up_to_its_time_and_name_each_metric(tiny):
