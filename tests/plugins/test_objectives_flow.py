@@ -83,7 +83,7 @@ def test_network_evaluations_per_sample(solver, steps, nfe):
 
 
 def test_solver_and_steps_are_sampling_settings():
-    assert sampling_settings(FlowConfig) == ("solver", "sampling_steps")
+    assert sampling_settings(FlowConfig) == ("weights", "solver", "sampling_steps")  # which weights: any objective
 
 
 def test_flow_matching_passes_the_conformance_kit():
