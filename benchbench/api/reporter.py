@@ -24,8 +24,9 @@ can contain "(".
 class RunReport:
     """Everything a reporter may use. Tables are long-format pandas frames:
 
-    - ``records``: cell, job, dataset, objective, seed, metric, value (final evaluation)
-    - ``curves``: cell, dataset, objective, seed, step, metric, value (during training)
+    - ``records``: cell, job, dataset, objective, seed, rung, metric, value, note (final evaluation; the top
+      rung of a budget ladder)
+    - ``curves``: cell, dataset, objective, seed, rung, step, metric, value (during training)
     - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n, note, median, iqm
       (each with _low/_high bootstrap bounds), tied_best, verdict
     - ``comparisons``: every pair of objectives per (dataset, metric) (:func:`benchbench.comparisons`)
@@ -59,6 +60,9 @@ class RunReport:
     selection_warnings: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     """(dataset, objective) -> a winner's-curse warning: the chosen setting's final score fell outside the range
     of its selection scores (:func:`benchbench.plan.trials.winners_curse`; empty without a search)"""
+    rung_records: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    """records of every rung of a budget ladder (records.csv; ``rung`` 0 the lowest): ``records``, ``curves``,
+    ``samples`` and every table derived from them hold the top rung alone"""
 
 
 class Reporter:

@@ -27,7 +27,8 @@ from ..config.suite import ComponentSpec, Suite, parse_suite
 from ..plan.trials import select, winners_curse
 from ..registry.components import Registry, default_registry
 from ..rundir import cellfile
-from ..rundir.directory import RunDirectory, curves_frame, recorded_suite, records_frame
+from ..rundir.directory import (RunDirectory, at_top_rung, curves_frame, ladder_rungs, recorded_suite, records_frame,
+                                rung_of)
 from ..stats.budget import budget_frame
 from ..stats.summary import compute_verdicts
 from ..stats.verdicts import ALPHA, TEST, Verdicts
@@ -67,9 +68,10 @@ class Cells(NamedTuple):
 
 
 def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
-    """The cell documents of the (dataset, objective, seed) combinations of the resolved suite
+    """The cell documents of the (dataset, objective, seed, rung) combinations of the resolved suite
     ``resolved`` (``suite.yaml``) in plan order (each dataset's reference first, then the
-    objectives, seeds in order), problems met reading them, and the trial cells of a search.
+    objectives, seeds in order, each seed's rungs in order), problems met reading them, and the
+    trial cells of a search.
 
     A combination saved more than once (cells of an older plugin version beside a re-run's) counts
     its newest file. Cell files of another schema make the directory unreadable: a ConfigError.
@@ -77,8 +79,10 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
     folder = Path(directory) / "cells"
     objectives = ([REFERENCE] if (resolved.get("eval") or {}).get("reference", True) else []) + list(
         resolved["objectives"])
-    order = {(d, o, s): (i, j, k) for i, d in enumerate(resolved["datasets"]) for j, o in enumerate(objectives)
-             for k, s in enumerate(resolved["seeds"])}
+    rungs = ladder_rungs(resolved)  # on a ladder: every objective's cells at every rung, the reference's at the top
+    order = {(d, o, s, r): (i, j, k, r) for i, d in enumerate(resolved["datasets"]) for j, o in enumerate(objectives)
+             for k, s in enumerate(resolved["seeds"])
+             for r in ((rungs - 1,) if o == REFERENCE else range(rungs))}
     found: dict[tuple, tuple[float, dict[str, Any]]] = {}
     problems, trials = [], []
     for path in sorted(folder.glob("*.json")):
@@ -89,16 +93,16 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
         if "trial" in document["config"]:  # the selection phase of a search (its own seeds)
             trials.append(document)
             continue
-        key = (document["dataset"], document["objective"], document["seed"])
+        key = (document["dataset"], document["objective"], document["seed"], rung_of(document))
         if key not in order:
             continue
         mtime = path.stat().st_mtime
         if key not in found or mtime > found[key][0]:
             found[key] = (mtime, document)
     missing = [key for key in order if key not in found]
-    problems += [f"{d}/{o} seed {s}: no result in {folder} (its job failed or the run was interrupted)"
-                 for d, o, s in missing]
-    plan = {(d, o): (i, j) for (d, o, _), (i, j, _) in order.items()}  # trials in plan order, as the run chose
+    problems += [f"{d}/{o} seed {s}{f' rung {r}' if rungs > 1 else ''}: no result in {folder} (its job failed or "
+                 f"the run was interrupted)" for d, o, s, r in missing]
+    plan = {(d, o): (i, j) for (d, o, _, _), (i, j, _, _) in order.items()}  # trials in plan order, as the run chose
     trials.sort(key=lambda d: (plan.get((d["dataset"], d["objective"]), (len(plan), 0)), d["config"]["trial"],
                                d["seed"]))
     return Cells([found[key][1] for key in sorted(found, key=order.__getitem__)], problems, trials)
@@ -125,7 +129,10 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     documents, problems, trial_documents = read_cells(directory, suite_config)
     selection = select(suite, registry, trial_documents) if suite.search and trial_documents else None
     outputs = recorded_outputs(registry)
-    records, curves = records_frame(documents), curves_frame(documents)
+    top = ladder_rungs(suite_config) - 1
+    every_rung = records_frame(documents)  # records.csv; every other table is the top rung's
+    records, curves = at_top_rung(every_rung, top), at_top_rung(curves_frame(documents), top)
+    documents = [d for d in documents if rung_of(d) == top]
     environment = read_json(directory / "environment.json")
     problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents),
                 *([suite.search.warning] if suite.search and suite.search.warning else [])]
@@ -139,7 +146,8 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
         chosen=selection.describe(suite) if selection else {},
         trials=selection.trials if selection else pd.DataFrame(),
         budget=budget_frame(selection.scores, suite.search.metric, selection.better) if selection else pd.DataFrame(),
-        selection_warnings=winners_curse(selection, found.summary, suite.search.metric) if selection else {})
+        selection_warnings=winners_curse(selection, found.summary, suite.search.metric) if selection else {},
+        rung_records=every_rung)
 
 
 def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:
@@ -154,7 +162,7 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
     reporter, in suite order except those that run last; returns the reporters that failed, named
     (a broken reporter never loses the results or the other reports)."""
     directory = RunDirectory(report.directory)
-    directory.write_csv("records.csv", report.records)
+    directory.write_csv("records.csv", report.rung_records if not report.rung_records.empty else report.records)
     directory.write_csv("curves.csv", report.curves)
     directory.write_csv("summary.csv", report.summary)
     directory.write_csv("comparisons.csv", report.comparisons)
@@ -216,4 +224,5 @@ def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPH
     records = pd.read_csv(path, dtype={"note": str})
     if "note" in records:
         records["note"] = records["note"].fillna("")
+    records = at_top_rung(records)  # a budget ladder's verdicts are the top rung's
     return compute_verdicts(records, recorded_outputs(registry or default_registry()), test, alpha, seed)

@@ -48,6 +48,7 @@ class JobOutcome:
     notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # per member: output -> why missing
     diverged: list[dict | None] = dataclasses.field(default_factory=list)  # per member: {"step", "loss"} or None
     samplers: list[JobOutcome] = dataclasses.field(default_factory=list)  # per job.samplers: the stack rescored
+    rungs: list[JobOutcome] = dataclasses.field(default_factory=list)  # a ladder's lower rungs (Cell.lower), in order
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
@@ -83,7 +84,8 @@ def joined(parts: Sequence[JobOutcome], note: str) -> JobOutcome:
     return JobOutcome(*(sum((getattr(p, f) for p in parts), []) for f in ("scores", "curves")),
                       torch.cat([p.samples for p in parts]), sorted({note, *parts[0].problems, *parts[1].problems}),
                       parts[0].notes + parts[1].notes, parts[0].diverged + parts[1].diverged,
-                      [joined(halves, note) for halves in zip(parts[0].samplers, parts[1].samplers)])
+                      [joined(halves, note) for halves in zip(parts[0].samplers, parts[1].samplers)],
+                      [joined(halves, note) for halves in zip(parts[0].rungs, parts[1].rungs)])
 
 
 def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
@@ -197,11 +199,17 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     schedule = budget_schedule(job, objective, flops, train_clock)  # steps, FLOPs or seconds per model
     reset_peak_memory(device)
     step_losses = torch.zeros_like(state.losses)
+    rungs: list[JobOutcome] = []  # a ladder's lower rungs, each scored as the training reaches it
     train_clock.start()
     for step in itertools.count(1):
         step_losses.zero_()
         training_step(nets, objective, dataset, train_rng, step_losses, execution.precision)
         state.add_losses(step_losses, step)
+        for _ in schedule.rungs_due(step):
+            train_clock.stop()
+            rungs.append(score_rung(ctx, state, samplers, Measured(step, train_clock.seconds, *peak_memory(device),
+                                                                   flops, flops_note)))
+            train_clock.start()
 
         finished = schedule.finished(step)
         if finished or schedule.report_due(step):
@@ -217,19 +225,39 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
             train_clock.start()
     train_clock.stop()
     memory, memory_kind = peak_memory(device)
+    measured = Measured(step, train_clock.seconds, memory, memory_kind, flops, flops_note)
+    rungs += [score_rung(ctx, state, samplers, measured) for _ in schedule.rungs_left()]  # all diverged early
     record_curve(ctx, state, step, eval_clock)
 
     # ---- final evaluation on held-out samples and the real sampler's throughput -----------------
-    measured = Measured(step, train_clock.seconds, memory, memory_kind, flops, flops_note)
     outcome = final_evaluation(ctx, state, objective, measured, eval_clock)
     # ---- the same trained stack under each other sampler (objectives differing only in sampling) --
+    outcome.samplers = rescore(ctx, state, samplers, measured)
+    outcome.rungs = rungs
+    return outcome
+
+
+def rescore(ctx: Context, state: LoopState, samplers: Sequence[Objective], measured: Measured) -> list[JobOutcome]:
+    """The trained stack scored under each other sampler, with the training's loss curves."""
+    out = []
     for other in samplers:
-        other.members = objective.members
+        other.members = ctx.objective.members
         rescored = final_evaluation(dataclasses.replace(ctx, objective=other), state.copy(), other, measured,
-                                    Stopwatch(device))
+                                    Stopwatch(ctx.device))
         losses = set(state.names[:-1])  # each update's loss: the shared training's, whatever the sampler
         rescored.curves = [[c for c in curve if c[1] in losses] for curve in state.curves]
-        outcome.samplers.append(rescored)
+        out.append(rescored)
+    return out
+
+
+def score_rung(ctx: Context, state: LoopState, samplers: Sequence[Objective], measured: Measured) -> JobOutcome:
+    """A lower rung of a ladder, reached after ``measured.steps``: the final evaluation of the stack as it
+    is now (and under each other sampler), on copies of the loop's state so the training goes on
+    unchanged. Its curves are left empty: the training's curves are the top rung's."""
+    outcome = final_evaluation(ctx, state.copy(), ctx.objective, measured, Stopwatch(ctx.device))
+    outcome.samplers = rescore(ctx, state, samplers, measured)
+    for scored in (outcome, *outcome.samplers):
+        scored.curves = [[] for _ in ctx.seeds]
     return outcome
 
 
