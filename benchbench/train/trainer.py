@@ -1,6 +1,8 @@
 """The training loop: one job = the seeds of one (dataset, objective) pair, trained as one stacked
 model, then scored. :func:`train` reads top to bottom: set-up, the objective's updates until the
-budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations, final scoring through the objective's sampler (:mod:`benchbench.train.sampling`).
+budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations (and the final evaluation of
+each lower rung of a budget ladder as the training reaches it), final scoring through the objective's
+sampler (:mod:`benchbench.train.sampling`).
 
 Randomness: every seed draws from its own streams (:func:`benchbench.plan.cells.stream`: one per seed
 and purpose: "init", "train", "eval-data"...), so a member trains exactly as it would alone and
