@@ -122,3 +122,20 @@ def test_bad_ladders_are_one_line_and_nothing_trains(write_suite, tmp_path, caps
         assert code == 2 and len(err.strip().splitlines()) == 1 and where in err, err
         assert "more than the lowest rung of 1e+03" in err or "flops[0]" not in where
         assert not (tmp_path / "results").exists()
+
+
+def test_rows_that_train_alike_get_every_rung(tmp_path):
+    """Two labels of one setting train once; two samplers of one training are scored at every rung."""
+    net = {"batch_size": 16, "hidden": [16]}
+    objectives = {"a": {"type": "gmmn", **net}, "b": {"type": "gmmn", **net},
+                  "euler-4": {"type": "flow", "sampling_steps": 4, **net},
+                  "euler-8": {"type": "flow", "sampling_steps": 8, **net}}
+    trained = []
+    outcome = run(suite_of({"steps": [4, 8]}, objectives=objectives, metrics=["modes"], reporters=[]),
+                  out=tmp_path / "r", progress=trained.append)
+    assert not outcome.failed_jobs and sum(trained) == 2 * 8 * 2  # one gmmn and one flow stack, 8 steps, 2 seeds
+    every = outcome.report.rung_records
+    assert set(map(tuple, every[["objective", "rung"]].drop_duplicates().to_numpy())) == \
+        {(o, r) for o in objectives for r in (0, 1)} | {("(data)", 1)}
+    pd.testing.assert_frame_equal(scores(every[every.objective == "a"]).drop(columns="objective"),
+                                  scores(every[every.objective == "b"]).drop(columns="objective"))
