@@ -139,3 +139,15 @@ def test_rows_that_train_alike_get_every_rung(tmp_path):
         {(o, r) for o in objectives for r in (0, 1)} | {("(data)", 1)}
     pd.testing.assert_frame_equal(scores(every[every.objective == "a"]).drop(columns="objective"),
                                   scores(every[every.objective == "b"]).drop(columns="objective"))
+
+
+def test_a_search_on_a_ladder_selects_on_the_rung_it_names_and_scores_every_rung(tmp_path):
+    objectives = {"gmmn": {"batch_size": 16, "hidden": [16], "search": {"lr": [1e-2]}}}
+    search = {"trials": 2, "seeds": 1, "select": {"metric": "high_quality_pct", "rung": 0}}
+    outcome = run(suite_of({"steps": [4, 8]}, objectives=objectives, search=search, reporters=[]), out=tmp_path / "r")
+    assert not outcome.failed_jobs
+    cells = [json.loads(p.read_text()) for p in (tmp_path / "r" / "cells").glob("*.json")]
+    trials = [c for c in cells if "trial" in c["config"]]
+    assert len(trials) == 2 and all(c["config"]["steps"] == 4 for c in trials)  # trained to rung 0 alone
+    assert sorted(set(outcome.report.rung_records.query("objective == 'gmmn'").rung)) == [0, 1]
+    assert len(outcome.report.trials) == 2 and outcome.report.chosen
