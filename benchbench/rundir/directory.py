@@ -187,9 +187,18 @@ def rung_of(document: dict[str, Any]) -> int:
 
 def ladder_rungs(resolved: dict[str, Any]) -> int:
     """The number of rungs of the budget ladder of a resolved suite (``suite.yaml``): 1 for a single budget."""
+    return len(rung_budgets(resolved)) or 1
+
+
+def rung_budgets(resolved: dict[str, Any]) -> list[tuple[str, float]]:
+    """(unit, amount) of every rung of a resolved suite's (``suite.yaml``) budget, rung 0 first: one
+    for a single budget, none for a suite without a budget or steps (the default step budget)."""
     budget = resolved.get("budget")
-    amounts = next((v for v in budget.values() if isinstance(v, list)), None) if isinstance(budget, dict) else None
-    return len(amounts) if amounts else 1
+    if isinstance(budget, dict):
+        for unit, amount in budget.items():
+            if unit != "retrain":
+                return [(unit, a) for a in amount] if isinstance(amount, list) else [(unit, amount)]
+    return [("steps", resolved["steps"])] if "steps" in resolved else []
 
 
 def at_top_rung(frame: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
