@@ -100,20 +100,37 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             save(job.key, job.label, job.cells, outcome)
             for (spec, cells), rescored in zip(job.samplers, outcome.samplers):  # the stack under other samplers
                 save(job.key, f"{job.dataset.label}/{spec.label}", cells, rescored)
+            for rung, scored in enumerate(outcome.rungs):  # a ladder's lower rungs, scored on the way
+                on_done(dataclasses.replace(job, cells=lower(job.cells, rung),
+                                            samplers=tuple((s, lower(c, rung)) for s, c in job.samplers)), scored)
             checkpoint.discard(job)  # its cells are written (unless the suite keeps the final weights)
 
         def save(job_key: str, label: str, cells, outcome: JobOutcome) -> None:
             labels = [label] + list(dict.fromkeys(f"{c.dataset}/{c.objective}" for cell in cells
-                                                  for c in copies.get(cell.key, [])))
+                                                  for c in copies_of(cell)))
             problems.extend(f"{name}: {p}" for name in labels for p in outcome.problems)
             for i, cell in enumerate(cells):
                 diverged = outcome.diverged[i] if outcome.diverged else None
-                for row in [cell, *copies.get(cell.key, [])]:  # each row its own file, named by its labels
+                for row in [cell, *copies_of(cell)]:  # each row its own file, named by its labels
                     if diverged:
                         problems.append(divergence.warning(f"{row.dataset}/{row.objective}", row.seed, diverged))
                     result = CellResult(row, job_key, outcome.scores[i], outcome.curves[i], outcome.problems,
                                         outcome.notes[i] if outcome.notes else {}, diverged)
                     directory.save(result, outcome.samples[i])
+
+        def copies_of(cell) -> list:
+            """The cells that copy ``cell``'s result (a lower rung's: the same rung of its top cell's copies)."""
+            if cell.key in lowered:
+                top, rung = lowered[cell.key]
+                return [c.lower[rung] for c in copies.get(top.key, [])]
+            return copies.get(cell.key, [])
+
+        lowered: dict[str, tuple] = {}  # a lower rung's cell key -> (its top cell, the rung)
+
+        def lower(cells, rung: int) -> tuple:
+            for cell in cells:
+                lowered[cell.lower[rung].key] = (cell, rung)
+            return tuple(cell.lower[rung] for cell in cells)
 
         def execute(todo: list[Job]) -> None:
             for job in [j for j in todo if j.objective and (j.dataset.label, j.objective.label) in refused]:
@@ -129,7 +146,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
             once = train_once(todo + later)[0]
             trained = [j for j in once if j.objective is not None]
-            on_start(sum(suite.steps * len(j.cells) for j in trained), len(once))
+            on_start(sum(j.suite.steps * len(j.cells) for j in trained), len(once))
 
         clock.lap("planning")
         execute(todo)
@@ -192,10 +209,11 @@ def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_ro
 
 
 def _remaining(jobs: list[Job], directory: RunDirectory) -> tuple[list[Job], int]:
-    """Jobs reduced to the cells not yet in ``directory`` (re-runs are idempotent)."""
+    """Jobs reduced to the cells not yet in ``directory`` (re-runs are idempotent); a cell whose lower
+    rungs are not all there trains again, to score them."""
     todo, skipped = [], 0
     for job in jobs:
-        missing = [c for c in job.cells if not directory.has(c)]
+        missing = [c for c in job.cells if not all(directory.has(x) for x in (c, *c.lower))]
         skipped += len(job.cells) - len(missing)
         if len(missing) == len(job.cells):
             todo.append(job)

@@ -35,6 +35,12 @@ def pytest_terminal_summary(terminalreporter, config):
             runs.setdefault(bench.group, {})[info.get("impl")] = bench.stats.median
     lines = [f"  {group}: benchbench / hand-written median time = {t['benchbench'] / t['handwritten']:.3f}"
              for group, t in sorted(runs.items()) if {"benchbench", "handwritten"} <= set(t)]
+    ladders = [f"  {group}: ladder / single median time = {t['ladder'] / t['single']:.3f}"
+               for group, t in sorted(runs.items()) if {"ladder", "single"} <= set(t)]
+    if ladders:  # test_ladder_cost
+        write("a budget ladder (one training scored at every rung) against a single run at its top rung:")
+        for line in ladders:
+            write(line)
     if lines:
         write("benchbench overhead over a minimal hand-written loop (same model, same batch):")
         for line in lines:

@@ -57,8 +57,9 @@ class Frontier:
 class RunReport:
     """Everything a reporter may use. Tables are long-format pandas frames:
 
-    - ``records``: cell, job, dataset, objective, seed, metric, value (final evaluation)
-    - ``curves``: cell, dataset, objective, seed, step, metric, value (during training)
+    - ``records``: cell, job, dataset, objective, seed, rung, metric, value, note (final evaluation; the top
+      rung of a budget ladder)
+    - ``curves``: cell, dataset, objective, seed, rung, step, metric, value (during training)
     - ``summary``: dataset, objective, metric, mean, std, ci95_low, ci95_high, n, note, median, iqm
       (each with _low/_high bootstrap bounds), tied_best, verdict, still_improving (the curve still
       improved at the end of the budget: :mod:`benchbench.stats.improving`)
@@ -99,6 +100,9 @@ class RunReport:
     wall_s, cpu_s, count (:mod:`benchbench.report.phases`); empty for runs that recorded none"""
     frontier: Frontier = dataclasses.field(default_factory=Frontier)
     """the run across its budget rungs: verdicts per rung, crossovers, compute to a target (:class:`Frontier`)"""
+    rung_records: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    """records of every rung of a budget ladder (records.csv; ``rung`` 0 the lowest): ``records``, ``curves``,
+    ``samples`` and every table derived from them hold the top rung alone"""
 
 
 class Reporter:

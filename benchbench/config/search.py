@@ -1,6 +1,7 @@
 """Equal hyperparameter budgets: the ``search:`` blocks of a suite and the trials drawn from them.
 
 A suite-level ``search: {trials: N, seed: S, seeds: K, select: {metric: NAME, dataset: each | all | LABEL}}``
+(``select.rung: R``: on a budget ladder, the trials train to rung R and select on it; default the top rung)
 gives every objective the same budget of N trials (``dataset: each``, the default, chooses per
 dataset; ``all`` one setting per objective by its mean rank over the datasets; a label chooses on
 that dataset for all); an objective's own ``search:`` block names the
@@ -68,6 +69,7 @@ class SearchSettings:
     dataset: str  # "each": a choice per dataset; "all": one per objective, best mean rank; or the label to choose on
     spaces: tuple[tuple[str, tuple[Space, ...]], ...]  # (objective label, searched settings)
     source: str = "suite"  # the suite file, for the warning
+    rung: int | None = None  # the rung of a budget ladder the trials train to and select on; None: the top rung
 
     @property
     def warning(self) -> str | None:
@@ -84,7 +86,8 @@ class SearchSettings:
     def resolved(self) -> dict[str, Any]:
         """The suite-level ``search:`` block as a suite gives it."""
         return {"trials": self.trials, "seed": self.seed, "seeds": list(self.seeds),
-                "select": {"metric": self.metric, "dataset": self.dataset}}
+                "select": {"metric": self.metric, "dataset": self.dataset,
+                           **({"rung": self.rung} if self.rung is not None else {})}}
 
     def resolved_spaces(self) -> dict[str, dict[str, Any]]:
         """Objective label -> its ``search:`` block as a suite gives it."""
@@ -127,6 +130,7 @@ def parse_search(raw: Any, blocks: Mapping[str, Any], suite: Any, registry: Any)
     seeds = selection_seeds(raw.get("seeds", SELECTION_SEEDS), f"{at}.seeds")
     check_disjoint(seeds, suite.seeds, f"{at}.seeds")
     metric, dataset = _selection(raw.get("select"), suite, registry, f"{at}.select")
+    rung = _rung(raw["select"].get("rung"), len(suite.budget.ladder), f"{at}.select.rung")
     spaces = []
     for spec in suite.objectives:
         where = f"{source}: objectives.{spec.label}.search"
@@ -137,7 +141,16 @@ def parse_search(raw: Any, blocks: Mapping[str, Any], suite: Any, registry: Any)
                                      f"{trials} (trial 0 is the default setting); raise trials to {points + 1} or "
                                      f"shrink the grid")
         spaces.append((spec.label, space))
-    return SearchSettings(trials, seed, seeds, metric, dataset, tuple(spaces), source)
+    return SearchSettings(trials, seed, seeds, metric, dataset, tuple(spaces), source, rung)
+
+
+def _rung(value: Any, rungs: int, where: str) -> int | None:
+    """The rung a search selects on (0-based, of the suite's budget ladder), or None: the top rung."""
+    if value is None:
+        return None
+    if rungs < 2:
+        raise ConfigError(where, "selects on a rung of a budget ladder, but the suite's budget has one rung")
+    return params.check(value, int, {"ge": 0, "le": rungs - 1}, where)
 
 
 def selection_seeds(value: Any, where: str) -> tuple[int, ...]:
@@ -161,8 +174,8 @@ def _selection(raw: Any, suite: Any, registry: Any, at: str) -> tuple[str, str]:
     if not isinstance(raw, Mapping) or "metric" not in raw:
         raise ConfigError(at, "expected `select: {metric: NAME, dataset: LABEL | all}`")
     for key in raw:
-        if key not in ("metric", "dataset"):
-            raise ConfigError(f"{at}.{key_text(key)}", "unknown key; allowed: metric, dataset")
+        if key not in ("metric", "dataset", "rung"):
+            raise ConfigError(f"{at}.{key_text(key)}", "unknown key; allowed: metric, dataset, rung")
     metric = params.check(raw["metric"], str, {}, f"{at}.metric")
     dataset = params.check(raw.get("dataset", "each"), str, {}, f"{at}.dataset")
     labels = [d.label for d in suite.datasets]

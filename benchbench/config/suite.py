@@ -118,7 +118,8 @@ class Suite:
         which ``benchbench report`` reads back (a search's spaces stay in each objective's block).
         A step budget is written as the top-level ``steps`` (as before budgets had units)."""
         spaces = self.search.resolved_spaces() if self.search else {}
-        budget = {"steps": self.budget.steps} if self.budget.steps else {"budget": self.budget.resolved()}
+        single_steps = self.budget.steps and not self.budget.rungs
+        budget = {"steps": self.budget.steps} if single_steps else {"budget": self.budget.resolved()}
         return {
             "name": self.name, "description": self.description, "seeds": list(self.seeds),
             **budget, "device": self.device,

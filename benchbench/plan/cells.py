@@ -23,6 +23,7 @@ from ..api.params import sampling_settings
 from ..api.reporter import REFERENCE
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
+from .ladder import is_ladder, retrains, rung_key, rung_suite, top_rung
 from .sizing import members_that_fit
 
 SCHEMA_VERSION = 1
@@ -38,6 +39,8 @@ class Cell:
     config: dict[str, Any]  # the resolved configuration that ``key`` hashes
     spec: ComponentSpec | None = None  # a search trial: the objective as this cell trains it (benchbench.plan.trials)
     trained_as: str = ""  # hash of what training depends on (the config without sampling-only settings); "" = key
+    rung: int = 0  # of the suite's budget ladder (benchbench.plan.ladder); 0 for a single budget
+    lower: tuple[Cell, ...] = ()  # the cells of the lower rungs that this cell's training is scored for on its way
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +73,34 @@ class Job:
 
 
 def plan(suite: Suite, registry: Registry) -> list[Job]:
-    """Every job of the suite, in suite order (the reference of each dataset first)."""
+    """Every job of the suite, in suite order (the reference of each dataset first). On a budget
+    ladder, a job trains to the top rung and its cells carry those of the lower rungs, or (objectives
+    that :func:`~benchbench.plan.ladder.retrains`) each rung is a job of its own."""
     jobs = []
     for dataset in suite.datasets:
         for objective in ((None,) if suite.eval.reference else ()) + suite.objectives:
-            cells = [make_cell(suite, registry, dataset, objective, seed) for seed in suite.seeds]
             size = group_size(suite, registry, dataset, objective)
-            groups = [cells[i:i + size] for i in range(0, len(cells), size)]
-            jobs.extend(make_job(suite, dataset, objective, group) for group in groups)
+            for rung_of_job, cells in rung_cells(suite, registry, dataset, objective):
+                groups = [cells[i:i + size] for i in range(0, len(cells), size)]
+                job_suite = suite if rung_of_job is None else rung_suite(suite, rung_of_job)
+                jobs.extend(make_job(job_suite, dataset, objective, group) for group in groups)
     return separate(jobs)
+
+
+def rung_cells(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None
+               ) -> list[tuple[int | None, list[Cell]]]:
+    """The cells a (dataset, objective) trains, one per seed, each with the rung its job trains to
+    (None: the suite's whole budget, a ladder's lower rungs scored on the way)."""
+    top = top_rung(suite)
+    if objective is None or not is_ladder(suite):
+        return [(None, [make_cell(suite, registry, dataset, objective, seed, top) for seed in suite.seeds])]
+    if retrains(suite, objective):
+        return [(rung, [make_cell(suite, registry, dataset, objective, seed, rung) for seed in suite.seeds])
+                for rung in range(top + 1)]
+    return [(None, [dataclasses.replace(make_cell(suite, registry, dataset, objective, seed, top),
+                                        lower=tuple(make_cell(suite, registry, dataset, objective, seed, rung)
+                                                    for rung in range(top)))
+                    for seed in suite.seeds])]
 
 
 def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None) -> int:
@@ -103,7 +125,10 @@ def make_job(suite: Suite, dataset: ComponentSpec, objective: ComponentSpec | No
 
 
 def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None,
-              seed: int) -> Cell:
+              seed: int, rung: int | None = None) -> Cell:
+    """The cell of ``seed`` at ``rung`` of the suite's budget (default: the top rung)."""
+    rung = top_rung(suite) if rung is None else rung
+
     def versioned(spec: ComponentSpec) -> dict[str, Any]:
         plugin = registry.get(spec.kind, spec.type, spec.label).plugin
         return {**spec.resolved(), "plugin": plugin.name, "version": plugin.version}
@@ -113,7 +138,7 @@ def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objectiv
         "dataset": versioned(dataset),
         "objective": versioned(objective) if objective else None,
         "seed": seed,
-        **budget_key(suite, objective),
+        **budget_key(suite, objective, rung),
         "device": torch.device(suite.device).type,
         "eval": {k: v for k, v in dataclasses.asdict(suite.eval).items() if k not in ("reference",)},
         "metrics": {m.label: versioned(m) for m in suite.metrics},
@@ -123,7 +148,7 @@ def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objectiv
     if any(name in config["objective"] for name in sampling):
         trained_as = digest({**config, "objective": {k: v for k, v in config["objective"].items() if k not in sampling}})
     return Cell(digest(config), dataset.label, objective.label if objective else REFERENCE, seed, config,
-                trained_as=trained_as)
+                trained_as=trained_as, rung=rung)
 
 
 def training_key(cell: Cell) -> str:
@@ -151,7 +176,7 @@ def separate(jobs: list[Job]) -> list[Job]:
 def _labelled(cell: Cell) -> Cell:
     config = {**{k: v for k, v in cell.config.items() if k != ROW},
               ROW: {"dataset": cell.dataset, "objective": cell.objective}}
-    return dataclasses.replace(cell, key=digest(config), config=config)
+    return dataclasses.replace(cell, key=digest(config), config=config, lower=tuple(map(_labelled, cell.lower)))
 
 
 def train_once(jobs: list[Job]) -> tuple[list[Job], dict[str, list[Cell]]]:
@@ -196,12 +221,17 @@ def share_training(jobs: list[Job]) -> list[Job]:
     return out
 
 
-def budget_key(suite: Suite, objective: ComponentSpec | None) -> dict[str, Any]:
+def budget_key(suite: Suite, objective: ComponentSpec | None, rung: int) -> dict[str, Any]:
     """The training budget in a cell's key: ``steps`` for a step budget (the key cells had before budgets
     had units, so their keys and records do not change), else ``budget`` (``{"flops": F}``); the data
-    reference trains nothing (``steps: 0``), so it is shared by suites of any budget."""
-    if objective is None or suite.budget.unit == "steps":
-        return {"steps": suite.steps if objective else 0}
+    reference trains nothing (``steps: 0``), so it is shared by suites of any budget. A rung of a
+    ladder: its budget (``{"steps": N}``...) and the ladder (:func:`~benchbench.plan.ladder.rung_key`)."""
+    if objective is None:
+        return {"steps": 0}
+    if is_ladder(suite):
+        return {"budget": suite.budget.at(rung).resolved(), **rung_key(suite, rung)}
+    if suite.budget.unit == "steps":
+        return {"steps": suite.steps}
     return {"budget": suite.budget.resolved()}
 
 

@@ -32,10 +32,12 @@ SPREAD_COLUMNS = ["score_mean", "score_std", "score_min", "score_max", "score_n"
 
 
 def trial_suite(suite: Suite, registry: Registry) -> Suite:
-    """The suite as the trials run: selection seeds, the selection metric only, no curves or samples."""
+    """The suite as the trials run: selection seeds, the selection metric only, no curves or samples,
+    the single budget of the rung they select on (a ladder's top rung unless ``select.rung`` names another)."""
     s = suite.search
     return dataclasses.replace(
-        suite, seeds=s.seeds, metrics=search.selection_metrics(suite, registry, s.metric),
+        suite, seeds=s.seeds, budget=suite.budget.at(-1 if s.rung is None else s.rung),
+        metrics=search.selection_metrics(suite, registry, s.metric),
         eval=dataclasses.replace(suite.eval, every=0, plot_samples=0, reference=False))
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from ..api.errors import ConfigError
 from ..api.outputs import Output, job_scoped
 from ..registry.components import Registry
-from ..rundir.directory import records_frame, results_part
+from ..rundir.directory import at_top_rung, ladder_rungs, records_frame, results_part, rung_of
 from ..stats.verdicts import compare_samples, difference_interval, holm, p_value
 from .reporting import read_cells, read_json, read_resolved_suite, recorded_outputs
 
@@ -73,7 +73,8 @@ def compare_runs(base: str | Path, new: str | Path, registry: Registry, threshol
     new_cells = read_cells(new, new_suite).documents
     _check_cells(base, base_cells, new_cells)
     outputs = recorded_outputs(registry)
-    base_records, new_records = records_frame(base_cells), records_frame(new_cells)
+    top = ladder_rungs(base_suite) - 1  # a budget ladder compares at its top rung
+    base_records, new_records = at_top_rung(records_frame(base_cells), top), at_top_rung(records_frame(new_cells), top)
     table = pd.concat([quality_rows(base_records, new_records, outputs, alpha, seed),
                        throughput_rows(base_records, new_records, outputs, threshold)], ignore_index=True)
     return Comparison(base, new, base_suite["name"], table[COLUMNS], read_json(base / "environment.json"),
@@ -170,9 +171,9 @@ def _without_code(config: Any) -> Any:
 def _check_cells(base: Path, base_cells: list[dict], new_cells: list[dict]) -> None:
     """Cells of the same (dataset, objective, seed) must have the same configuration once the code
     versions are set aside; cells present in only one run are left out of the comparison."""
-    new = {(d["dataset"], d["objective"], d["seed"]): d for d in new_cells}
+    new = {(d["dataset"], d["objective"], d["seed"], rung_of(d)): d for d in new_cells}
     for d in base_cells:
-        other = new.get((d["dataset"], d["objective"], d["seed"]))
+        other = new.get((d["dataset"], d["objective"], d["seed"], rung_of(d)))
         if other is None:
             continue
         changed = _differences(_without_code(d.get("config")), _without_code(other.get("config")))

@@ -28,7 +28,8 @@ from ..config.suite import ComponentSpec, Suite, parse_suite
 from ..plan.trials import select, winners_curse
 from ..registry.components import Registry, default_registry
 from ..rundir import cellfile
-from ..rundir.directory import FAILURES, RunDirectory, curves_frame, recorded_suite, records_frame
+from ..rundir.directory import (FAILURES, RunDirectory, at_top_rung, curves_frame, ladder_rungs, recorded_suite,
+                                records_frame, rung_of)
 from ..stats.budget import budget_frame
 from ..stats.frontier import frontier, frontier_tables, mark_improving
 from ..stats.improving import still_improving
@@ -72,9 +73,10 @@ class Cells(NamedTuple):
 
 
 def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
-    """The cell documents of the (dataset, objective, seed) combinations of the resolved suite
+    """The cell documents of the (dataset, objective, seed, rung) combinations of the resolved suite
     ``resolved`` (``suite.yaml``) in plan order (each dataset's reference first, then the
-    objectives, seeds in order), problems met reading them, and the trial cells of a search.
+    objectives, seeds in order, each seed's rungs in order), problems met reading them, and the
+    trial cells of a search.
 
     A combination saved more than once (cells of an older plugin version beside a re-run's) counts
     its newest file. Cell files of another schema make the directory unreadable: a ConfigError.
@@ -82,8 +84,10 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
     folder = Path(directory) / "cells"
     objectives = ([REFERENCE] if (resolved.get("eval") or {}).get("reference", True) else []) + list(
         resolved["objectives"])
-    order = {(d, o, s): (i, j, k) for i, d in enumerate(resolved["datasets"]) for j, o in enumerate(objectives)
-             for k, s in enumerate(resolved["seeds"])}
+    rungs = ladder_rungs(resolved)  # on a ladder: every objective's cells at every rung, the reference's at the top
+    order = {(d, o, s, r): (i, j, k, r) for i, d in enumerate(resolved["datasets"]) for j, o in enumerate(objectives)
+             for k, s in enumerate(resolved["seeds"])
+             for r in ((rungs - 1,) if o == REFERENCE else range(rungs))}
     found: dict[tuple, tuple[float, dict[str, Any]]] = {}
     problems, trials = [], []
     for path in sorted(folder.glob("*.json")):
@@ -94,21 +98,22 @@ def read_cells(directory: Path, resolved: dict[str, Any]) -> Cells:
         if "trial" in document["config"]:  # the selection phase of a search (its own seeds)
             trials.append(document)
             continue
-        key = (document["dataset"], document["objective"], document["seed"])
+        key = (document["dataset"], document["objective"], document["seed"], rung_of(document))
         why = "which the run's suite does not hold" if key not in order else mislabelled(document, resolved)
         if why:
-            problems.append(f"cell file {path.name} is labelled {key[0]}/{key[1]} seed {key[2]}, {why}; left out "
-                            f"(a run with --out re-runs the cell)")
+            rung = f" rung {key[3]}" if rungs > 1 else ""
+            problems.append(f"cell file {path.name} is labelled {key[0]}/{key[1]} seed {key[2]}{rung}, {why}; left "
+                            f"out (a run with --out re-runs the cell)")
             continue
         mtime = path.stat().st_mtime
         if key not in found or mtime > found[key][0]:
             found[key] = (mtime, document)
     missing = [key for key in order if key not in found]
     reasons = failure_reasons(Path(directory))
-    problems += [f"{d}/{o} seed {s}: no result in {folder} ("
+    problems += [f"{d}/{o} seed {s}{f' rung {r}' if rungs > 1 else ''}: no result in {folder} ("
                  + (f"its job failed: {reasons[(d, o, s)]}" if (d, o, s) in reasons
-                    else "its job failed or the run was interrupted") + ")" for d, o, s in missing]
-    plan = {(d, o): (i, j) for (d, o, _), (i, j, _) in order.items()}  # trials in plan order, as the run chose
+                    else "its job failed or the run was interrupted") + ")" for d, o, s, r in missing]
+    plan = {(d, o): (i, j) for (d, o, _, _), (i, j, _, _) in order.items()}  # trials in plan order, as the run chose
     trials.sort(key=lambda d: (plan.get((d["dataset"], d["objective"]), (len(plan), 0)), d["config"]["trial"],
                                d["seed"]))
     return Cells([found[key][1] for key in sorted(found, key=order.__getitem__)], problems, trials)
@@ -166,12 +171,15 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     documents, problems, trial_documents = read_cells(directory, suite_config)
     selection = select(suite, registry, trial_documents) if suite.search and trial_documents else None
     outputs = recorded_outputs(registry)
-    records, curves = records_frame(documents), curves_frame(documents)
+    top = ladder_rungs(suite_config) - 1
+    every_rung = records_frame(documents)  # records.csv; every other table is the top rung's
+    records, curves = at_top_rung(every_rung, top), at_top_rung(curves_frame(documents), top)
+    documents = [d for d in documents if rung_of(d) == top]
     environment = read_json(directory / "environment.json")
     problems = [*problems, *environment.get("plugin_failures", []), *cell_problems(documents),
                 *([suite.search.warning] if suite.search and suite.search.warning else [])]
     found = compute_verdicts(records, outputs)
-    across = frontier(records, curves, outputs, suite.targets, (found.summary, found.comparisons))
+    across = frontier(every_rung, curves, outputs, suite.targets, (found.summary, found.comparisons))
     return RunReport(
         suite=suite.name, directory=directory, records=records, curves=curves,
         summary=mark_improving(found.summary, across.improving), frontier=across,
@@ -183,7 +191,7 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
         trials=selection.trials if selection else pd.DataFrame(),
         budget=budget_frame(selection.scores, suite.search.metric, selection.better) if selection else pd.DataFrame(),
         selection_warnings=winners_curse(selection, found.summary, suite.search.metric) if selection else {},
-        phases=phases.read(directory))
+        phases=phases.read(directory), rung_records=every_rung)
 
 
 def cell_samples(directory: Path, documents: list[dict[str, Any]]) -> dict[tuple[str, str, int], torch.Tensor]:
@@ -200,7 +208,7 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
     (a broken reporter never loses the results or the other reports). A run's ``clock`` times the
     tables and each reporter; each reporter sees the phases so far in ``report.phases``."""
     directory = RunDirectory(report.directory)
-    directory.write_csv("records.csv", report.records)
+    directory.write_csv("records.csv", report.rung_records if not report.rung_records.empty else report.records)
     directory.write_csv("curves.csv", report.curves)
     directory.write_csv("summary.csv", report.summary)
     directory.write_csv("comparisons.csv", report.comparisons)
@@ -272,7 +280,7 @@ def verdicts_from_run(run_dir: str | Path, test: str = TEST, alpha: float = ALPH
     if "note" in records:
         records["note"] = records["note"].fillna("")
     outputs = recorded_outputs(registry or default_registry())
-    found = compute_verdicts(records, outputs, test, alpha, seed)
+    found = compute_verdicts(at_top_rung(records), outputs, test, alpha, seed)  # a ladder's verdicts: the top rung's
     curves = Path(run_dir) / "curves.csv"
     improving = still_improving(pd.read_csv(curves), outputs) if curves.is_file() else pd.DataFrame()
     return dataclasses.replace(found, summary=mark_improving(found.summary, improving))

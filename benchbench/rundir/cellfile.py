@@ -69,6 +69,9 @@ def document_problem(document: Any, key: str) -> str | None:
         value = document[name]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             return f"has {name!r} of type {type(value).__name__}"
+    if "rung" in document and (not isinstance(document["rung"], int) or isinstance(document["rung"], bool)
+                               or document["rung"] < 0):
+        return "has a 'rung' that is not a rung index"
     if document["cell"] != key:
         return f"is the record of cell {str(document['cell'])[:40]!r}"
     if not all(isinstance(k, str) and _number(v) for k, v in document["scores"].items()):

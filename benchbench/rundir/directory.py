@@ -32,8 +32,8 @@ from .storage import check_layout, storage_errors
 SCHEDULING = ("workers", "max_members", "stack_seeds", "job_timeout", "checkpoint_every",
               "keep_weights")  # execution settings that leave results unchanged
 FAILURES = "failures.json"  # the jobs that failed in the latest run into this directory, and why
-RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "metric", "value", "note"]
-CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "step", "metric", "value"]
+RECORD_COLUMNS = ["cell", "job", "dataset", "objective", "seed", "rung", "metric", "value", "note"]
+CURVE_COLUMNS = ["cell", "dataset", "objective", "seed", "rung", "step", "metric", "value"]
 
 
 @dataclasses.dataclass
@@ -124,7 +124,7 @@ class RunDirectory:
         document = {"schema": SCHEMA_VERSION, "cell": cell.key, "job": result.job, "dataset": cell.dataset,
                     "objective": cell.objective, "seed": cell.seed, "scores": result.scores,
                     "curves": [list(c) for c in result.curves], "problems": result.problems,
-                    "notes": result.notes, "diverged": result.diverged, "config": cell.config}
+                    "notes": result.notes, "diverged": result.diverged, "config": cell.config, "rung": cell.rung}
         buffer = io.BytesIO()
         np.save(buffer, samples.numpy())
         with storage_errors(self.cells, exit_code=1, hint=self._stopped()):
@@ -179,12 +179,43 @@ def results_part(suite: Any) -> dict[str, Any]:
 
 
 def records_frame(documents: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [(d["cell"], d["job"], d["dataset"], d["objective"], d["seed"], metric, value,
+    """The final scores of ``documents``, one row per metric; ``rung``: of a budget ladder (0 for a
+    single budget, and for cells written before ladders)."""
+    rows = [(d["cell"], d["job"], d["dataset"], d["objective"], d["seed"], rung_of(d), metric, value,
              d.get("notes", {}).get(metric, "")) for d in documents for metric, value in d["scores"].items()]
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
 
 def curves_frame(documents: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [(d["cell"], d["dataset"], d["objective"], d["seed"], step, metric, value)
+    rows = [(d["cell"], d["dataset"], d["objective"], d["seed"], rung_of(d), step, metric, value)
             for d in documents for step, metric, value in d["curves"]]
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def rung_of(document: dict[str, Any]) -> int:
+    return document.get("rung", 0)
+
+
+def ladder_rungs(resolved: dict[str, Any]) -> int:
+    """The number of rungs of the budget ladder of a resolved suite (``suite.yaml``): 1 for a single budget."""
+    return len(rung_budgets(resolved)) or 1
+
+
+def rung_budgets(resolved: dict[str, Any]) -> list[tuple[str, float]]:
+    """(unit, amount) of every rung of a resolved suite's (``suite.yaml``) budget, rung 0 first: one
+    for a single budget, none for a suite without a budget or steps (the default step budget)."""
+    budget = resolved.get("budget")
+    if isinstance(budget, dict):
+        for unit, amount in budget.items():
+            if unit != "retrain":
+                return [(unit, a) for a in amount] if isinstance(amount, list) else [(unit, amount)]
+    return [("steps", resolved["steps"])] if "steps" in resolved else []
+
+
+def at_top_rung(frame: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """The rows of ``frame`` (records or curves) at the top rung of a budget ladder: ``top``, or the
+    highest rung found; every row for a frame without a ``rung`` column (an older records.csv)."""
+    if "rung" not in frame or frame.empty:
+        return frame
+    top = int(frame["rung"].max()) if top is None else top
+    return frame[frame["rung"] == top].reset_index(drop=True)

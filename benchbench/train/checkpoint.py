@@ -5,7 +5,8 @@ writes, atomically (a temporary file renamed over the old one), everything its l
 to the next (:class:`Resumable`): the networks' weights and buffers, the EMA weights, each optimizer's state
 (the learning rate schedule is a function of the step), every random stream still in use (the members'
 "train" and "loss" streams; the others are made afresh at each use), the step, the curves so far with the
-loss sums since the last curve point, divergence marks, problems, and the clocks. A job given its directory
+loss sums since the last curve point, divergence marks, problems, the clocks, and the lower rungs of a
+budget ladder scored so far. A job given its directory
 (:attr:`benchbench.plan.cells.Job.checkpoints`) resumes from the checkpoint it finds there, so a job killed
 (even with SIGKILL) and run again (``--resume``) writes the cells an uninterrupted run writes, timings apart.
 
@@ -35,6 +36,7 @@ from ..api.cache import atomic_write
 from ..config.checkpoints import Interval, parse_interval
 from ..plan.cells import Job, digest
 from .ema import EMA
+from .outcome import JobOutcome
 from .schedule import Schedule
 from .stack import Networks
 from .timing import Stopwatch
@@ -56,6 +58,7 @@ class Resumable:
     schedule: Schedule
     train_clock: Stopwatch
     eval_clock: Stopwatch
+    rungs: list[JobOutcome] = dataclasses.field(default_factory=list)  # a ladder's lower rungs scored so far
 
     def state(self, step: int, finished: bool) -> dict[str, Any]:
         return {
@@ -67,6 +70,7 @@ class Resumable:
                     "loss": [g.get_state() for g in self.nets.loss_rng]},
             "loop": {name: getattr(self.loop, name) for name in LOOP_FIELDS},
             "next_curve": self.schedule.next_curve,
+            "rungs": [outcome.state() for outcome in self.rungs], "next_rung": self.schedule.next_rung,
             "seconds": {"train": self.train_clock.elapsed(), "eval": self.eval_clock.elapsed()},
         }
 
@@ -87,6 +91,8 @@ class Resumable:
         self.loop.problems[:] = list(loop["problems"])
         self.loop.last_curve = int(loop["last_curve"])
         self.schedule.next_curve = int(state["next_curve"])
+        self.rungs[:] = [JobOutcome.from_state(outcome) for outcome in state["rungs"]]
+        self.schedule.next_rung = int(state["next_rung"])
         self.train_clock.seconds = float(state["seconds"]["train"])
         self.eval_clock.seconds = float(state["seconds"]["eval"])
 

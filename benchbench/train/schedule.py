@@ -7,6 +7,10 @@
 - seconds: until the stack's training clock (evaluation excluded) reaches S; a curve point each
   time it passes another 1/``every`` of S.
 
+On a budget ladder (a job that trains to the top rung), :meth:`Schedule.rungs_due` says when the
+training reaches each lower rung: at its step count (steps; floor(F / f) for FLOPs) or when the
+training clock passes its seconds.
+
 Progress is reported in steps for a step budget, else in :data:`PROGRESS_UNITS` per model (the
 units the run's progress bar counts, :attr:`benchbench.config.suite.Suite.steps`).
 """
@@ -36,9 +40,43 @@ class Schedule:
             self.curves = curve_steps(self.steps, every)
         else:
             self.steps = budget.steps  # None for seconds
+        self.lower = budget.rungs[:-1]  # the lower rungs of a ladder, scored on the way to the top
+        self.rung_steps = self.lower_rung_steps(flops_per_member_step)  # None for seconds
+        self.next_rung = 0
         self.report_every = max(1, self.steps // 100) if self.steps else 1
         self.next_curve = 1  # seconds: the next curve point falls at next_curve / every of the budget
         self.reported = 0  # progress units reported so far (per model)
+
+    def lower_rung_steps(self, flops_per_member_step: float | None) -> list[int] | None:
+        if self.budget.unit == "steps":
+            return [int(a) for a in self.lower]
+        if self.budget.unit == "seconds":
+            return None
+        steps = [math.floor(a / flops_per_member_step) for a in self.lower]
+        for i, (amount, n) in enumerate(zip(self.lower, steps)):
+            if n < 1:
+                raise BudgetTooSmall(f"rung {i}: one training step takes {flops_per_member_step:.3g} FLOPs per model, "
+                                     f"more than the rung's {amount:.3g}")
+        return steps
+
+    def rungs_due(self, step: int) -> list[int]:
+        """The lower rungs the training reaches after ``step`` (each once, in order)."""
+        due = []
+        while self.next_rung < len(self.lower) and self._reached(self.next_rung, step):
+            due.append(self.next_rung)
+            self.next_rung += 1
+        return due
+
+    def rungs_left(self) -> list[int]:
+        """The lower rungs not reached (a training stopped early: every member diverged)."""
+        left = list(range(self.next_rung, len(self.lower)))
+        self.next_rung = len(self.lower)
+        return left
+
+    def _reached(self, rung: int, step: int) -> bool:
+        if self.rung_steps is not None:
+            return step >= self.rung_steps[rung]
+        return self.clock.elapsed() >= self.lower[rung]
 
     def finished(self, step: int) -> bool:
         """Whether the budget is spent after ``step`` steps."""

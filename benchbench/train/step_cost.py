@@ -42,8 +42,8 @@ def check_budget(suite: Suite, registry: Registry) -> None:
     if suite.budget.unit == "steps":
         return
     datasets = [(spec, registry.get("dataset", spec.type, spec.label).cls(spec.config)) for spec in suite.datasets]
-    unit, amount = suite.budget.unit, suite.budget.amount
-    where = f"{suite.source}: budget.{unit}"
+    unit, amount = suite.budget.unit, suite.budget.ladder[0]  # a ladder's lowest rung must pay for a step too
+    where = f"{suite.source}: budget.{unit}" + ("[0]" if suite.budget.rungs else "")
     device = torch.device(suite.device)
     specs = [s for specs in trial_specs(suite).values() for s in specs] if suite.search else list(suite.objectives)
     specs = list({(s.label, stack_key(s)): s for s in specs}.values())  # per-member settings cost the same
@@ -61,10 +61,11 @@ def check_budget(suite: Suite, registry: Registry) -> None:
                                          f"products or convolutions): give a budget in steps or seconds")
             if cost > amount:
                 shown = f"{cost:.3g} FLOPs" if unit == "flops" else f"{cost:.3g} s"
-                raise ConfigError(where, f"{what}: one training step takes {shown} per model, more than the "
-                                         f"budget of {amount:.3g}; raise it to at least {cost:.3g}")
-            warmup = getattr(spec.config, "warmup", 0)
-            if unit == "flops" and warmup and warmup >= amount // cost:
+                rung = "the lowest rung" if suite.budget.rungs else "the budget"
+                raise ConfigError(where, f"{what}: one training step takes {shown} per model, more than "
+                                         f"{rung} of {amount:.3g}; raise it to at least {cost:.3g}")
+            warmup, top = getattr(spec.config, "warmup", 0), suite.budget.ladder[-1]  # warmup within the top rung
+            if unit == "flops" and warmup and warmup >= top // cost:
                 raise ConfigError(f"{suite.source}: objectives.{spec.label}.warmup",
                                   f"{warmup} warmup steps, but on {dataset.label!r} the budget pays for "
-                                  f"{int(amount // cost)} steps; allowed: 0 to {int(amount // cost) - 1}")
+                                  f"{int(top // cost)} steps; allowed: 0 to {int(top // cost) - 1}")

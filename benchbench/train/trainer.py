@@ -1,6 +1,7 @@
 """The training loop: one job = the seeds of one (dataset, objective) pair, trained as one stacked
 model, then scored. :func:`train` reads top to bottom: set-up, the objective's updates until the
-budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations, final scoring through the objective's
+budget is spent (:mod:`benchbench.train.schedule`) with curve evaluations (and the final evaluation of
+each lower rung of a budget ladder as the training reaches it), final scoring through the objective's
 sampler (:mod:`benchbench.train.sampling`). The recipe every objective has is the core's: the learning rate of
 each step (:mod:`benchbench.train.lr_schedule`), gradient clipping (:mod:`benchbench.train.grad_clip`), a moving
 average of the weights scored beside the raw ones (:mod:`benchbench.train.ema`); so is the checkpoint a job
@@ -37,7 +38,8 @@ from .ema import EMA, make_ema, scored_weights
 from .evaluation import NamedMetric, score
 from .grad_clip import clip_gradients
 from .lr_schedule import LearningRates
-from .phases import OTHER, Times, merged_times, recording, timed_as, worker_start
+from .outcome import JobOutcome
+from .phases import OTHER, merged_times, recording, timed_as, worker_start
 from .sampling import count_sample_flops, draw, timed_draw
 from .schedule import BudgetTooSmall, Schedule
 from .stack import Networks, build_networks, stack
@@ -45,21 +47,6 @@ from .timing import Stopwatch, count_flops, describe_device, peak_memory, reset_
 
 Progress = Callable[[int], None]  # called with the number of member-steps done since the last call
 SETUP_SAMPLES = 1024  # real samples an objective may use to scale its settings to the data
-
-
-@dataclasses.dataclass
-class JobOutcome:
-    """Scores of each member of a job (in seed order), curves, samples for plots, problems met."""
-
-    scores: list[dict[str, float]]
-    curves: list[list[tuple[int, str, float]]]  # per member: (step, metric, value)
-    samples: Tensor  # [M, plot_samples, *shape], CPU
-    problems: list[str]
-    notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # per member: output -> why missing
-    diverged: list[dict | None] = dataclasses.field(default_factory=list)  # per member: {"step", "loss"} or None
-    samplers: list[JobOutcome] = dataclasses.field(default_factory=list)  # per job.samplers: the stack rescored
-    phases: Times = dataclasses.field(default_factory=dict)  # where the job's time went (benchbench.train.phases)
-    started: float = 0.0  # time.time() when the job began (after its worker started)
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
@@ -108,6 +95,7 @@ def joined(parts: Sequence[JobOutcome], note: str) -> JobOutcome:
                       torch.cat([p.samples for p in parts]), sorted({note, *parts[0].problems, *parts[1].problems}),
                       parts[0].notes + parts[1].notes, parts[0].diverged + parts[1].diverged,
                       [joined(halves, note) for halves in zip(parts[0].samplers, parts[1].samplers)],
+                      [joined(halves, note) for halves in zip(parts[0].rungs, parts[1].rungs)],
                       merged_times(p.phases for p in parts))
 
 
@@ -227,7 +215,8 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
 
     # ---- resume from the job's checkpoint, if it left one -----------------------------------------
     checkpoints = Checkpoints.of(job, [objective, dataset, *(m.metric for m in metrics)])
-    training = Resumable(nets, ema, train_rng, state, schedule, train_clock, eval_clock)
+    rungs: list[JobOutcome] = []  # a ladder's lower rungs, each scored as the training reaches it
+    training = Resumable(nets, ema, train_rng, state, schedule, train_clock, eval_clock, rungs)
     step, finished = checkpoints.resume(training)  # (0, False): from the start
 
     # ---- training: the objective's updates until the budget is spent, with curve evaluations ----
@@ -243,6 +232,11 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
         if ema is not None:
             ema.update()
         state.add_losses(step_losses, step)
+        for _ in schedule.rungs_due(step):
+            train_clock.stop()
+            rungs.append(score_rung(ctx, state, samplers, Measured(step, train_clock.seconds, *peak_memory(device),
+                                                                   flops, flops_note)))
+            train_clock.start()
 
         finished = schedule.finished(step)
         if finished or schedule.report_due(step):
@@ -263,21 +257,42 @@ def train(job: Job, dataset: Dataset, metrics: Sequence[NamedMetric], objective:
     train_clock.stop()
     checkpoints.save_final(step, training)
     memory, memory_kind = peak_memory(device)
+    measured = Measured(step, train_clock.seconds, memory, memory_kind, flops, flops_note)
+    rungs += [score_rung(ctx, state, samplers, measured) for _ in schedule.rungs_left()]  # all diverged early
     record_curve(ctx, state, step, eval_clock)
 
     # ---- final evaluation on held-out samples and the real sampler's throughput -----------------
-    measured = Measured(step, train_clock.seconds, memory, memory_kind, flops, flops_note)
-    with scored_weights(ema, objective.config.weights):  # the moving average, unless the row scores raw weights
+    with scored_weights(ctx.ema, objective.config.weights):  # the moving average, unless the row scores raw weights
         outcome = final_evaluation(ctx, state, objective, measured, eval_clock)
     # ---- the same trained stack under each other sampler, or its other weights (raw or averaged) --------
+    outcome.samplers = rescore(ctx, state, samplers, measured)
+    outcome.rungs = rungs
+    return outcome
+
+
+def rescore(ctx: Context, state: LoopState, samplers: Sequence[Objective], measured: Measured) -> list[JobOutcome]:
+    """The trained stack scored under each other sampler (or its other weights), with the training's loss curves."""
+    out = []
     for other in samplers:
-        other.members = objective.members
-        with scored_weights(ema, other.config.weights):
+        other.members = ctx.objective.members
+        with scored_weights(ctx.ema, other.config.weights):
             rescored = final_evaluation(dataclasses.replace(ctx, objective=other), state.copy(), other, measured,
-                                        Stopwatch(device))
+                                        Stopwatch(ctx.device))
         losses = set(state.names[:-1])  # each update's loss: the shared training's, whatever the sampler
         rescored.curves = [[c for c in curve if c[1] in losses] for curve in state.curves]
-        outcome.samplers.append(rescored)
+        out.append(rescored)
+    return out
+
+
+def score_rung(ctx: Context, state: LoopState, samplers: Sequence[Objective], measured: Measured) -> JobOutcome:
+    """A lower rung of a ladder, reached after ``measured.steps``: the final evaluation of the stack as it
+    is now (and under each other sampler), on copies of the loop's state so the training goes on
+    unchanged. Its curves are left empty: the training's curves are the top rung's."""
+    with scored_weights(ctx.ema, ctx.objective.config.weights):
+        outcome = final_evaluation(ctx, state.copy(), ctx.objective, measured, Stopwatch(ctx.device))
+    outcome.samplers = rescore(ctx, state, samplers, measured)
+    for scored in (outcome, *outcome.samplers):
+        scored.curves = [[] for _ in ctx.seeds]
     return outcome
 
 

@@ -61,3 +61,35 @@ def test_seconds_budget_stops_on_the_clock_and_scores_each_fraction_once():
     clock = Clock()
     steps, curves, _ = run(Schedule(Budget("seconds", 1.0), 4, None, clock), clock, tick=0.625)
     assert steps == 2 and curves == [1]  # a step that passes two fractions scores once
+
+
+def rung_steps(schedule, clock=None, tick=0.0):
+    """(rung, step) of each lower rung of a ladder the loop reaches, and the steps trained."""
+    reached = []
+    for step in range(1, 10_000):
+        if clock is not None:
+            clock.now += tick
+        reached += [(rung, step) for rung in schedule.rungs_due(step)]
+        if schedule.finished(step):
+            return reached, step
+    raise AssertionError("never finished")
+
+
+@pytest.mark.parametrize("budget, flops, expected, steps", [
+    (Budget("steps", 40, (10, 20, 40)), None, [(0, 10), (1, 20)], 40),
+    (Budget("flops", 100.0, (20.0, 45.0, 100.0)), 9.0, [(0, 2), (1, 5)], 11),  # floor(F / f) for each rung
+    (Budget("flops", 100.0, (9.5, 9.9, 100.0)), 9.0, [(0, 1), (1, 1)], 11),  # two rungs at one step: both scored
+])
+def test_a_ladder_reaches_each_lower_rung_once_on_the_way_to_the_top(budget, flops, expected, steps):
+    assert rung_steps(Schedule(budget, 0, flops, Clock())) == (expected, steps)
+
+
+def test_a_seconds_ladder_reaches_its_rungs_on_the_training_clock():
+    clock = Clock()
+    assert rung_steps(Schedule(Budget("seconds", 1.0, (0.25, 0.5, 1.0)), 0, None, clock), clock, 0.125) == \
+        ([(0, 2), (1, 4)], 8)
+
+
+def test_a_flop_rung_below_one_step_fails_the_job_naming_the_rung():
+    with pytest.raises(BudgetTooSmall, match="rung 0: one training step takes 9 FLOPs per model, more than the rung's 5"):
+        Schedule(Budget("flops", 100.0, (5.0, 100.0)), 0, 9.0, Clock())
