@@ -182,6 +182,9 @@ def _about(run: RunReport) -> str:
 def budget_text(suite: dict) -> str:
     """The suite's training budget per model in words (``steps: N`` or ``budget: {unit: amount}``)."""
     unit, amount = next(iter((suite.get("budget") or {"steps": suite.get("steps")}).items()))
+    if isinstance(amount, list):  # a budget ladder: the top rung, then the rungs each objective is scored at
+        rungs = ", ".join(f"{a:.3g}" if unit != "steps" else str(a) for a in amount)
+        return f"{budget_text({'budget': {unit: amount[-1]}})}; scored at {len(amount)} rungs: {rungs}"
     if unit == "flops":
         return f"{amount:.3g} training FLOPs per model (each objective trains until it has spent them)"
     if unit == "seconds":

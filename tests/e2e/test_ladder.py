@@ -151,3 +151,9 @@ def test_a_search_on_a_ladder_selects_on_the_rung_it_names_and_scores_every_rung
     assert len(trials) == 2 and all(c["config"]["steps"] == 4 for c in trials)  # trained to rung 0 alone
     assert sorted(set(outcome.report.rung_records.query("objective == 'gmmn'").rung)) == [0, 1]
     assert len(outcome.report.trials) == 2 and outcome.report.chosen
+
+
+def test_the_html_report_names_a_ladders_rungs():
+    from benchbench_plugins.reporters.html import budget_text
+    assert budget_text({"budget": {"flops": [1.0e9, 1.0e10], "retrain": False}}) == \
+        "1e+10 training FLOPs per model (each objective trains until it has spent them); scored at 2 rungs: 1e+09, 1e+10"
