@@ -12,6 +12,7 @@ import click
 from .api import params
 from .api.errors import BenchbenchError
 from .engines.failures import TRACEBACK_HINT
+from .plan.ladder import RetrainWarning
 from .registry.components import default_registry
 from .registry.entry_points import RESTRICT_VARIABLE
 from .report import compare_page, phases
@@ -74,6 +75,7 @@ def run_command(suite, out, resume, seeds, steps, device, workers, results_root,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", SlowEvaluationWarning)  # one line, before training
+            warnings.simplefilter("always", RetrainWarning)
             warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
             outcome = run(suite, out=out, resume=resume, seeds=seeds, steps=steps, device=device, workers=workers,
                           results_root=results_root, on_start=on_start, progress=lambda n: bar and bar.update(n),

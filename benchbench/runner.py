@@ -16,6 +16,7 @@ from .engines.base import Engine
 from .engines.failures import describe_failure, format_traceback
 from .engines.local import LocalEngine
 from .plan.cells import Job, make_job, plan, train_once
+from .plan.ladder import warn_retrains
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
 from .report.phases import FILE as PHASES_FILE
@@ -75,6 +76,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
         suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
         refused = check_objectives(suite, registry)  # inconsistent declarations: those jobs fail, untrained
         eval_cost.warn_if_slow(suite, registry)  # a sampler that makes evaluation very long: one line, now
+        warn_retrains(suite)  # a ladder that trains each rung from scratch says so, with the cost
         check_recipes(suite)  # warmup and learning-rate decay that the budget allows
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search

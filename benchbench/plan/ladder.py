@@ -12,6 +12,7 @@ A single budget is a one-rung ladder whose cells keep the keys they had before l
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 from ..config.suite import ComponentSpec, Suite
@@ -25,8 +26,30 @@ def retrains(suite: Suite, objective: ComponentSpec) -> bool:
 
 def depends_on_budget(config: Any) -> bool:
     """Whether an objective's config makes its training depend on the total budget (a learning-rate
-    schedule that decays over it), so that a lower rung cannot be read off a longer training."""
-    return getattr(config, "lr_schedule", "constant") not in ("constant", None)
+    schedule that decays over it: :attr:`benchbench.api.objective.ObjectiveConfig.budget_dependent`), so
+    that a lower rung cannot be read off a longer training. EMA keeps a ladder on one training."""
+    return bool(getattr(config, "budget_dependent", False))
+
+
+class RetrainWarning(UserWarning):
+    """A ladder whose rungs some objective trains from scratch: said once, before training."""
+
+
+def warn_retrains(suite: Suite) -> list[str]:
+    """One line per objective that a ladder retrains at every rung (its learning rate decays over the
+    budget), with what that costs beside one training to the top rung; warned before training."""
+    if not is_ladder(suite):
+        return []
+    ladder = suite.budget.ladder
+    cost = sum(ladder) / ladder[-1]  # every rung trained, over the top rung's training alone
+    lines = [f"{suite.source}: objectives.{spec.label}: "
+             + ("budget.retrain is true" if suite.budget.retrain else
+                f"lr_schedule {spec.config.lr_schedule} decays over the budget")
+             + f", so each of the {len(ladder)} rungs trains from scratch: {cost:.2f}x the training of one run to "
+               f"the top rung" for spec in suite.objectives if retrains(suite, spec)]
+    for line in lines:
+        warnings.warn(line, RetrainWarning, stacklevel=2)
+    return lines
 
 
 def is_ladder(suite: Suite) -> bool:

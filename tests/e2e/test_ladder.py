@@ -2,10 +2,12 @@
 a cell and a record of its own, resumed, reported, compared; the tables are the top rung's."""
 
 import copy
+import dataclasses
 import json
 import shutil
 
 import pandas as pd
+import pytest
 from clirun import invoke
 
 from benchbench import default_registry, parse_suite, run
@@ -102,8 +104,8 @@ def test_an_objective_whose_training_depends_on_its_budget_retrains_every_rung(t
     suite = parse_suite({**tiny, "budget": {"steps": [10, 20]}}, default_registry(), source="s.yaml")
     spec = suite.objectives[0]
     assert not retrains(suite, spec)
-    scheduled = type("Config", (), {"lr_schedule": "cosine"})()
-    assert retrains(suite, type(spec)(spec.kind, spec.label, spec.type, scheduled))
+    scheduled = dataclasses.replace(spec.config, lr_schedule="cosine")  # decays over the budget
+    assert scheduled.budget_dependent and retrains(suite, type(spec)(spec.kind, spec.label, spec.type, scheduled))
     jobs = plan(suite, default_registry())
     assert all(len(c.lower) == 1 for j in jobs if j.objective for c in j.cells)
     retrained = plan(parse_suite({**tiny, "budget": {"steps": [10, 20], "retrain": True}}, default_registry(),
@@ -157,3 +159,21 @@ def test_the_html_report_names_a_ladders_rungs():
     from benchbench_plugins.reporters.html import budget_text
     assert budget_text({"budget": {"flops": [1.0e9, 1.0e10], "retrain": False}}) == \
         "1e+10 training FLOPs per model (each objective trains until it has spent them); scored at 2 rungs: 1e+09, 1e+10"
+
+
+def test_a_ladder_that_retrains_says_so_with_its_cost(tmp_path):
+    """An objective whose learning rate decays over the budget trains every rung from scratch; the
+    plan warns once, before training, naming it and the cost beside one training to the top rung."""
+    from benchbench.plan.ladder import RetrainWarning, warn_retrains
+
+    registry = default_registry()
+    raw = {"name": "ladder", "seeds": 1, "budget": {"steps": [10, 30, 60]}, "datasets": {"ring": {}},
+           "objectives": {"flow": {"lr_schedule": "cosine"}, "gmmn": {}}, "metrics": ["modes"]}
+    suite = parse_suite(raw, registry, source="ladder.yaml")
+    with pytest.warns(RetrainWarning) as caught:
+        lines = warn_retrains(suite)
+    assert len(lines) == len(caught) == 1
+    assert lines[0] == ("ladder.yaml: objectives.flow: lr_schedule cosine decays over the budget, so each of the 3 "
+                        "rungs trains from scratch: 1.67x the training of one run to the top rung")
+    single = parse_suite({**raw, "budget": {"steps": 60}}, registry, source="ladder.yaml")
+    assert warn_retrains(single) == []
