@@ -188,9 +188,18 @@ def fingerprint(job: Job, components: Sequence[object]) -> str:
     """What a checkpoint must have been written by: the job's cells, the execution settings that change results,
     torch's version, and the source of benchbench and of the components' modules."""
     execution = job.suite.execution
-    files = tuple(sorted({inspect.getsourcefile(type(c)) or "" for c in components} - {""}))
+    files = tuple(sorted({source_file(c) for c in components} - {""}))
     return digest({"cells": [c.key for c in job.cells], "precision": execution.precision,
                    "compile": execution.compile, "torch": torch.__version__, "code": source_digest(files)})
+
+
+def source_file(component: object) -> str:
+    """The file that defines ``component``'s class, or "" where there is none (a class Ray shipped to its worker
+    by value, whose module has no file: then the source of benchbench alone is fingerprinted)."""
+    try:
+        return inspect.getsourcefile(type(component)) or ""
+    except (TypeError, OSError):
+        return ""
 
 
 @functools.lru_cache(maxsize=32)
