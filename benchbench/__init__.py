@@ -5,7 +5,7 @@ plugin registry, suites, running one, and the statistics and reports of a finish
 else is importable from its subpackage (``benchbench.stats.verdicts``, ``benchbench.train.trainer``...).
 """
 
-from .api.cache import atomic_write, cache_dir, load_tensors, save_tensors
+from .api.cache import atomic_write, cache_dir, exclusive, load_tensors, save_tensors
 from .api.datafiles import dataset_places, locate
 from .api.dataset import Dataset, Modes, Split
 from .api.download import DataFileError, RemoteFile, download
@@ -28,8 +28,8 @@ __all__ = [
     "REFERENCE", "BenchbenchError", "ComponentError", "ConfigError", "Critic", "CriticConfig", "DataFileError",
     "Dataset", "Evaluation", "Metric", "Modes", "Nets", "Network", "NoConfig", "Objective", "ObjectiveConfig", "Output",
     "PluginError", "Registry", "RemoteFile", "Reporter", "RunReport", "Split", "Suite", "Timing",
-    "Unavailable", "Update", "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts", "compute_verdicts",
-    "dataset_places", "default_registry", "download", "file_label", "footnote", "hookimpl", "interval", "job_scoped",
-    "load_suite", "load_tensors", "locate", "markdown", "param", "parse_suite", "ranks", "registry_with", "run",
+    "Unavailable", "Update", "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts",
+    "dataset_places", "default_registry", "download", "exclusive", "file_label", "footnote", "hookimpl", "interval",
+    "job_scoped", "load_suite", "load_tensors", "locate", "markdown", "param", "parse_suite", "ranks", "registry_with", "run",
     "run_suite", "sampling_settings", "save_tensors", "summarize", "tables", "verdicts_from_run",
 ]

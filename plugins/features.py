@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchbench import Dataset, Split, cache_dir, load_tensors, save_tensors
+from benchbench import Dataset, Split, cache_dir, exclusive, load_tensors, save_tensors
 from benchbench.api.params import as_dict
 
 CODE_VERSION = 2  # bump when the network, the recipe or the preprocessing changes: old caches are ignored
@@ -187,7 +187,8 @@ def extractor(dataset: Dataset, seed: int = 0) -> FeatureExtractor:
     path = cache_dir("classifiers") / f"{dataset.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     found = _EXTRACTORS.get(str(path))
     if found is None:
-        found = _load(path, key, dataset) or _train_and_save(path, key, dataset, seed)
+        with exclusive(path):  # a run's workers train a missing classifier once: the others wait, then load it
+            found = _load(path, key, dataset) or _train_and_save(path, key, dataset, seed)
         _EXTRACTORS[str(path)] = found
     return found
 

@@ -8,8 +8,10 @@ Location: the ``root`` a suite gives, else ``$BENCHBENCH_CACHE``, else ``~/.cach
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,27 @@ def cache_dir(*parts: str, root: str | Path | None = None) -> Path:
     path = base.expanduser().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` while building what ``path`` caches: processes that build the
+    same file at once (the workers of one run, a first time) wait for the first instead of repeating its work,
+    then load what it wrote. An advisory ``flock``, dropped by the kernel if the holder dies; without ``fcntl``
+    (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

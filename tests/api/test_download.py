@@ -198,3 +198,34 @@ def test_other_content_names_both_checksums_and_a_damaged_gzip_says_so(tmp_path,
     (tmp_path / "a.gz").write_bytes(gzipped(CONTENT, 1, 0))
     with pytest.raises(DataFileError, match=f"wrong md5 checksum: expected {file.checksum}"):
         download([without], tmp_path)
+
+
+def test_exclusive_lets_one_process_build_a_cached_file_while_the_others_wait(tmp_path):
+    """Two processes asking for the same missing file: the second waits for the first's lock, then
+    finds the file built (a run's workers train a missing classifier once)."""
+    import multiprocessing
+    import time
+
+    from benchbench import exclusive
+
+    target = tmp_path / "built.txt"
+    context = multiprocessing.get_context("spawn")
+    with exclusive(target):
+        waiter = context.Process(target=_build_once, args=(str(target),))
+        waiter.start()
+        time.sleep(0.5)
+        assert waiter.is_alive()  # blocked on the lock while this process builds
+        target.write_text("built by the first")
+    waiter.join(30)
+    assert waiter.exitcode == 0
+    assert target.read_text() == "built by the first"  # the waiter found it and did not build it again
+
+
+def _build_once(path: str) -> None:
+    from pathlib import Path
+
+    from benchbench import exclusive
+
+    with exclusive(path):
+        if not Path(path).exists():
+            Path(path).write_text("built by the second")
