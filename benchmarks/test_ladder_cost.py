@@ -16,7 +16,7 @@ from benchbench import default_registry, parse_suite
 from benchbench.plan.cells import plan
 from benchbench.train.trainer import run_job
 
-TOP = 3.0e10  # a third of suites/families.yaml's top rung (1e11): the evaluations weigh more than there
+TOP = 3.0e10  # a rung of suites/families.yaml's ladder, low enough that the evaluations weigh heavily
 SMOKE_TOP = 1.0e10
 RUNGS = 5
 
