@@ -12,8 +12,10 @@ from benchbench.train.trainer import run_job
 
 
 def busy(seconds: float) -> None:
-    end = time.process_time() + seconds
-    while time.process_time() < end:
+    """Spin until both the wall clock and this process's CPU time advanced by ``seconds`` (the process's CPU
+    time counts every thread, so it may run ahead of the wall clock)."""
+    end_cpu, end_wall = time.process_time() + seconds, time.perf_counter() + seconds
+    while time.process_time() < end_cpu or time.perf_counter() < end_wall:
         pass
 
 
