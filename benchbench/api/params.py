@@ -44,12 +44,6 @@ def sampling_settings(config: Any) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(config) if f.metadata.get("sampling"))
 
 
-def training_settings(config: Any) -> dict[str, Any]:
-    """:func:`as_dict` of ``config`` without its sampling settings: what a trained model depends on."""
-    skip = set(sampling_settings(config))
-    return {k: v for k, v in as_dict(config).items() if k not in skip}
-
-
 @dataclasses.dataclass(frozen=True)
 class NoConfig:
     """For components without settings."""

@@ -54,14 +54,6 @@ class Networks:
         """The networks as losses and samplers see them, ``prior`` drawing from ``noise``."""
         return Nets(self.modules, Prior(noise, self.cfg))
 
-    @property
-    def generator(self) -> nn.Module | None:
-        return self.modules.get("generator")
-
-    @property
-    def critic(self) -> nn.Module | None:
-        return self.modules.get("critic")
-
     def train_only(self, names: Sequence[str]) -> None:
         """``requires_grad`` on the networks of one update only: the others' parameters get no
         gradient (a GAN's generator step differentiates through the critic, not into it)."""
