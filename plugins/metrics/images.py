@@ -40,7 +40,7 @@ from benchbench_plugins.features import FeatureExtractor, extractor
 from benchbench_plugins.inception import image_problem, inception
 from benchbench_plugins.metrics.distances import row_blocks
 from benchbench_plugins.metrics.frechet import frechet_from_samples
-from benchbench_plugins.metrics.manifold import manifold_scores
+from benchbench_plugins.metrics.manifold import ManifoldConfig, manifold_scores
 from benchbench_plugins.metrics.modes import kl_histogram
 
 FID = "fid"
@@ -278,11 +278,8 @@ class KernelInception(FeatureMetric):
 
 
 @dataclasses.dataclass(frozen=True)
-class FeatureManifoldConfig(FeatureConfig):
-    k_precision_recall: int = param(3, "neighbour defining the radii for precision and recall "
-                                       "(Kynkaanniemi et al.: 3)", ge=1)
-    k_density_coverage: int = param(5, "neighbour defining the radii for density and coverage "
-                                       "(Naeem et al.: 5)", ge=1)
+class FeatureManifoldConfig(ManifoldConfig, FeatureConfig):
+    """The feature settings, then the k of :class:`~benchbench_plugins.metrics.manifold.ManifoldConfig`."""
 
 
 class FeatureManifold(FeatureMetric):
