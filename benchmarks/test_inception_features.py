@@ -12,7 +12,6 @@ not import (the README says which torch/torchvision pairs work). Threads: torch'
 $BENCHBENCH_THREADS.
 """
 
-import math
 import os
 
 import pytest
@@ -20,6 +19,7 @@ import torch
 
 from benchbench import ConfigError
 from benchbench.api.download import file_checksum
+from benchbench.testing.inception import random_inception_weights
 from benchbench_plugins import inception as inc
 from benchbench_plugins.features import ConvClassifier
 
@@ -47,20 +47,7 @@ def threads():
 def random_inception(tmp_path_factory):
     if fidelity_problem():
         pytest.skip(fidelity_problem())
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    class Unloaded(FeatureExtractorInceptionV3):
-        def load_state_dict(self, state_dict, strict=True, assign=False):
-            return None
-
-    directory = tmp_path_factory.mktemp("weights")
-    torch.save({}, directory / "empty.pth")
-    net = Unloaded("random", [inc.POOL], feature_extractor_weights_path=str(directory / "empty.pth"))
-    for parameter in net.parameters():
-        if parameter.ndim > 1:
-            torch.nn.init.normal_(parameter, 0, math.sqrt(2 / parameter[0].numel()))
-    path = directory / "random-inception.pth"
-    torch.save(net.state_dict(), path)
+    path = random_inception_weights(tmp_path_factory.mktemp("weights"))
     return inc.inception(str(path), file_checksum(path))
 
 

@@ -7,7 +7,6 @@ path a user's file takes ($BENCHBENCH_INCEPTION_WEIGHTS, the checksum check, tor
 A test that needs the real weights skips where torch-fidelity's cache does not hold them.
 """
 
-import math
 import sys
 
 import pytest
@@ -17,6 +16,7 @@ import yaml
 from benchbench import ConfigError, Evaluation, default_registry
 from benchbench.api.download import file_checksum
 from benchbench.config.suite import parse_suite
+from benchbench.testing.inception import random_inception_weights
 from benchbench_plugins import inception as inc
 from benchbench_plugins.datasets.images import Digits, from_bytes
 from benchbench_plugins.metrics import images
@@ -174,26 +174,10 @@ def test_weights_of_another_layout_are_refused(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
-    """(path, sha256) of Inception-v3 weights in torch-fidelity's layout, drawn at random (He-normal
-    convolutions, so that activations neither vanish nor explode through the 94 layers)."""
+    """(path, sha256) of Inception-v3 weights in torch-fidelity's layout, drawn at random."""
     if _fidelity_problem():
         pytest.skip(_fidelity_problem())
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    class Unloaded(FeatureExtractorInceptionV3):
-        def load_state_dict(self, state_dict, strict=True, assign=False):  # keep the fresh parameters
-            return None
-
-    directory = tmp_path_factory.mktemp("weights")
-    torch.save({}, directory / "empty.pth")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = Unloaded("random", [inc.POOL], feature_extractor_weights_path=str(directory / "empty.pth"))
-        for parameter in net.parameters():
-            if parameter.ndim > 1:
-                torch.nn.init.normal_(parameter, 0, math.sqrt(2 / parameter[0].numel()))
-    path = directory / "random-inception.pth"
-    torch.save(net.state_dict(), path)
+    path = random_inception_weights(tmp_path_factory.mktemp("weights"))
     return path, file_checksum(path)
 
 
