@@ -17,6 +17,7 @@ from .api.objective import Critic, CriticConfig, Nets, Network, Objective, Objec
 from .api.outputs import Output, job_scoped
 from .api.params import NoConfig, param, sampling_settings
 from .api.reporter import REFERENCE, Reporter, RunReport
+from .config.compute import describe_budget
 from .config.suite import Suite, load_suite, parse_suite
 from .registry.components import Registry, default_registry, registry_with
 from .report.reporting import verdicts_from_run
@@ -29,7 +30,7 @@ __all__ = [
     "Dataset", "Evaluation", "Metric", "Modes", "Nets", "Network", "NoConfig", "Objective", "ObjectiveConfig", "Output",
     "PluginError", "Registry", "RemoteFile", "Reporter", "RunReport", "Split", "Suite", "Timing",
     "Unavailable", "Update", "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts",
-    "dataset_places", "default_registry", "download", "exclusive", "file_label", "footnote", "hookimpl", "interval",
-    "job_scoped", "load_suite", "load_tensors", "locate", "markdown", "param", "parse_suite", "ranks", "registry_with", "run",
+    "dataset_places", "default_registry", "describe_budget", "download", "exclusive", "file_label", "footnote",
+    "hookimpl", "interval", "job_scoped", "load_suite", "load_tensors", "locate", "markdown", "param", "parse_suite", "ranks", "registry_with", "run",
     "run_suite", "sampling_settings", "save_tensors", "summarize", "tables", "verdicts_from_run",
 ]

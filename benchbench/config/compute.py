@@ -77,10 +77,10 @@ class Budget:
         return {self.unit: self.amount}
 
     def describe(self) -> str:
-        """The budget in words, for reports."""
+        """The budget in words, for reports and messages."""
         if self.rungs:
             amounts = ", ".join(f"{int(a)}" if self.unit == "steps" else f"{a:.3g}" for a in self.rungs)
-            return f"{describe(self.unit, self.amount)}, scored at {len(self.rungs)} rungs ({amounts})"
+            return f"{describe(self.unit, self.amount)}; scored at {len(self.rungs)} rungs: {amounts}"
         return describe(self.unit, self.amount)
 
 
@@ -88,8 +88,17 @@ def describe(unit: str, amount: float) -> str:
     if unit == "steps":
         return f"{int(amount)} generator steps per model"
     if unit == "flops":
-        return f"{amount:.3g} training FLOPs per model"
-    return f"{amount:g} s of training per model (the wall clock of its stack)"
+        return f"{amount:.3g} training FLOPs per model (each objective trains until it has spent them)"
+    return f"{amount:g} s of training per model (the wall clock of its stacked job)"
+
+
+def describe_budget(suite: Mapping[str, Any]) -> str:
+    """The training budget of a suite mapping (a run's resolved ``suite.yaml``) in words, as
+    :meth:`Budget.describe` says it; "?" for a budget this version cannot read."""
+    try:
+        return parse_budget(suite, "suite").describe()
+    except ConfigError:
+        return "?"
 
 
 def parse_budget(raw: Mapping[str, Any], source: str) -> Budget:

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchbench import Output, Reporter, RunReport, atomic_write, file_label, footnote, hookimpl, param
+from benchbench import (Output, Reporter, RunReport, atomic_write, describe_budget, file_label, footnote, hookimpl,
+                        param)
 from benchbench import tables as summary_tables
 
 from . import frontier_text, grids, marks, plots, verdicts  # plots chooses matplotlib's Agg backend
@@ -150,7 +151,7 @@ def _about(run: RunReport) -> str:
     if env.get("created"):
         rows.append(("started", env["created"]))
     if suite:
-        rows.append(("budget", budget_text(suite)))
+        rows.append(("budget", describe_budget(suite)))
     rows.append(("seeds", f"{len(seeds)}: {', '.join(map(str, seeds))}" if seeds else "?"))
     if suite.get("eval"):
         ev = suite["eval"]
@@ -177,19 +178,6 @@ def _about(run: RunReport) -> str:
                                               for name, p in plugins.items())))
     rows.append(("wall time", _duration(run.wall_time_s)))
     return '<table class="about">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
-
-
-def budget_text(suite: dict) -> str:
-    """The suite's training budget per model in words (``steps: N`` or ``budget: {unit: amount}``)."""
-    unit, amount = next(iter((suite.get("budget") or {"steps": suite.get("steps")}).items()))
-    if isinstance(amount, list):  # a budget ladder: the top rung, then the rungs each objective is scored at
-        rungs = ", ".join(f"{a:.3g}" if unit != "steps" else str(a) for a in amount)
-        return f"{budget_text({'budget': {unit: amount[-1]}})}; scored at {len(amount)} rungs: {rungs}"
-    if unit == "flops":
-        return f"{amount:.3g} training FLOPs per model (each objective trains until it has spent them)"
-    if unit == "seconds":
-        return f"{amount:g} s of training per model (the wall clock of its stacked job)"
-    return f"{amount} generator steps per model"
 
 
 def _component(label: str, spec) -> str:

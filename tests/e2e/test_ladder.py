@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from clirun import invoke
 
-from benchbench import default_registry, parse_suite, run
+from benchbench import default_registry, describe_budget, parse_suite, run
 from benchbench.plan.cells import plan
 from benchbench.plan.ladder import retrains
 from benchbench.report.compare import compare_runs
@@ -156,8 +156,7 @@ def test_a_search_on_a_ladder_selects_on_the_rung_it_names_and_scores_every_rung
 
 
 def test_the_html_report_names_a_ladders_rungs():
-    from benchbench_plugins.reporters.html import budget_text
-    assert budget_text({"budget": {"flops": [1.0e9, 1.0e10], "retrain": False}}) == \
+    assert describe_budget({"budget": {"flops": [1.0e9, 1.0e10], "retrain": False}}) == \
         "1e+10 training FLOPs per model (each objective trains until it has spent them); scored at 2 rungs: 1e+09, 1e+10"
 
 
