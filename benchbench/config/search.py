@@ -204,7 +204,7 @@ def selection_metrics(suite: Any, registry: Any, metric: str) -> tuple[Any, ...]
 def reported_outputs(spec: Any, registry: Any) -> set[str]:
     """The outputs a metric of the suite reports as configured (an instance may narrow its class's, e.g. to
     one feature set); its class's when the constructor raises (the metric's jobs will say why)."""
-    cls = registry.get("metric", spec.type, spec.label).cls
+    cls = registry.entry(spec).cls
     try:
         return {o.name for o in cls(spec.config).outputs}
     except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, not the parse
@@ -217,10 +217,10 @@ def _applies(providers: tuple[Any, ...], dataset_spec: Any, registry: Any) -> bo
 
     from ..api.metric import Evaluation
 
-    dataset = registry.get("dataset", dataset_spec.type, dataset_spec.label).cls(dataset_spec.config)
+    dataset = registry.build(dataset_spec)
     data = dataset.sample(16, torch.Generator().manual_seed(0))
     evaluation = Evaluation(data, data, dataset, 0)
-    return any(registry.get("metric", m.type, m.label).cls(m.config).applies(evaluation) for m in providers)
+    return any(registry.build(m).applies(evaluation) for m in providers)
 
 
 def parse_spaces(block: Any, config: Any, where: str) -> tuple[Space, ...]:

@@ -83,6 +83,16 @@ class Registry:
             message += f" (plugins skipped by ${RESTRICT_VARIABLE}: {', '.join(self.skipped)})"
         raise ConfigError(where, message)
 
+    def entry(self, spec: Any) -> Entry:
+        """The entry of the component that ``spec`` (a suite's :class:`~benchbench.config.suite.ComponentSpec`) names."""
+        return self.get(spec.kind, spec.type, spec.label)
+
+    def build(self, spec: Any) -> Any:
+        """The dataset, metric or reporter that ``spec`` names, built with its settings (validated when
+        the suite loaded). An objective is built with its data: :func:`benchbench.plan.build.build`."""
+        assert spec.kind != "objective", "objectives are built with their data (benchbench.plan.build)"
+        return self.entry(spec).cls(spec.config)
+
     def outputs(self) -> dict[str, Output]:
         """Every declared output (metric outputs and objective diagnostics) by name."""
         found: dict[str, Output] = {}

@@ -37,7 +37,6 @@ from ..stats.summary import compute_verdicts
 from ..stats.verdicts import ALPHA, TEST, Verdicts
 from ..train import divergence
 from ..train.evaluation import TRAINING_OUTPUTS
-from ..train.trainer import build
 from . import phases
 from .phases import RunClock
 
@@ -183,7 +182,7 @@ def load_run(directory: str | Path, registry: Registry, suite: Suite | None = No
     return RunReport(
         suite=suite.name, directory=directory, records=records, curves=curves,
         summary=mark_improving(found.summary, across.improving), frontier=across,
-        outputs=outputs, datasets={d.label: build(registry, d) for d in suite.datasets},
+        outputs=outputs, datasets={d.label: registry.build(d) for d in suite.datasets},
         samples=cell_samples(directory, documents),
         environment=environment, problems=list(dict.fromkeys(problems)), suite_config=suite_config,
         wall_time_s=wall_time(directory, environment), comparisons=found.comparisons, ranks=found.ranks,
@@ -221,13 +220,13 @@ def write_reports(report: RunReport, reporters: tuple[ComponentSpec, ...], regis
     problems = []
     if clock is not None:
         clock.lap("tables")
-    entries = {spec.label: registry.get("reporter", spec.type, spec.label) for spec in reporters}
+    entries = {spec.label: registry.entry(spec) for spec in reporters}
     for spec in sorted(reporters, key=lambda spec: bool(getattr(entries[spec.label].cls, "runs_last", False))):
         plugin = entries[spec.label].plugin.name
         if clock is not None:
             report.phases = clock.frame()
         try:
-            build(registry, spec).report(report, directory.path)
+            registry.build(spec).report(report, directory.path)
         except Exception as exc:  # noqa: BLE001 - a broken reporter must not lose the results
             problems.append(f"reporter {spec.label!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {exc}")
         if clock is not None:

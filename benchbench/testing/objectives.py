@@ -24,7 +24,8 @@ from ..train.declarations import declared_networks, declared_nfe, declared_updat
 from ..train.evaluation import NamedMetric, diagnose
 from ..train.sampling import draw
 from ..train.stack import Networks, build_networks, sample_noise
-from ..train.trainer import SETUP_SAMPLES, stacked_data, train, training_step
+from ..plan.build import setup_data
+from ..train.trainer import stacked_data, train, training_step
 from .kit import (
     CPU,
     JOB_STEPS,
@@ -71,7 +72,7 @@ def check_objective(objective: type[Objective] | str, settings: Mapping[str, Any
     config = _config(cls, settings, label)
     data = _dataset(dataset)
     members = members if cls.stackable else 1
-    setup = data.sample(SETUP_SAMPLES, stream(0, "setup"))
+    setup = setup_data(data)
     instance = _call(label, "the constructor", cls, config, setup)
     networks = _declared(label, "networks()", declared_networks, instance, data)
     _declared(label, "updates()", declared_updates, instance, networks)

@@ -10,8 +10,8 @@ import torch
 from ..api import params
 from ..api.dataset import Dataset
 from ..api.objective import Objective
-from ..plan.cells import stream
-from ..train.trainer import SETUP_SAMPLES, stepper
+from ..plan.build import setup_data
+from ..train.trainer import stepper
 from .kit import _component, _dataset
 
 __tracebackhide__ = True
@@ -28,7 +28,7 @@ def training_stepper(objective: type[Objective] | str, settings: Mapping[str, An
     device = torch.device(device)
     data = _dataset(dataset)
     config = params.build(cls.Config, settings, f"{cls.__name__} settings")
-    instance = cls(config, data.sample(SETUP_SAMPLES, stream(0, "setup", device)))
+    instance = cls(config, setup_data(data, device))
     return stepper(instance, data, range(members), device)
 
 
