@@ -9,24 +9,24 @@ from pathlib import Path
 import pandas as pd
 
 from .api.errors import ConfigError
-from .api.reporter import REFERENCE, RunReport
+from .api.reporter import RunReport
 from .config.recipes import check_recipes
 from .config.suite import Suite
-from .engines.base import Engine
-from .engines.failures import describe_failure, format_traceback
+from .engines.base import Engine, Progress
 from .engines.local import LocalEngine
-from .plan.cells import Job, make_job, plan, train_once
+from .engines.records import Records
+from .plan.cells import Job, plan
 from .plan.ladder import warn_retrains
+from .plan.selection import refuse, remaining
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
 from .report.phases import FILE as PHASES_FILE
 from .report.phases import JOBS, RunClock
 from .report.reporting import load_run, write_reports
 from .rundir import lock
-from .rundir.directory import CellResult, RunDirectory
-from .train import checkpoint, divergence, eval_cost
+from .rundir.directory import RunDirectory
+from .train import eval_cost
 from .train.consistency import check_objectives
-from .train.trainer import JobOutcome
 
 DEFAULT_RESULTS = Path("results")
 
@@ -56,6 +56,25 @@ def run_suite(suite: str | Path | Suite, **options) -> pd.DataFrame:
     return run(suite, **options).summary
 
 
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How :func:`run` runs a suite (its keyword arguments)."""
+
+    out: str | Path | None = None  # the run directory: new, or holding a run to continue
+    seeds: int | None = None  # overrides of the suite's
+    steps: int | None = None
+    device: str | None = None
+    workers: int | None = None
+    registry: Registry | None = None  # default: the installed plugins
+    results_root: str | Path = DEFAULT_RESULTS
+    resume: bool = False  # continue the suite's latest run under results_root
+    on_start: Callable[[int, int], None] | None = None  # (member-steps to train, jobs), once planned
+    progress: Callable[[int], None] | None = None  # (member-steps trained since the last call)
+    engine: str = "local"
+    address: str | None = None  # of a Ray cluster
+    gpus_per_task: float | None = None
+
+
 @lock.released_on_return  # the run directory's lock (taken in RunDirectory.prepare)
 def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | None = None,
         steps: int | None = None, device: str | None = None, workers: int | None = None,
@@ -69,107 +88,82 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     continues a run: cells found there are not run again. ``engine="ray"`` runs each job as a Ray
     task (:mod:`benchbench.engines.ray_engine`) on the cluster at ``address`` (default: ``$RAY_ADDRESS``, else
     a new local one), each taking ``gpus_per_task`` of a GPU on CUDA."""
+    return run_with(suite, RunOptions(out, seeds, steps, device, workers, registry, results_root, resume, on_start,
+                                      progress, engine, address, gpus_per_task))
+
+
+def run_with(suite: str | Path | Suite, options: RunOptions) -> RunOutcome:
+    """:func:`run`: plan, check, execute, report."""
     clock = RunClock()  # where the time goes: phases.csv
-    registry = registry or default_registry()
-    executor = make_engine(engine, address, gpus_per_task)
+    registry = options.registry or default_registry()
+    engine = make_engine(options.engine, options.address, options.gpus_per_task)
     try:
-        suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
+        # ---- check: the suite loaded and checked for where it runs, before anything trains -----------
+        suite = engine.prepare(suite, registry, options.device, seeds=options.seeds, steps=options.steps,
+                               workers=options.workers)
         refused = check_objectives(suite, registry)  # inconsistent declarations: those jobs fail, untrained
         eval_cost.warn_if_slow(suite, registry)  # a sampler that makes evaluation very long: one line, now
         warn_retrains(suite)  # a ladder that trains each rung from scratch says so, with the cost
         check_recipes(suite)  # warmup and learning-rate decay that the budget allows
+        # ---- plan: the jobs, made once; a resumed run selects those it has left -----------------------
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
-        directory = run_directory(suite, out, resume, Path(results_root))
+        directory = run_directory(suite, options.out, options.resume, Path(options.results_root))
         directory.prepare(suite.resolved())
-        directory.write_json("environment.json", executor.environment(registry, suite.device))
-        todo, skipped = _remaining(trial_jobs or jobs, directory)
-        problems = [str(f) for f in registry.failures] + list(directory.warnings.values())  # damaged cells, a lock taken over
-        if suite.search and suite.search.warning:  # one selection seed
-            problems.append(suite.search.warning)
-        failed: list[str] = []
-        tracebacks: list[str] = []
-        copies: dict[str, list] = {}  # cell key -> the cells of other labels, same settings, that copy its result
-
-        def on_done(job: Job, outcome: JobOutcome | BaseException) -> None:
-            if isinstance(outcome, BaseException):
-                failed.append(describe_failure(job, outcome, registry))
-                tracebacks.append(format_traceback(outcome))
-                directory.record_failure(job.dataset.label, job.objective.label if job.objective else REFERENCE,
-                                         job.seeds, failed[-1])
-                return
-            clock.add_job(outcome.phases, outcome.started)
-            save(job.key, job.label, job.cells, outcome)
-            for (spec, cells), rescored in zip(job.samplers, outcome.samplers):  # the stack under other samplers
-                save(job.key, f"{job.dataset.label}/{spec.label}", cells, rescored)
-            for rung, scored in enumerate(outcome.rungs):  # a ladder's lower rungs, scored on the way
-                on_done(dataclasses.replace(job, cells=lower(job.cells, rung),
-                                            samplers=tuple((s, lower(c, rung)) for s, c in job.samplers)), scored)
-            checkpoint.discard(job)  # its cells are written (unless the suite keeps the final weights)
-
-        def save(job_key: str, label: str, cells, outcome: JobOutcome) -> None:
-            labels = [label] + list(dict.fromkeys(f"{c.dataset}/{c.objective}" for cell in cells
-                                                  for c in copies_of(cell)))
-            problems.extend(f"{name}: {p}" for name in labels for p in outcome.problems)
-            for i, cell in enumerate(cells):
-                diverged = outcome.diverged[i] if outcome.diverged else None
-                for row in [cell, *copies_of(cell)]:  # each row its own file, named by its labels
-                    if diverged:
-                        problems.append(divergence.warning(f"{row.dataset}/{row.objective}", row.seed, diverged))
-                    result = CellResult(row, job_key, outcome.scores[i], outcome.curves[i], outcome.problems,
-                                        outcome.notes[i] if outcome.notes else {}, diverged)
-                    directory.save(result, outcome.samples[i])
-
-        def copies_of(cell) -> list:
-            """The cells that copy ``cell``'s result (a lower rung's: the same rung of its top cell's copies)."""
-            if cell.key in lowered:
-                top, rung = lowered[cell.key]
-                return [c.lower[rung] for c in copies.get(top.key, [])]
-            return copies.get(cell.key, [])
-
-        lowered: dict[str, tuple] = {}  # a lower rung's cell key -> (its top cell, the rung)
-
-        def lower(cells, rung: int) -> tuple:
-            for cell in cells:
-                lowered[cell.lower[rung].key] = (cell, rung)
-            return tuple(cell.lower[rung] for cell in cells)
-
-        def execute(todo: list[Job]) -> None:
-            for job in [j for j in todo if j.objective and (j.dataset.label, j.objective.label) in refused]:
-                on_done(job, refused[(job.dataset.label, job.objective.label)])
-                todo.remove(job)
-            todo, shared = train_once(todo)  # identical settings under other labels train once
-            copies.update(shared)
-            todo = [dataclasses.replace(job, checkpoints=str(directory.path / "checkpoints")) for job in todo]
-            executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
-            clock.lap(JOBS)
-
-        if on_start is not None:
-            later = jobs if trial_jobs else []  # a search's final phase (as planned before the choice)
-            once = train_once(todo + later)[0]
-            trained = [j for j in once if j.objective is not None]
-            on_start(sum(j.suite.steps * len(j.cells) for j in trained), len(once))
-
+        directory.write_json("environment.json", engine.environment(registry, suite.device))
+        todo, finished = remaining(trial_jobs or jobs, directory.has)
+        records = Records(directory, registry, clock, run_problems(registry, directory, suite))
+        records.keep(finished)
+        if options.on_start is not None:
+            options.on_start(*expected_total(todo + (jobs if trial_jobs else [])))  # a search's final phase too
         clock.lap("planning")
-        execute(todo)
+        # ---- execute: the jobs left to do, on the engine --------------------------------------------
+        execute(engine, todo, refused, records, options.progress)
         if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
             selection = finish_selection(suite, registry, directory, trial_jobs)
-            jobs = plan_final(suite, registry, selection)
-            todo, done_before = _remaining(jobs, directory)
-            skipped += done_before
+            todo, finished = remaining(plan_final(suite, registry, selection), directory.has)
+            records.keep(finished)
             clock.lap("selection")
-            execute(todo)
+            execute(engine, todo, refused, records, options.progress)
     finally:
-        executor.close()  # e.g. the Ray cluster it started
+        engine.close()  # e.g. the Ray cluster it started
 
+    # ---- report: from the records in the run directory ----------------------------------------------
     report = load_run(directory.path, registry, suite)
     clock.lap("loading results")
-    problems.extend(write_reports(report, suite.reporters, registry, clock))
+    records.problems.extend(write_reports(report, suite.reporters, registry, clock))
     report.phases = clock.frame()
     directory.write_csv(PHASES_FILE, report.phases)
-    summary, records, curves = report.summary, report.records, report.curves
-    return RunOutcome(directory.path, suite, summary, records, curves, report, sorted(set(problems)), failed,
-                      skipped, report.comparisons, report.ranks, tracebacks)
+    return RunOutcome(directory.path, suite, report.summary, report.records, report.curves, report,
+                      sorted(set(records.problems)), records.failed, records.skipped, report.comparisons,
+                      report.ranks, records.tracebacks)
+
+
+def execute(engine: Engine, jobs: list[Job], refused: dict, records: Records, progress: Progress | None) -> None:
+    """Run ``jobs`` on ``engine``, the longest first, each outcome into ``records``; the rows of
+    ``refused`` objectives fail untrained."""
+    todo, failed = refuse(jobs, refused)
+    for job, error in failed:
+        records.fail(job, error)
+    checkpoints = str(records.directory.path / "checkpoints")
+    todo = [dataclasses.replace(job, checkpoints=checkpoints) for job in todo]
+    engine.execute(sorted(todo, key=expected_work, reverse=True), records.registry, records.done, progress)
+    records.clock.lap(JOBS)
+
+
+def run_problems(registry: Registry, directory: RunDirectory, suite: Suite) -> list[str]:
+    """What the run reports before anything runs: plugins that failed to load, damaged cells, a lock
+    taken over, a search with one selection seed."""
+    problems = [str(f) for f in registry.failures] + list(directory.warnings.values())
+    if suite.search and suite.search.warning:
+        problems.append(suite.search.warning)
+    return problems
+
+
+def expected_total(jobs: list[Job]) -> tuple[int, int]:
+    """(member-steps to train, jobs) of ``jobs``: what ``on_start`` is told."""
+    trained = [j for j in jobs if j.objective is not None]
+    return sum(j.suite.steps * len(j.cells) for j in trained), len(jobs)
 
 
 def expected_work(job: Job) -> int:
@@ -208,17 +202,3 @@ def run_directory(suite: Suite, out: str | Path | None, resume: bool, results_ro
                                           f"run without --resume (or give --out DIR)")
         return latest
     return RunDirectory.new(results_root, suite.name)
-
-
-def _remaining(jobs: list[Job], directory: RunDirectory) -> tuple[list[Job], int]:
-    """Jobs reduced to the cells not yet in ``directory`` (re-runs are idempotent); a cell whose lower
-    rungs are not all there trains again, to score them."""
-    todo, skipped = [], 0
-    for job in jobs:
-        missing = [c for c in job.cells if not all(directory.has(x) for x in (c, *c.lower))]
-        skipped += len(job.cells) - len(missing)
-        if len(missing) == len(job.cells):
-            todo.append(job)
-        elif missing:
-            todo.append(make_job(job.suite, job.dataset, job.objective, missing))
-    return todo, skipped

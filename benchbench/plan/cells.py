@@ -6,7 +6,10 @@ as one stacked model; the data reference of a dataset is a job with no objective
 A row of the results is named by its labels: two labels with identical settings (an objective
 given twice, two datasets alike) are two rows. Their cells would hash alike, so :func:`separate`
 keys each by its settings and its labels (``config["row"]``; cells of other suites keep the keys
-of their settings alone), and :func:`train_once` trains one of them, the others saved as copies.
+of their settings alone), and :func:`share` trains one of them, the others saved as its copies.
+
+:func:`plan` makes the jobs of a suite once, training shared; resume and the objectives a check
+refuses select from that list (:mod:`benchbench.plan.selection`), and the engines run the selection.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -54,6 +58,9 @@ class Job:
     """Objectives that differ from ``objective`` only in sampling settings, each with its cells (one per
     member, in member order): the trained stack is scored again under each, without retraining."""
     checkpoints: str | None = None  # the directory of the job's checkpoint (benchbench.train.checkpoint); None: none
+    copies: Mapping[str, tuple[Cell, ...]] = dataclasses.field(default_factory=dict)
+    """Per key of a cell this job scores (its own or a sampler's), the cells of other labels with the same
+    settings that are saved with its result instead of training (:func:`share`)."""
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -71,11 +78,65 @@ class Job:
     def label(self) -> str:
         return f"{self.dataset.label}/{self.objective.label if self.objective else REFERENCE}"
 
+    @property
+    def scored(self) -> tuple[tuple[ComponentSpec | None, tuple[Cell, ...]], ...]:
+        """(objective, cells) of each scoring of the trained stack, in the order of the outcome and its
+        ``samplers``: the job's own, then each other sampler's."""
+        return ((self.objective, self.cells), *self.samplers)
+
+    def rows(self, cell: Cell) -> tuple[Cell, ...]:
+        """``cell`` and the cells of other labels that are saved with its result."""
+        return (cell, *self.copies.get(cell.key, ()))
+
+    @property
+    def written(self) -> tuple[Cell, ...]:
+        """Every cell this job's outcome is saved as (at the top rung): its own, its samplers', their copies."""
+        return tuple(row for _, cells in self.scored for cell in cells for row in self.rows(cell))
+
+    def at_rung(self, rung: int) -> Job:
+        """The job as a lower rung of a ladder scores it: every cell (and copy) replaced by that rung's."""
+        lower = lambda cells: tuple(c.lower[rung] for c in cells)  # noqa: E731
+        return dataclasses.replace(
+            self, cells=lower(self.cells), samplers=tuple((spec, lower(cells)) for spec, cells in self.samplers),
+            copies={c.lower[rung].key: lower(self.copies[c.key]) for _, cells in self.scored for c in cells
+                    if c.key in self.copies})
+
+    def select(self, members: Sequence[int]) -> Job:
+        """The job reduced to ``members`` (indices, in order), its samplers and copies with them."""
+        pick = lambda cells: tuple(cells[i] for i in members)  # noqa: E731
+        cells = pick(self.cells)
+        samplers = tuple((spec, pick(c)) for spec, c in self.samplers)
+        keys = {c.key for _, group in ((None, cells), *samplers) for c in group}
+        return dataclasses.replace(self, key=digest([c.key for c in cells]), cells=cells, samplers=samplers,
+                                   copies={k: v for k, v in self.copies.items() if k in keys})
+
+    def unshared(self) -> list[Job]:
+        """The jobs :func:`share` made this one of: one per row of labels (its own, each sampler's, each
+        label of their copies), none sharing, ready to be shared again."""
+        out = []
+        for objective, cells in self.scored:
+            out.append(dataclasses.replace(make_job(self.suite, self.dataset, objective, cells),
+                                           checkpoints=self.checkpoints))
+            by_labels: dict[tuple[str, str], list[Cell]] = {}
+            for copy in (c for cell in cells for c in self.copies.get(cell.key, ())):
+                by_labels.setdefault((copy.dataset, copy.objective), []).append(copy)
+            for (dataset, label), copies in by_labels.items():  # the same settings under other labels
+                spec = objective and dataclasses.replace(objective, label=label)
+                out.append(dataclasses.replace(make_job(self.suite, dataclasses.replace(self.dataset, label=dataset),
+                                                        spec, copies), checkpoints=self.checkpoints))
+        return out
+
 
 def plan(suite: Suite, registry: Registry) -> list[Job]:
-    """Every job of the suite, in suite order (the reference of each dataset first). On a budget
-    ladder, a job trains to the top rung and its cells carry those of the lower rungs, or (objectives
-    that :func:`~benchbench.plan.ladder.retrains`) each rung is a job of its own."""
+    """Every job of the suite, in suite order (the reference of each dataset first), each training
+    once (:func:`share`). On a budget ladder, a job trains to the top rung and its cells carry those
+    of the lower rungs, or (objectives that :func:`~benchbench.plan.ladder.retrains`) each rung is a
+    job of its own."""
+    return share(planned(suite, registry))
+
+
+def planned(suite: Suite, registry: Registry) -> list[Job]:
+    """Every job of the suite, rows separated (:func:`separate`), before training is shared."""
     jobs = []
     for dataset in suite.datasets:
         for objective in ((None,) if suite.eval.reference else ()) + suite.objectives:
@@ -109,14 +170,14 @@ def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objecti
     seeds = len(suite.seeds)
     if objective is None:
         return seeds
-    cls = registry.get("objective", objective.type, objective.label).cls
+    cls = registry.entry(objective).cls
     if not suite.execution.stack_seeds or not cls.stackable:
         return 1
     if suite.execution.max_members:
         return min(seeds, suite.execution.max_members)
     device = torch.device(suite.device)
     workers = 1 if device.type == "cuda" else suite.execution.workers or os.cpu_count() or 1
-    data = registry.get("dataset", dataset.type, dataset.label).cls(dataset.config)
+    data = registry.build(dataset)
     return min(seeds, members_that_fit(objective.config, data, device, workers) or seeds)
 
 
@@ -130,7 +191,7 @@ def make_cell(suite: Suite, registry: Registry, dataset: ComponentSpec, objectiv
     rung = top_rung(suite) if rung is None else rung
 
     def versioned(spec: ComponentSpec) -> dict[str, Any]:
-        plugin = registry.get(spec.kind, spec.type, spec.label).plugin
+        plugin = registry.entry(spec).plugin
         return {**spec.resolved(), "plugin": plugin.name, "version": plugin.version}
 
     config = {
@@ -179,14 +240,15 @@ def _labelled(cell: Cell) -> Cell:
     return dataclasses.replace(cell, key=digest(config), config=config, lower=tuple(map(_labelled, cell.lower)))
 
 
-def train_once(jobs: list[Job]) -> tuple[list[Job], dict[str, list[Cell]]]:
-    """``jobs`` without the cells whose settings an earlier cell trains (a job left with none is
-    dropped), and per cell key of those that train, the cells that copy its result. A job that differs
-    from an earlier one only in sampling settings (the same seeds, stacked alike) is not trained
-    either: it becomes one of that job's ``samplers``, scored on its trained stack."""
+def share(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` with each training done once. A cell whose settings an earlier cell of other labels
+    shares is not trained: it becomes one of that cell's :attr:`Job.copies` (a job left with no cell
+    is dropped). A job that differs from an earlier one only in sampling settings (the same seeds,
+    stacked alike, :attr:`Cell.trained_as`) is not trained either: it becomes one of that job's
+    ``samplers``, scored on its trained stack."""
     trains: dict[str, Cell] = {}
     copies: dict[str, list[Cell]] = {}
-    out = []
+    own_jobs = []
     for job in jobs:
         own = []
         for cell in job.cells:
@@ -196,29 +258,22 @@ def train_once(jobs: list[Job]) -> tuple[list[Job], dict[str, list[Cell]]]:
             else:
                 copies.setdefault(first.key, []).append(cell)
         if len(own) == len(job.cells):
-            out.append(job)
+            own_jobs.append(job)
         elif own:
-            out.append(make_job(job.suite, job.dataset, job.objective, own))
-    return share_training(out), copies
-
-
-def share_training(jobs: list[Job]) -> list[Job]:
-    """Jobs whose cells train alike (:attr:`Cell.trained_as`, member for member) merged into the first
-    of them, the others as its ``samplers``."""
-    first: dict[tuple[str, ...], int] = {}
+            own_jobs.append(make_job(job.suite, job.dataset, job.objective, own))
+    first_of: dict[tuple[str, ...], int] = {}
     out: list[Job] = []
-    for job in jobs:
+    for job in own_jobs:
         trained = tuple(c.trained_as for c in job.cells)
-        if job.objective is None or not all(trained) or job.samplers or job.members is not None:
-            out.append(job)
-            continue
-        if trained in first:
-            i = first[trained]
-            out[i] = dataclasses.replace(out[i], samplers=(*out[i].samplers, (job.objective, job.cells)))
-            continue
-        first[trained] = len(out)
+        if job.objective is not None and all(trained) and not job.samplers and job.members is None:
+            if trained in first_of:
+                i = first_of[trained]
+                out[i] = dataclasses.replace(out[i], samplers=(*out[i].samplers, (job.objective, job.cells)))
+                continue
+            first_of[trained] = len(out)
         out.append(job)
-    return out
+    return [dataclasses.replace(job, copies={c.key: tuple(copies[c.key]) for _, cells in job.scored for c in cells
+                                             if c.key in copies}) for job in out]
 
 
 def budget_key(suite: Suite, objective: ComponentSpec | None, rung: int) -> dict[str, Any]:

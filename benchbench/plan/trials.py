@@ -25,7 +25,7 @@ from scipy import stats
 from ..config import search
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
-from .cells import Cell, Job, digest, group_size, make_cell, make_job, plan, separate
+from .cells import Cell, Job, digest, group_size, make_cell, make_job, planned, separate, share
 
 TRIAL_COLUMNS = ["dataset", "objective", "trial", "seed", "metric", "value", "selected", "cell"]
 SPREAD_COLUMNS = ["score_mean", "score_std", "score_min", "score_max", "score_n"]  # a trial's, over its selection seeds
@@ -69,7 +69,7 @@ def plan_trials(suite: Suite, registry: Registry) -> list[Job]:
                 size = group_size(sized, registry, dataset, cells[0].spec)
                 for i in range(0, len(cells), size):
                     jobs.append(make_job(tsuite, dataset, cells[i].spec, cells[i:i + size]))
-    return separate(jobs)
+    return share(separate(jobs))
 
 
 def trial_cell(tsuite: Suite, registry: Registry, dataset: ComponentSpec, spec: ComponentSpec, index: int,
@@ -186,7 +186,7 @@ def finish_selection(suite: Suite, registry: Registry, directory: Any, trial_job
     """Choose from the finished trials in ``directory`` (a :class:`benchbench.rundir.directory.RunDirectory`);
     ``trials.csv``, ``budget.csv`` and the budget plots are written with the run's other tables and
     reports (:mod:`benchbench.report.reporting`), from the same trial cells."""
-    return select(suite, registry, directory.load([cell for job in trial_jobs for cell in job.cells]))
+    return select(suite, registry, directory.load([cell for job in trial_jobs for cell in job.written]))
 
 
 def plan_final(suite: Suite, registry: Registry, selection: Selection) -> list[Job]:
@@ -194,8 +194,8 @@ def plan_final(suite: Suite, registry: Registry, selection: Selection) -> list[J
     jobs = []
     for dataset in suite.datasets:
         chosen = tuple(selection.specs[o.label][selection.chosen[dataset.label, o.label]] for o in suite.objectives)
-        jobs.extend(plan(dataclasses.replace(suite, datasets=(dataset,), objectives=chosen), registry))
-    return separate(jobs)  # rows alike across datasets too
+        jobs.extend(planned(dataclasses.replace(suite, datasets=(dataset,), objectives=chosen), registry))
+    return share(separate(jobs))  # rows alike across datasets too
 
 
 def _plain(value: Any) -> Any:

@@ -28,8 +28,9 @@ from ..api.dataset import Dataset
 from ..api.errors import ComponentError, PluginError
 from ..api.metric import Timing
 from ..api.objective import Objective, ObjectiveConfig
-from ..config.suite import ComponentSpec, ExecutionSettings
-from ..plan.cells import Job, make_job, stream
+from ..config.suite import ExecutionSettings
+from ..plan.build import build
+from ..plan.cells import Job, stream
 from ..registry.components import Registry
 from .checkpoint import Checkpoints, Resumable
 from .declarations import declared_nfe
@@ -46,7 +47,6 @@ from .stack import Networks, build_networks, stack
 from .timing import Stopwatch, count_flops, describe_device, peak_memory, reset_peak_memory
 
 Progress = Callable[[int], None]  # called with the number of member-steps done since the last call
-SETUP_SAMPLES = 1024  # real samples an objective may use to scale its settings to the data
 
 
 def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
@@ -63,9 +63,8 @@ def run_job(job: Job, registry: Registry, progress: Progress | None = None) -> J
 
 def _run_job(job: Job, registry: Registry, progress: Progress | None = None) -> JobOutcome:
     device = torch.device(job.suite.device)
-    dataset = build(registry, job.dataset)
-    metrics = [NamedMetric(m.label, registry.get("metric", m.type, m.label).plugin.name, build(registry, m))
-               for m in job.suite.metrics]
+    dataset = registry.build(job.dataset)
+    metrics = [NamedMetric(m.label, registry.entry(m).plugin.name, registry.build(m)) for m in job.suite.metrics]
     if job.objective is None:
         return score_reference(job, dataset, metrics, device)
     try:
@@ -81,10 +80,7 @@ def _run_job(job: Job, registry: Registry, progress: Progress | None = None) -> 
     if device.type == "cuda":
         torch.cuda.empty_cache()
     half = len(job.cells) // 2
-    parts = [run_job(dataclasses.replace(make_job(job.suite, job.dataset, job.objective, job.cells[part]),
-                                         samplers=tuple((spec, cells[part]) for spec, cells in job.samplers),
-                                         checkpoints=job.checkpoints),
-                     registry, progress) for part in (slice(None, half), slice(half, None))]
+    parts = [run_job(job.select(part), registry, progress) for part in (range(half), range(half, len(job.cells)))]
     note = f"out of memory with {len(job.cells)} stacked members on {device}: retried as {half} + {len(job.cells) - half}"
     return joined(parts, note)
 
@@ -428,16 +424,6 @@ def fewer_heldout(dataset: Dataset, real: Tensor, n: int) -> list[str]:
         return []
     return [f"eval.samples is {n:,} but {dataset.name} has {real.shape[1]:,} held-out samples: the metrics compare "
             f"{n:,} generated samples with those {real.shape[1]:,}"]
-
-
-def build(registry: Registry, spec: ComponentSpec, *args):
-    """Instantiate the component a suite names (its config was validated when the suite loaded)."""
-    entry = registry.get(spec.kind, spec.type, spec.label)
-    if spec.kind != "objective":
-        return entry.cls(spec.config)
-    dataset, device = args
-    data = dataset.sample(SETUP_SAMPLES, stream(0, "setup", device))
-    return entry.cls(spec.config, data)
 
 
 def autocast(device: torch.device, precision: str):
