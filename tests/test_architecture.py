@@ -98,3 +98,64 @@ def test_the_facade_is_sorted_and_holds_only_what_users_and_plugins_use():
     outside += (root / "README.md").read_text()
     unused = [n for n in names if not re.search(rf"\b{n}\b", outside)]
     assert not unused, f"exported but used by no plugin, example, doc or test: {unused}"
+
+
+# ---- the rules of docs/architecture.md ("Rules the tests hold") ----------------------------------------------
+
+def trees() -> dict[str, ast.AST]:
+    return {module_name(p): ast.parse(p.read_text()) for p in PACKAGE.rglob("*.py")}
+
+
+def called(tree: ast.AST) -> set[str]:
+    """Names of the functions and methods ``tree`` calls (``f(...)``, ``x.f(...)``)."""
+    return {node.func.id if isinstance(node.func, ast.Name) else node.func.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))}
+
+
+def test_the_core_never_imports_a_plugin():
+    found = [f"{module} imports {alias.name if isinstance(node, ast.Import) else node.module}"
+             for module, tree in trees().items() for node in ast.walk(tree)
+             if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and not node.level)
+             for alias in node.names
+             if (alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+             in ("benchbench_plugins", "plugins")]
+    assert not found, found
+
+
+def test_reports_read_records_and_the_registry_never_the_trainer_or_an_engine():
+    wrong = [f"{module} imports {target}" for module, imported in graph().items() if layer(module) == "report"
+             for target in imported if target == "train.trainer" or layer(target) in ("engines", *TOP)]
+    assert not wrong, wrong
+
+
+def test_jobs_are_made_in_plan_only():
+    """The runner and the engines select from the planned list; the test kit makes the one job it runs."""
+    makers = {"make_job", "separate", "share", "planned"}
+    wrong = [f"{module} calls {name}" for module, tree in trees().items() if layer(module) not in ("plan", "testing")
+             for name in called(tree) & makers]
+    assert not wrong, wrong
+
+
+NETS_FROM_CONFIG = {"plan.sizing"}  # sizes a GAN from config fields until the blueprint sizes what objectives declare
+
+
+def test_networks_are_built_in_nets_from_what_objectives_declare():
+    wrong = [f"{module} imports {alias.name} from {node.module}" for module, tree in trees().items()
+             if layer(module) != "nets" and module not in NETS_FROM_CONFIG for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and node.module and "nets" in node.module.split(".")
+             for alias in node.names if alias.name != "build_network"]
+    assert not wrong, wrong
+
+
+BUILT_ELSEWHERE = {"config.suite", "plan.preflight", "train.step_cost"}  # until the blueprint builds them once
+
+
+def test_components_are_built_from_registry_entries_in_one_place():
+    """``registry.get(...).cls(...)`` only in Registry.build and plan/build.py (an objective, on its data)."""
+    def builds(tree: ast.AST) -> bool:
+        return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cls"
+                   and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Attribute)
+                   and node.func.value.func.attr in ("get", "entry") for node in ast.walk(tree))
+    wrong = sorted(module for module, tree in trees().items() if builds(tree)
+                   and module not in {"registry.components", "plan.build", *BUILT_ELSEWHERE})
+    assert not wrong, wrong
