@@ -251,7 +251,7 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
 def _check_architectures(suite: Suite, registry: Registry) -> None:
     """Convolutional networks need square images: say so before anything trains."""
     for objective in suite.objectives:
-        if getattr(objective.config, "architecture", "mlp") != "dcgan":
+        if vars(objective.config).get("architecture", "mlp") != "dcgan":  # a setting some objectives have
             continue
         for dataset in suite.datasets:
             shape = tuple(registry.get("dataset", dataset.type, dataset.label).cls(dataset.config).shape)
