@@ -109,7 +109,7 @@ class Suite:
 
     @property
     def steps(self) -> int:
-        """Generator steps per model of a step budget. With a FLOP or seconds budget the steps are known
+        """Training steps per model of a step budget. With a FLOP or seconds budget the steps are known
         only when each job starts: then PROGRESS_UNITS, the units in which jobs report progress per model."""
         return self.budget.steps or PROGRESS_UNITS
 

@@ -171,12 +171,12 @@ def _is_image(shape: Sequence[int]) -> bool:
 
 def generator_network(cfg: ObjectiveConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
     """``[M, B, noise_dim]`` -> ``[M, B, dataset.dim]``, squashed into ``dataset.bounds`` if any."""
-    noise_dim = generator_setting(cfg, "noise_dim")
-    if cfg.architecture == "dcgan":
+    noise_dim, hidden = generator_setting(cfg, "noise_dim"), generator_setting(cfg, "hidden")
+    if generator_setting(cfg, "architecture") == "dcgan":
         _check_image(dataset)
-        net: nn.Module = DCGANGenerator(noise_dim, dataset.shape, cfg.channels, generators)
+        net: nn.Module = DCGANGenerator(noise_dim, dataset.shape, generator_setting(cfg, "channels"), generators)
     else:
-        net = StackedMLP([noise_dim, *cfg.hidden, dataset.dim], generators)
+        net = StackedMLP([noise_dim, *hidden, dataset.dim], generators)
     return nn.Sequential(net, Squash(*dataset.bounds)) if dataset.bounds is not None else net
 
 

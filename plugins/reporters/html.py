@@ -189,7 +189,7 @@ def budget_text(suite: dict) -> str:
         return f"{amount:.3g} training FLOPs per model (each objective trains until it has spent them)"
     if unit == "seconds":
         return f"{amount:g} s of training per model (the wall clock of its stacked job)"
-    return f"{amount} generator steps per model"
+    return f"{amount} training steps per model"
 
 
 def _component(label: str, spec) -> str:
