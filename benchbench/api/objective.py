@@ -1,7 +1,7 @@
 """The contract of a training objective. Plugins subclass :class:`Objective`.
 
-An objective declares the networks it needs (:meth:`Objective.networks`, each a :class:`Network`),
-the updates of one training step (:meth:`Objective.updates`, each an :class:`Update`: a loss and
+An objective declares the networks it needs (:meth:`Objective.networks`, each a :class:`Network`,
+and any tensors it trains directly, each a :class:`FreeParameter`), the updates of one training step (:meth:`Objective.updates`, each an :class:`Update`: a loss and
 the networks its optimizer trains) and how it draws samples (:meth:`Objective.sample`, with
 :meth:`Objective.nfe` network evaluations per sample). The core builds the networks, owns the
 optimizers and the loop (:mod:`benchbench.train.trainer`), and scores what ``sample`` returns.
@@ -10,6 +10,11 @@ The defaults are the GAN shape of Algorithm 1 (Goodfellow et al. 2014): a ``gene
 ``Config`` derives from :class:`CriticConfig`, a ``critic``; ``critic_steps`` critic updates, then
 one generator update; samples ``generator(noise)``. A GAN-shaped objective only implements
 :meth:`Objective.generator_loss` (and :meth:`Objective.critic_loss`).
+
+Its settings derive from :class:`ObjectiveConfig` (what every objective has), :class:`GeneratorConfig`
+(a generator fed noise) or :class:`CriticConfig` (and a critic): :mod:`benchbench.api.objective_config`.
+Randomness inside losses and samplers comes from per-member streams the core hands over with
+:meth:`Objective.random_streams`.
 
 Seeds are trained together as one stacked model: every tensor carries a leading member dimension
 ``M`` and every loss returns one value per member, shape ``[M]`` (the core sums them, which keeps

@@ -28,7 +28,8 @@ convolution, and the channels double per halving from ``channels`` at full resol
   speed. On the CPU the chunks give the same bits as one call (checked by tests/nets/test_convnets.py).
 
 Weights are drawn as in DCGAN: N(0, 0.02) for convolutions and linear maps, zero biases, batch-norm
-scales N(1, 0.02), each member from its own generator.
+scales N(1, 0.02), each member from its own generator. Each network names its last layer
+(``output_layer()``), which a declaration with ``zero_init`` starts at zero.
 """
 
 from __future__ import annotations

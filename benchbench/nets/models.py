@@ -1,7 +1,10 @@
 """Stacked networks: the networks of several seeds (members) in one module, built from an
-objective's declarations (:class:`benchbench.Network`, :func:`build_network`) and a dataset's
-shape. :func:`generator_network` and :func:`critic_network` build the default GAN pair from a
-config alone (flat outputs), for the memory estimates of :mod:`benchbench.plan.sizing`.
+objective's declarations (:class:`benchbench.Network`, :func:`build_network`; a
+:class:`benchbench.FreeParameter` as a :class:`StackedParameter`, :func:`build_declared`) and a
+dataset's shape. A network's ``activation`` (MLPs) and ``zero_init`` (its ``output_layer()`` zeroed
+after drawing it, so the streams move as without it) are applied here. :func:`generator_network`
+and :func:`critic_network` build the default GAN pair from a config alone (flat outputs), for the
+memory estimates of :mod:`benchbench.plan.sizing`.
 
 A stacked linear layer holds weights ``[M, in, out]`` and maps ``[M, B, in]`` to ``[M, B, out]``
 with one ``torch.baddbmm``. Members share no parameters and no randomness: member ``i`` is
