@@ -13,7 +13,8 @@ from .api.errors import BenchbenchError, ComponentError, ConfigError, PluginErro
 from .api.filenames import file_label
 from .api.hookspecs import hookimpl
 from .api.metric import Evaluation, Metric, Timing, Unavailable
-from .api.objective import Critic, CriticConfig, Nets, Network, Objective, ObjectiveConfig, Update
+from .api.objective import (Critic, CriticConfig, FreeParameter, GeneratorConfig, Nets, Network, Objective,
+                            ObjectiveConfig, Update)
 from .api.outputs import Output, job_scoped
 from .api.params import NoConfig, param, sampling_settings
 from .api.reporter import REFERENCE, Reporter, RunReport
@@ -27,7 +28,8 @@ from .stats.verdicts import Verdicts, comparisons, ranks
 
 __all__ = [
     "REFERENCE", "BenchbenchError", "ComponentError", "ConfigError", "Critic", "CriticConfig", "DataFileError",
-    "Dataset", "Evaluation", "Metric", "Modes", "Nets", "Network", "NoConfig", "Objective", "ObjectiveConfig", "Output",
+    "Dataset", "Evaluation", "FreeParameter", "GeneratorConfig", "Metric", "Modes", "Nets", "Network", "NoConfig",
+    "Objective", "ObjectiveConfig", "Output",
     "PluginError", "Registry", "RemoteFile", "Reporter", "RunReport", "Split", "Suite", "Timing",
     "Unavailable", "Update", "Verdicts", "atomic_write", "cache_dir", "comparisons", "compute_verdicts",
     "dataset_places", "default_registry", "describe_budget", "download", "exclusive", "file_label", "footnote",

@@ -44,7 +44,7 @@ FAMILIES = {
     "ddpm": {**CONV, "timesteps": 100},
     "gmmn": {**CONV, "noise_dim": 32},
     "nonsaturating": {**CONV, "noise_dim": 32},
-    "vae": {**CONV, "noise_dim": 32},
+    "vae": CONV,
 }
 
 

@@ -24,7 +24,7 @@ class Timing:
 
     device: str  # e.g. "cpu" or "cuda:0 NVIDIA H100 80GB HBM3"
     members: int  # seeds trained together as one stacked model
-    steps: int  # generator steps (each after k critic steps)
+    steps: int  # training steps, each running every update of the objective (a GAN's: k critic, one generator)
     train_seconds: float  # wall time of the training loop of the whole job
     samples: int  # samples generated per member for the sampling measurement
     sample_seconds: float  # wall time to generate ``samples`` samples for every member

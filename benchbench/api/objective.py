@@ -1,7 +1,7 @@
 """The contract of a training objective. Plugins subclass :class:`Objective`.
 
-An objective declares the networks it needs (:meth:`Objective.networks`, each a :class:`Network`),
-the updates of one training step (:meth:`Objective.updates`, each an :class:`Update`: a loss and
+An objective declares the networks it needs (:meth:`Objective.networks`, each a :class:`Network`,
+and any tensors it trains directly, each a :class:`FreeParameter`), the updates of one training step (:meth:`Objective.updates`, each an :class:`Update`: a loss and
 the networks its optimizer trains) and how it draws samples (:meth:`Objective.sample`, with
 :meth:`Objective.nfe` network evaluations per sample). The core builds the networks, owns the
 optimizers and the loop (:mod:`benchbench.train.trainer`), and scores what ``sample`` returns.
@@ -11,6 +11,11 @@ The defaults are the GAN shape of Algorithm 1 (Goodfellow et al. 2014): a ``gene
 one generator update; samples ``generator(noise)``. A GAN-shaped objective only implements
 :meth:`Objective.generator_loss` (and :meth:`Objective.critic_loss`).
 
+Its settings derive from :class:`ObjectiveConfig` (what every objective has), :class:`GeneratorConfig`
+(a generator fed noise) or :class:`CriticConfig` (and a critic): :mod:`benchbench.api.objective_config`.
+Randomness inside losses and samplers comes from per-member streams the core hands over with
+:meth:`Objective.random_streams`.
+
 Seeds are trained together as one stacked model: every tensor carries a leading member dimension
 ``M`` and every loss returns one value per member, shape ``[M]`` (the core sums them, which keeps
 members independent under Adam).
@@ -18,15 +23,16 @@ members independent under Adam).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, Union
 
 import torch
 from torch import Tensor
 
+from .objective_config import Architecture, CriticConfig, GeneratorConfig, ObjectiveConfig, with_generator
 from .outputs import Output
-from .params import param
 
 if TYPE_CHECKING:
     from .dataset import Dataset
@@ -34,7 +40,8 @@ if TYPE_CHECKING:
 Critic = Callable[[Tensor], Tensor]
 """``critic(x)`` maps samples ``[M, B, *shape]`` to logits ``[M, B, 1]``."""
 
-Architecture = Literal["mlp", "dcgan"]
+Activation = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "tanh"]
+"""Activations an MLP :class:`Network` may choose (``leaky_relu``: slope 0.01, PyTorch's default)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +52,17 @@ class Network:
     in [0, 1]: ``net(x, t)``) to outputs ``[M, B, *output]``. Shapes are per sample: a vector
     ``(d,)`` or an image ``(C, H, W)``.
 
-    - ``architecture="mlp"``: a ReLU MLP with widths ``hidden`` on the flattened input (the time,
-      if any, as one more input feature).
+    - ``architecture="mlp"``: an MLP with widths ``hidden`` on the flattened input (the time,
+      if any, as one more input feature), ``activation`` between its layers (ReLU by default).
     - ``architecture="dcgan"``: convolutional networks sized from the image shape (``channels`` at
-      full resolution, doubling per halving): vector -> image (the DCGAN generator), image ->
-      vector of any size (the DCGAN critic's body with a linear head), image -> image of the
-      same shape (a small time-conditioned encoder-decoder with skip connections, for velocity
-      fields and denoisers; see :mod:`benchbench.nets.convnets`).
+      full resolution, doubling per halving), with DCGAN's own activations: vector -> image (the
+      DCGAN generator), image -> vector of any size (the DCGAN critic's body with a linear head),
+      image -> image of the same shape (a small time-conditioned encoder-decoder with skip
+      connections, for velocity fields and denoisers; see :mod:`benchbench.nets.convnets`).
+    - ``zero_init``: the last layer's weights and biases start at zero, so the network starts as the
+      zero map (a residual coupling layer starting as the identity, a velocity field at rest). Its
+      initial values are still drawn from the members' streams first, so the other networks'
+      initialisation does not change.
     - ``squash``: outputs mapped into the data's ``bounds`` with a scaled tanh (when the data has
       bounds; nothing otherwise).
     """
@@ -64,6 +75,26 @@ class Network:
     channels: int = 64
     time: bool = False
     squash: bool = False
+    activation: Activation | None = None  # None: the architecture's own (ReLU for mlp)
+    zero_init: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class FreeParameter:
+    """A tensor an objective trains directly, one per member (a learned prior scale, a learned
+    observation noise): declared by :meth:`Objective.networks` beside the networks, named by the
+    :class:`Update` that optimises it, and read in losses and samplers as ``nets[name]``, a tensor
+    ``[M, *shape]`` (member ``i``'s in row ``i``). Every member starts at ``init``. The core stacks,
+    optimises, clips, averages (``ema``) and checkpoints it like a network's weights, and counts it
+    in the parameters of the job."""
+
+    name: str
+    shape: tuple[int, ...] = ()
+    init: float = 0.0
+
+
+Declaration = Union[Network, FreeParameter]
+"""What :meth:`Objective.networks` returns: networks and free parameters."""
 
 
 class MissingNetwork(AttributeError, KeyError):
@@ -73,24 +104,32 @@ class MissingNetwork(AttributeError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class Nets(Mapping[str, Callable[..., Tensor]]):
-    """The built networks of a job, by name, as losses and samplers see them: ``nets["critic"]``
-    or ``nets.critic``. ``prior(n)`` draws generator noise ``[M, n, noise_dim]`` from the members'
-    own streams (the "train" streams during training, fresh sampling streams during evaluation),
-    following the config's ``noise`` and ``noise_dim``."""
+class Nets(Mapping[str, Union[Callable[..., Tensor], Tensor]]):
+    """The built networks of a job, by declared name, as losses and samplers see them:
+    ``nets["critic"]`` or ``nets.critic``; a :class:`FreeParameter` is its tensor ``[M, *shape]``.
+    Indexing by name serves networks declared in a loop: ``nets[f"coupling{i}"]``.
 
-    def __init__(self, networks: Mapping[str, Callable[..., Tensor]], prior: Callable[[int], Tensor] | None = None):
+    ``prior(n)`` draws a generator's noise ``[M, n, noise_dim]`` from the members' own streams (the
+    "train" streams during training, fresh sampling streams during evaluation), following the
+    config's ``noise`` and ``noise_dim`` (:class:`GeneratorConfig`). ``bounds``: the data's
+    ``(low, high)``, or None when it has none (a sampler clips into them)."""
+
+    bounds: tuple[float, float] | None = None
+
+    def __init__(self, networks: Mapping[str, Callable[..., Tensor] | Tensor],
+                 prior: Callable[[int], Tensor] | None = None, bounds: tuple[float, float] | None = None):
         self._networks = dict(networks)
         self._prior = prior
+        self.bounds = bounds
 
-    def __getitem__(self, name: str) -> Callable[..., Tensor]:
+    def __getitem__(self, name: str) -> Callable[..., Tensor] | Tensor:
         try:
             return self._networks[name]
         except KeyError:
             raise MissingNetwork(f"uses network {name!r}, which networks() does not declare (declared: "
                                  f"{', '.join(self._networks) or 'none'})") from None
 
-    def __getattr__(self, name: str) -> Callable[..., Tensor]:
+    def __getattr__(self, name: str) -> Callable[..., Tensor] | Tensor:
         if name.startswith("_"):
             raise AttributeError(name)
         return self[name]
@@ -124,66 +163,19 @@ class Update:
     lr_setting: str = "lr"
 
 
-@dataclasses.dataclass(frozen=True)
-class ObjectiveConfig:
-    """Settings every objective has: the generator, its noise, its optimizer and the training recipe."""
-
-    batch_size: int = param(128, "real and generated samples per step (m in Algorithm 1)", gt=1)
-    noise_dim: int = param(2, "dimension of the noise z fed to the generator", gt=0)
-    noise: Literal["normal", "uniform"] = param("normal", "prior on z: N(0, I) or U[-1, 1]^d")
-    architecture: Literal["mlp", "dcgan"] = param(
-        "mlp", "networks: ReLU MLPs, or DCGAN-style convolutions sized from the data's shape (images)")
-    hidden: tuple[int, ...] = param((128, 128), "generator hidden widths (mlp)", gt=0)
-    channels: int = param(64, "dcgan: channels of the widest-resolution layer (doubling per halving)", gt=0, le=4096)
-    optimizer: Literal["adam", "sgd", "rmsprop"] = param("adam", "optimizer of every network")
-    lr: float = param(1e-3, "generator learning rate", gt=0)
-    betas: tuple[float, float] = param((0.5, 0.999), "Adam betas", ge=0, le=0.9999)
-    momentum: float = param(0.0, "SGD / RMSprop momentum", ge=0, le=0.9999)
-    # ---- training recipes, applied by the core to every declared network (benchbench.train: ema, lr_schedule,
-    # grad_clip); members of a stack stay independent
-    ema: float = param(0.0, "decay d of an exponential moving average of every network's weights, warmed up as "
-                            "min(d, (1 + t) / (10 + t)) at update t; 0: none. With d > 0 the objective's row scores "
-                            "the average and a `<label>.raw` row scores the raw weights of the same training",
-                       ge=0, lt=1)
-    weights: Literal["ema", "raw"] = param("ema", "the weights scored when ema > 0: the moving average, or the raw "
-                                                  "weights of the same training", sampling=True)
-    lr_schedule: Literal["constant", "linear", "cosine"] = param(
-        "constant", "learning rate after the warmup: constant, or a linear or cosine decay to lr_floor x lr at the "
-                    "end of the budget (a decay depends on the budget: a ladder retrains it per rung)")
-    lr_floor: float = param(0.0, "where a decay ends, as a fraction of each learning rate", ge=0, le=1)
-    warmup: int = param(0, "steps of linear learning-rate warmup, from lr / warmup to lr (shorter than the budget)",
-                        ge=0, le=10**9)
-    grad_clip: float | None = param(None, "clip the gradient of each network to this global norm, per member; "
-                                          "null: no clipping", gt=0)
-
-    @property
-    def budget_dependent(self) -> bool:
-        """Whether training depends on the total budget (a decaying learning rate): then a model trained for one
-        budget is not the same as one stopped early on a longer budget."""
-        return self.lr_schedule != "constant"
-
-
-@dataclasses.dataclass(frozen=True)
-class CriticConfig(ObjectiveConfig):
-    """Settings of objectives that train a critic (discriminator) beside the generator."""
-
-    critic_steps: int = param(1, "k: critic updates per generator update (Algorithm 1)", ge=1)
-    critic_hidden: tuple[int, ...] = param((128, 128), "critic hidden widths (mlp)", gt=0)
-    critic_lr: float = param(1e-3, "critic learning rate", gt=0)
-
-
 class Objective:
     """A generative model's training objective.
 
-    Subclasses set ``name`` and ``Config`` (a dataclass deriving from :class:`ObjectiveConfig`,
-    or from :class:`CriticConfig` to get a critic). A GAN-shaped objective implements
+    Subclasses set ``name`` and ``Config``: a dataclass deriving from :class:`ObjectiveConfig`
+    (what every objective has), from :class:`GeneratorConfig` for a generator fed noise, or from
+    :class:`CriticConfig` for a generator and a critic. A GAN-shaped objective implements
     :meth:`generator_loss` (and :meth:`critic_loss` when it uses a critic); any other objective
     overrides :meth:`networks`, :meth:`updates`, :meth:`sample` (and :meth:`nfe` when a sample
     takes more than one network evaluation).
     """
 
     name: ClassVar[str]
-    Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
+    Config: ClassVar[type[ObjectiveConfig]] = GeneratorConfig
     diagnostics: ClassVar[tuple[Output, ...]] = ()
     """Outputs of :meth:`diagnose`, recorded beside the metrics."""
     stackable: ClassVar[bool] = True
@@ -193,12 +185,12 @@ class Objective:
 
     rng: Sequence[torch.Generator] = ()
     """One random generator per stacked member, in member order, for randomness inside the losses
-    (e.g. a gradient penalty's interpolation weights) and samplers. The core sets it during each
-    training step to the members' own "loss" streams, during :meth:`sample` to their sampling
-    streams and during :meth:`diagnose_networks` to their "diagnose" streams, each fixed by the
-    member's seed alone, and empties it after; draw with :meth:`uniform` and :meth:`normal`, never
-    from the global random state. Outside a run (a unit test), set it
-    yourself: ``objective.rng = [torch.Generator().manual_seed(s) for s in range(M)]``."""
+    (e.g. a gradient penalty's interpolation weights) and samplers; draw with :meth:`uniform` and
+    :meth:`normal`, never from the global random state. The core sets it, through
+    :meth:`random_streams` only, during each training step to the members' own "loss" streams,
+    during :meth:`sample` to their sampling streams and during :meth:`diagnose_networks` to their
+    "diagnose" streams, each fixed by the member's seed alone. Outside a run (a unit test), use
+    the same: ``with objective.random_streams([torch.Generator().manual_seed(s) for s in range(M)]):``."""
 
     members: tuple[ObjectiveConfig, ...] | None = None
     """One config per member when the members of a stack may differ in settings (the trials of a
@@ -206,9 +198,27 @@ class Objective:
     only in optimizer settings and in settings declared ``param(..., per_member=True)``: an objective
     that declares such a setting reads member ``i``'s value from ``members[i]``."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        config = cls.__dict__.get("Config")
+        if (isinstance(config, type) and issubclass(config, ObjectiveConfig)
+                and not issubclass(config, GeneratorConfig) and _trains_default_generator(cls)):
+            cls.Config = with_generator(config, cls)  # a plugin written before GeneratorConfig: warns
+
     def __init__(self, config: ObjectiveConfig, data: Tensor):
         """``data`` is a batch of real samples ``[n, *shape]`` for settings scaled to the data."""
         self.config = config
+
+    @contextlib.contextmanager
+    def random_streams(self, rng: Sequence[torch.Generator]) -> Iterator[Objective]:
+        """A block in which :attr:`rng` is ``rng`` (one generator per member) and :meth:`uniform`
+        and :meth:`normal` draw from it; :attr:`rng` is what it was again after the block."""
+        outer = self.rng
+        self.rng = tuple(rng)
+        try:
+            yield self
+        finally:
+            self.rng = outer
 
     def uniform(self, *shape: int) -> Tensor:
         """U[0, 1) samples ``[M, *shape]``, member ``i``'s drawn from ``rng[i]`` alone: they depend
@@ -222,17 +232,18 @@ class Objective:
     def _streams(self) -> Sequence[torch.Generator]:
         if not self.rng:
             raise RuntimeError(f"objective {getattr(self, 'name', type(self).__name__)!r} draws randomness but has no "
-                               f"per-member generators: the core sets objective.rng during training steps, sampling "
-                               f"and diagnose_networks only; in a unit test set it yourself "
-                               f"(objective.rng = [torch.Generator().manual_seed(s) for s in range(M)])")
+                               f"per-member generators: the core sets them during training steps, sampling and "
+                               f"diagnose_networks only; in a unit test use objective.random_streams("
+                               f"[torch.Generator().manual_seed(s) for s in range(M)])")
         return self.rng
 
     # ---- the general contract: networks, updates, sampling --------------------------------------
 
-    def networks(self, dataset: Dataset) -> tuple[Network, ...]:
-        """The networks to build, in order (members are initialised from their "init" streams in
-        this order). Default: ``generator`` (``noise_dim`` -> the data's shape, squashed into its
-        bounds) and, with a :class:`CriticConfig`, ``critic`` (the data's shape -> one logit)."""
+    def networks(self, dataset: Dataset) -> tuple[Declaration, ...]:
+        """The networks (and :class:`FreeParameter` tensors) to build, in order (members are
+        initialised from their "init" streams in this order). Default: ``generator``
+        (``noise_dim`` -> the data's shape, squashed into its bounds; :class:`GeneratorConfig`)
+        and, with a :class:`CriticConfig`, ``critic`` (the data's shape -> one logit)."""
         cfg, shape = self.config, tuple(dataset.shape)
         found = [Network("generator", (cfg.noise_dim,), shape, tuple(cfg.hidden), cfg.architecture, cfg.channels,
                          squash=True)]
@@ -290,3 +301,8 @@ class Objective:
         keyed by the names in :attr:`diagnostics`. Called under ``torch.no_grad()`` (through
         :meth:`diagnose_networks`, which objectives with their own networks override instead)."""
         return {}
+
+
+def _trains_default_generator(cls: type) -> bool:
+    """Whether objective class ``cls`` keeps a default that trains or samples ``generator(noise)``."""
+    return any(getattr(cls, name) is getattr(Objective, name) for name in ("networks", "updates", "sample"))

@@ -4,7 +4,8 @@ A suite gives its budget as ``budget: {steps: N}``, ``{flops: F}`` or ``{seconds
 or with the older top-level ``steps: N`` (a step budget; giving both is an error). Every amount is
 per trained model (one seed of one objective on one dataset):
 
-- ``steps``: generator steps (each after the objective's own inner updates, e.g. k critic steps).
+- ``steps``: training steps, each running every update the objective declares once (or its ``repeats``
+  times: a GAN's k critic updates, then one generator update).
 - ``flops``: training FLOPs. The trainer counts the FLOPs of one training step of the stack once at
   job start (matrix products and convolutions, forward and backward) and divides by the members:
   the FLOPs of one member-step, f. Every model then trains floor(F / f) steps, so objectives whose
@@ -86,7 +87,7 @@ class Budget:
 
 def describe(unit: str, amount: float) -> str:
     if unit == "steps":
-        return f"{int(amount)} generator steps per model"
+        return f"{int(amount)} training steps per model"
     if unit == "flops":
         return f"{amount:.3g} training FLOPs per model (each objective trains until it has spent them)"
     return f"{amount:g} s of training per model (the wall clock of its stacked job)"

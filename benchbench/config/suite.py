@@ -109,7 +109,7 @@ class Suite:
 
     @property
     def steps(self) -> int:
-        """Generator steps per model of a step budget. With a FLOP or seconds budget the steps are known
+        """Training steps per model of a step budget. With a FLOP or seconds budget the steps are known
         only when each job starts: then PROGRESS_UNITS, the units in which jobs report progress per model."""
         return self.budget.steps or PROGRESS_UNITS
 
@@ -251,7 +251,7 @@ def parse_suite(raw: Any, registry: Registry, source: str = "<suite>", default_n
 def _check_architectures(suite: Suite, registry: Registry) -> None:
     """Convolutional networks need square images: say so before anything trains."""
     for objective in suite.objectives:
-        if getattr(objective.config, "architecture", "mlp") != "dcgan":
+        if vars(objective.config).get("architecture", "mlp") != "dcgan":  # a setting some objectives have
             continue
         for dataset in suite.datasets:
             shape = tuple(registry.get("dataset", dataset.type, dataset.label).cls(dataset.config).shape)

@@ -28,7 +28,8 @@ convolution, and the channels double per halving from ``channels`` at full resol
   speed. On the CPU the chunks give the same bits as one call (checked by tests/nets/test_convnets.py).
 
 Weights are drawn as in DCGAN: N(0, 0.02) for convolutions and linear maps, zero biases, batch-norm
-scales N(1, 0.02), each member from its own generator.
+scales N(1, 0.02), each member from its own generator. Each network names its last layer
+(``output_layer()``), which a declaration with ``zero_init`` starts at zero.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ class DCGANGenerator(nn.Module):
         x = self.net(h.reshape(batch, members * self.top, self.start, self.start))  # [B, M * C, H, W]
         return x.view(batch, members, -1).transpose(0, 1)
 
+    def output_layer(self) -> nn.Module:
+        return self.net[-1]
+
 
 class DCGANCritic(nn.Module):
     """``[M, B, C, H, W]`` (or flattened) -> logits ``[M, B, outputs]``."""
@@ -143,6 +147,9 @@ class DCGANCritic(nn.Module):
         h = x.reshape(members, batch, channels, height, width).transpose(0, 1)
         h = self.net(h.reshape(batch, members * channels, height, width))  # [B, M * C', s, s]
         return self.head(h.view(batch, members, -1).transpose(0, 1))
+
+    def output_layer(self) -> nn.Module:
+        return self.head
 
 
 class TimeShift(nn.Module):
@@ -184,6 +191,9 @@ class DCGANDenoiser(nn.Module):
             return self._forward(x, t)
         return torch.cat([self._forward(x[:, i:i + chunk], None if t is None else t[:, i:i + chunk])
                           for i in range(0, batch, chunk)], 1)
+
+    def output_layer(self) -> nn.Module:
+        return self.out
 
     def chunk_samples(self) -> int:
         """Samples per call without gradients: the widest activation [B, M * C, H, W] near

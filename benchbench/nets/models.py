@@ -1,7 +1,10 @@
 """Stacked networks: the networks of several seeds (members) in one module, built from an
-objective's declarations (:class:`benchbench.Network`, :func:`build_network`) and a dataset's
-shape. :func:`generator_network` and :func:`critic_network` build the default GAN pair from a
-config alone (flat outputs), for the memory estimates of :mod:`benchbench.plan.sizing`.
+objective's declarations (:class:`benchbench.Network`, :func:`build_network`; a
+:class:`benchbench.FreeParameter` as a :class:`StackedParameter`, :func:`build_declared`) and a
+dataset's shape. A network's ``activation`` (MLPs) and ``zero_init`` (its ``output_layer()`` zeroed
+after drawing it, so the streams move as without it) are applied here. :func:`generator_network`
+and :func:`critic_network` build the default GAN pair from a config alone (flat outputs), for the
+memory estimates of :mod:`benchbench.plan.sizing`.
 
 A stacked linear layer holds weights ``[M, in, out]`` and maps ``[M, B, in]`` to ``[M, B, out]``
 with one ``torch.baddbmm``. Members share no parameters and no randomness: member ``i`` is
@@ -19,10 +22,14 @@ from torch import Tensor, nn
 
 from ..api.dataset import Dataset
 from ..api.errors import PluginError
-from ..api.objective import CriticConfig, Network, ObjectiveConfig
+from ..api.objective import Activation, CriticConfig, Declaration, FreeParameter, Network, ObjectiveConfig
+from ..api.objective_config import generator_setting
 from .convnets import DCGANCritic, DCGANDenoiser, DCGANGenerator
 
 NARROW = 4  # fan-outs up to this use the transposed matrix product
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
+                                           "silu": nn.SiLU, "softplus": nn.Softplus, "tanh": nn.Tanh}
+"""The modules of :data:`benchbench.api.objective.Activation`, by name."""
 
 
 class StackedLinear(nn.Module):
@@ -50,21 +57,37 @@ class StackedLinear(nn.Module):
 
 
 class StackedMLP(nn.Module):
-    """ReLU MLP with widths ``sizes`` (input, hidden..., output), one per member."""
+    """MLP with widths ``sizes`` (input, hidden..., output), one per member, ``activation`` (ReLU by
+    default) between its layers."""
 
-    def __init__(self, sizes: Sequence[int], generators: Sequence[torch.Generator]):
+    def __init__(self, sizes: Sequence[int], generators: Sequence[torch.Generator], activation: Activation = "relu"):
         super().__init__()
         self.members = len(generators)
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(StackedLinear(fan_in, fan_out, generators))
             if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
+                layers.append(ACTIVATIONS[activation]())
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``[M, B, *in_shape]`` -> ``[M, B, out]``."""
         return self.net(x.flatten(2))
+
+    def output_layer(self) -> nn.Module:
+        return self.net[-1]
+
+
+class StackedParameter(nn.Module):
+    """A declared :class:`benchbench.FreeParameter`: one tensor ``[M, *shape]``, every member starting at
+    ``init``; ``value`` is what losses read as ``nets[name]``."""
+
+    def __init__(self, spec: FreeParameter, members: int, device: torch.device):
+        super().__init__()
+        self.value = nn.Parameter(torch.full((members, *spec.shape), float(spec.init), device=device))
+
+    def forward(self) -> Tensor:
+        return self.value
 
 
 class Squash(nn.Module):
@@ -100,6 +123,14 @@ class BuiltNetwork(nn.Module):
         return h.unflatten(2, self.output)
 
 
+def build_declared(spec: Declaration, dataset: Dataset, generators: Sequence[torch.Generator], owner: str
+                   ) -> nn.Module:
+    """What ``spec`` declares, stacked: a network (:func:`build_network`) or a free parameter."""
+    if isinstance(spec, FreeParameter):
+        return StackedParameter(spec, len(generators), generators[0].device)
+    return build_network(spec, dataset, generators, owner)
+
+
 def build_network(spec: Network, dataset: Dataset, generators: Sequence[torch.Generator], owner: str) -> nn.Module:
     """The stacked network ``spec`` declares, member ``i`` initialised from ``generators[i]``.
     ``owner`` (the objective's name) is named by the errors of an impossible declaration."""
@@ -110,8 +141,12 @@ def build_network(spec: Network, dataset: Dataset, generators: Sequence[torch.Ge
         body = _dcgan(spec, generators, owner)
         time_feature = False
     else:
-        body = StackedMLP([size_in + int(spec.time), *spec.hidden, size_out], generators)
+        body = StackedMLP([size_in + int(spec.time), *spec.hidden, size_out], generators, spec.activation or "relu")
         time_feature = spec.time
+    if spec.zero_init:  # drawn first (the streams move as without it), then zeroed
+        with torch.no_grad():
+            for p in body.output_layer().parameters():
+                p.zero_()
     squash = Squash(*dataset.bounds) if spec.squash and dataset.bounds is not None else None
     return BuiltNetwork(body, spec, squash, time_feature)
 
@@ -139,11 +174,12 @@ def _is_image(shape: Sequence[int]) -> bool:
 
 def generator_network(cfg: ObjectiveConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
     """``[M, B, noise_dim]`` -> ``[M, B, dataset.dim]``, squashed into ``dataset.bounds`` if any."""
-    if cfg.architecture == "dcgan":
+    noise_dim, hidden = generator_setting(cfg, "noise_dim"), generator_setting(cfg, "hidden")
+    if generator_setting(cfg, "architecture") == "dcgan":
         _check_image(dataset)
-        net: nn.Module = DCGANGenerator(cfg.noise_dim, dataset.shape, cfg.channels, generators)
+        net: nn.Module = DCGANGenerator(noise_dim, dataset.shape, generator_setting(cfg, "channels"), generators)
     else:
-        net = StackedMLP([cfg.noise_dim, *cfg.hidden, dataset.dim], generators)
+        net = StackedMLP([noise_dim, *hidden, dataset.dim], generators)
     return nn.Sequential(net, Squash(*dataset.bounds)) if dataset.bounds is not None else net
 
 

@@ -14,6 +14,7 @@ import torch
 from ..api.dataset import Dataset
 from ..api.errors import BenchbenchError, ConfigError
 from ..api.objective import CriticConfig, ObjectiveConfig
+from ..api.objective_config import generator_setting
 from ..config.suite import Suite
 from ..registry.components import Registry
 from .sizing import OPTIMIZER_COPIES, eval_bytes, free_bytes, member_bytes
@@ -79,9 +80,9 @@ def check_sizes(suite: Suite, datasets: list[tuple], free: int) -> None:
 
 def mlp_parameters(cfg: ObjectiveConfig, data: Dataset) -> int:
     """Parameters of one member's MLP networks (0 for other architectures), counted without building them."""
-    if getattr(cfg, "architecture", "mlp") != "mlp":
+    if generator_setting(cfg, "architecture") != "mlp":
         return 0
-    widths = [[cfg.noise_dim, *cfg.hidden, data.dim]]
+    widths = [[generator_setting(cfg, "noise_dim"), *generator_setting(cfg, "hidden"), data.dim]]
     if isinstance(cfg, CriticConfig):
         widths.append([data.dim, *cfg.critic_hidden, 1])
     return sum((a + 1) * b for w in widths for a, b in zip(w, w[1:]))

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..api.dataset import Dataset
 from ..api.objective import CriticConfig, ObjectiveConfig
+from ..api.objective_config import generator_setting
 from ..nets.models import critic_network, generator_network
 
 BUDGET_SHARE = 0.5  # share of the free memory a job's members may use
@@ -35,7 +36,8 @@ def eval_bytes(cfg: ObjectiveConfig, dataset: Dataset, n: int) -> int:
     """Estimated memory of one member's evaluation on ``n`` samples: noise, the generator's
     activations (the whole batch at once, without gradients), and real and generated samples."""
     generator = generator_network(cfg, dataset, [torch.Generator().manual_seed(0)])
-    return 4 * n * (cfg.noise_dim + _activations_per_sample(generator, cfg, dataset, True) + 2 * dataset.dim)
+    noise_dim = generator_setting(cfg, "noise_dim")
+    return 4 * n * (noise_dim + _activations_per_sample(generator, cfg, dataset, True) + 2 * dataset.dim)
 
 
 def free_bytes(device: torch.device, workers: int = 1) -> int | None:
@@ -65,7 +67,8 @@ def _activations_per_sample(net: nn.Module, cfg: ObjectiveConfig, dataset: Datas
     counted: list[int] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: counted.append(out.numel()))
              for m in net.modules() if not list(m.children())]
-    x = torch.zeros(1, 2, cfg.noise_dim) if is_generator else torch.zeros(1, 2, *dataset.shape)
+    noise_dim = generator_setting(cfg, "noise_dim")
+    x = torch.zeros(1, 2, noise_dim) if is_generator else torch.zeros(1, 2, *dataset.shape)
     try:
         with torch.no_grad():
             net(x)

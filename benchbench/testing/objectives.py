@@ -18,13 +18,13 @@ from ..api.objective import Nets, Objective, Update
 from ..api.outputs import Output
 from ..config.compute import Budget
 from ..config.suite import ComponentSpec, EvalSettings, ExecutionSettings, Suite
+from ..plan.build import setup_data
 from ..plan.cells import Cell, make_job, stream
 from ..train import divergence
 from ..train.declarations import declared_networks, declared_nfe, declared_updates
 from ..train.evaluation import NamedMetric, diagnose
 from ..train.sampling import draw
-from ..train.stack import Networks, build_networks, sample_noise
-from ..plan.build import setup_data
+from ..train.stack import Networks, build_networks, sample_noise, seen_by_losses
 from ..train.trainer import stacked_data, train, training_step
 from .kit import (
     CPU,
@@ -105,16 +105,15 @@ def _check_update(label: str, objective: Objective, nets: Networks, update: Upda
     real = stacked_data(data, rng, objective.config.batch_size)
     noise = [stream(s, "kit-noise") for s in range(len(rng))]
     nets.train_only(list(nets.modules))
-    objective.rng = _loss_streams(len(rng))
-    loss = _loss_call(label, what, update.loss, nets.view(noise), real)
-    _check_loss(label, what, loss, len(rng))
-    for name in update.networks:
-        _check_reaches(label, what, loss, nets.modules[name], name)
-    if type(objective).stackable:
-        for name, module in nets.modules.items():
-            _check_independent(label, what, loss, module, name)
-    _check_derivative(label, objective, nets, update, real, [stream(s, "kit-noise") for s in range(len(rng))])
-    objective.rng = ()
+    with objective.random_streams(_loss_streams(len(rng))):
+        loss = _loss_call(label, what, update.loss, nets.view(noise), real)
+        _check_loss(label, what, loss, len(rng))
+        for name in update.networks:
+            _check_reaches(label, what, loss, nets.modules[name], name)
+        if type(objective).stackable:
+            for name, module in nets.modules.items():
+                _check_independent(label, what, loss, module, name)
+        _check_derivative(label, objective, nets, update, real, [stream(s, "kit-noise") for s in range(len(rng))])
 
 
 def _check_sampler(label: str, objective: Objective, nets: Networks, data: Dataset, members: int) -> None:
@@ -186,7 +185,8 @@ def _check_derivative(label: str, objective: Objective, nets: Networks, update: 
     real = real.double()
     streams = [g.get_state() for g in objective.rng]
     noise_states = [g.get_state() for g in noise]
-    view = Nets(modules, lambda n: sample_noise(noise, n, objective.config).double())
+    view = Nets(seen_by_losses(modules, nets.specs), lambda n: sample_noise(noise, n, objective.config).double(),
+                nets.bounds)
 
     def loss() -> Tensor:
         for g, state in zip([*objective.rng, *noise], [*streams, *noise_states]):
@@ -280,7 +280,7 @@ def _check_independent(label: str, what: str, loss: Tensor, module: nn.Module, o
 def _check_diagnostics(label: str, objective: Objective, nets: Networks, data: Dataset,
                        rng: Sequence[torch.Generator]) -> None:
     """``diagnose_networks`` on held-out data and sampled data, as the final evaluation calls it
-    (with the members' "diagnose" streams in ``objective.rng``)."""
+    (drawing from the members' "diagnose" streams)."""
     declared = {o.name for o in objective.diagnostics}
     members = len(rng)
     real = stacked_data(data, rng, objective.config.batch_size, heldout=True)

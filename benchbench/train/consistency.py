@@ -58,21 +58,17 @@ def _try(objective: Objective, dataset: Dataset, nets) -> None:
     samples of the wrong shape are refused; other errors are the job's to report."""
     owner = name_of(objective)
     rng = [stream(0, "declarations")]
-    try:
-        for update in nets.updates:
-            objective.rng = [stream(0, "declarations-loss")]
-            try:
-                update.loss(nets.view(rng), stacked_data(dataset, rng, TRY_BATCH))
-            except MissingNetwork as exc:
-                raise PluginError(owner, f"update {update.name!r}: its loss {exc}") from None
-            except Exception:  # noqa: BLE001 - left to the job, which reports it with the plugin's name
-                pass
-        objective.rng = [stream(0, "declarations-sample")]
+    for update in nets.updates:
         try:
-            with torch.no_grad():
-                fake = objective.sample(nets.view(rng), TRY_BATCH)
+            with objective.random_streams([stream(0, "declarations-loss")]):
+                update.loss(nets.view(rng), stacked_data(dataset, rng, TRY_BATCH))
         except MissingNetwork as exc:
-            raise PluginError(owner, f"sample: {exc}") from None
-        check_sample(objective, fake, 1, TRY_BATCH, dataset.shape)
-    finally:
-        objective.rng = ()
+            raise PluginError(owner, f"update {update.name!r}: its loss {exc}") from None
+        except Exception:  # noqa: BLE001 - left to the job, which reports it with the plugin's name
+            pass
+    try:
+        with objective.random_streams([stream(0, "declarations-sample")]), torch.no_grad():
+            fake = objective.sample(nets.view(rng), TRY_BATCH)
+    except MissingNetwork as exc:
+        raise PluginError(owner, f"sample: {exc}") from None
+    check_sample(objective, fake, 1, TRY_BATCH, dataset.shape)

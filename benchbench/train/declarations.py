@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+import math
 import typing
 from collections.abc import Sequence
 
@@ -23,33 +24,38 @@ from torch import Tensor
 
 from ..api.dataset import Dataset
 from ..api.errors import PluginError
-from ..api.objective import Nets, Network, Objective, Update
+from ..api.objective import Activation, Declaration, FreeParameter, Nets, Network, Objective, Update
 
 ARCHITECTURES = typing.get_args(typing.get_type_hints(Network)["architecture"])
+ACTIVATIONS = typing.get_args(Activation)
 
 
 def name_of(objective: Objective) -> str:
     return getattr(type(objective), "name", type(objective).__name__)
 
 
-def declared_networks(objective: Objective, dataset: Dataset) -> tuple[Network, ...]:
-    """``objective.networks(dataset)``, checked: :class:`Network` instances with unique names
-    (Python identifiers, so that ``nets.name`` works), shapes of positive whole numbers,
-    an architecture the core builds."""
+def declared_networks(objective: Objective, dataset: Dataset) -> tuple[Declaration, ...]:
+    """``objective.networks(dataset)``, checked: :class:`Network` (and :class:`FreeParameter`)
+    instances with unique names (Python identifiers, so that ``nets.name`` works), shapes of
+    positive whole numbers, an architecture and activation the core builds."""
     owner = name_of(objective)
     found = objective.networks(dataset)
-    if not isinstance(found, (tuple, list)) or not found or not all(isinstance(n, Network) for n in found):
+    if not isinstance(found, (tuple, list)) or not found or not all(isinstance(n, (Network, FreeParameter))
+                                                                    for n in found):
         raise PluginError(owner, f"networks() returned {_short(found)}; expected a non-empty tuple of "
-                                 f"benchbench.Network")
+                                 f"benchbench.Network (and benchbench.FreeParameter)")
     names = [n.name for n in found]
     for spec in found:
-        where = f"networks(): network {spec.name!r}"
+        where = f"networks(): {'free parameter' if isinstance(spec, FreeParameter) else 'network'} {spec.name!r}"
         if not (isinstance(spec.name, str) and spec.name.isidentifier() and not keyword.iskeyword(spec.name)
                 and not hasattr(Nets, spec.name)):
             raise PluginError(owner, f"networks(): network name {spec.name!r} must be a Python identifier that is "
-                                     f"not a method of Nets (prior, get, items, keys, values)")
+                                     f"not a method or attribute of Nets (prior, bounds, get, items, keys, values)")
         if names.count(spec.name) > 1:
             raise PluginError(owner, f"networks(): two networks are named {spec.name!r}")
+        if isinstance(spec, FreeParameter):
+            _check_free_parameter(owner, where, spec)
+            continue
         for field in ("input", "output", "hidden"):
             shape = getattr(spec, field)
             whole = isinstance(shape, tuple) and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
@@ -63,7 +69,22 @@ def declared_networks(objective: Objective, dataset: Dataset) -> tuple[Network, 
                                      f"{', '.join(ARCHITECTURES)}")
         if not (isinstance(spec.channels, int) and spec.channels > 0):
             raise PluginError(owner, f"{where}: channels is {_short(spec.channels)}; expected a positive whole number")
+        if spec.activation is not None and (spec.activation not in ACTIVATIONS or spec.architecture != "mlp"):
+            raise PluginError(owner, f"{where}: activation {spec.activation!r}; allowed for architecture mlp: "
+                                     f"{', '.join(ACTIVATIONS)} (dcgan networks have DCGAN's own: leave it None)")
+        if not isinstance(spec.zero_init, bool):
+            raise PluginError(owner, f"{where}: zero_init is {_short(spec.zero_init)}; expected true or false")
     return tuple(found)
+
+
+def _check_free_parameter(owner: str, where: str, spec: FreeParameter) -> None:
+    shape = spec.shape
+    if not (isinstance(shape, tuple) and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                                             for s in shape)):
+        raise PluginError(owner, f"{where}: shape is {_short(shape)}; expected a tuple of positive whole numbers "
+                                 f"(() for one number per member)")
+    if isinstance(spec.init, bool) or not isinstance(spec.init, (int, float)) or not math.isfinite(spec.init):
+        raise PluginError(owner, f"{where}: init is {_short(spec.init)}; expected a finite number")
 
 
 def declared_updates(objective: Objective, networks: Sequence[Network]) -> tuple[Update, ...]:

@@ -22,11 +22,13 @@ from ..api.objective import Nets, Objective
 from ..api.outputs import Output
 from .phases import part
 
-TRAINING_OUTPUTS = (
-    Output("generator_loss", "training", "none", "mean generator loss since the previous curve point"),
-    Output("critic_loss", "training", "none", "mean critic loss since the previous curve point"),
-    Output("model_loss", "training", "none", "mean loss of an objective's update named 'model' (flow matching, "
-                                            "diffusion, VAE) since the previous curve point"),
+TRAINING_OUTPUTS = (  # the curve `<name>_loss` of each update (benchbench.Update), for the update names the built-ins use
+    Output("generator_loss", "training", "none", "mean loss of an update named 'generator' (GANs, GMMN) since the "
+                                                "previous curve point"),
+    Output("critic_loss", "training", "none", "mean loss of an update named 'critic' (GANs) since the previous "
+                                             "curve point"),
+    Output("model_loss", "training", "none", "mean loss of an update named 'model' (flow matching, diffusion, VAE) "
+                                            "since the previous curve point"),
     Output("diverged", "stability", "lower", "seeds whose losses became NaN or infinite, or whose samples became "
                                             "non-finite or left 1000x the data's scale (their metrics are missing); tables "
                                             "show the count", summary="sum"),
@@ -84,14 +86,10 @@ def score(metrics: Sequence[NamedMetric], dataset: Dataset, seeds: Sequence[int]
 
 def diagnose(objective: Objective, nets: Nets, real: Tensor, fake: Tensor, members: int,
              rng: Sequence[torch.Generator] = ()) -> dict[str, list[float]]:
-    """``objective.diagnose_networks`` under ``no_grad`` with ``objective.rng = rng``, validated."""
+    """``objective.diagnose_networks`` under ``no_grad`` drawing from ``rng``, validated."""
     declared = {o.name for o in objective.diagnostics}
-    objective.rng = rng
-    try:
-        with torch.no_grad():
-            found = objective.diagnose_networks(nets, real, fake)
-    finally:
-        objective.rng = ()
+    with objective.random_streams(rng), torch.no_grad():
+        found = objective.diagnose_networks(nets, real, fake)
     if set(found) - declared:
         raise ValueError(f"objective {objective.name!r} diagnosed undeclared outputs {sorted(set(found) - declared)}")
     out = {}

@@ -5,7 +5,7 @@ Every draw takes fresh per-member streams, named by purpose, so a curve point, t
 evaluation and each repeat of the throughput measurement see the same samples for the same seed:
 the generator noise ``nets.prior(n)`` from ``<purpose>-noise`` (``curve-noise``, ``eval-noise``: the
 streams of the GAN-only core, so GAN records stay the same) and the sampler's own randomness
-(``objective.rng``: a diffusion model's noise at every step) from ``<purpose>-sample``.
+(``objective.random_streams``: a diffusion model's noise at every step) from ``<purpose>-sample``.
 """
 
 from __future__ import annotations
@@ -44,12 +44,8 @@ def draw(nets: Networks, objective: Objective, dataset: Dataset, seeds: Sequence
 
 def _sample(nets: Networks, objective: Objective, dataset: Dataset, noise: list[torch.Generator],
             randomness: list[torch.Generator], n: int) -> Tensor:
-    objective.rng = randomness
-    try:
-        with torch.no_grad():
-            fake = objective.sample(nets.view(noise), n)
-    finally:
-        objective.rng = ()
+    with objective.random_streams(randomness), torch.no_grad():
+        fake = objective.sample(nets.view(noise), n)
     return check_sample(objective, fake, len(noise), n, dataset.shape)
 
 

@@ -3,7 +3,9 @@ update (:func:`build_networks`).
 
 Members are initialised from their own "init" streams, one stream per member shared by the
 networks in their declared order (the generator, then the critic), so a member's weights depend
-on its seed alone. The core owns the optimizers: ``torch.optim.Adam(fused=True)`` (or SGD,
+on its seed alone. A declared free parameter (:class:`benchbench.FreeParameter`) is built as a
+module holding one tensor ``[M, *shape]``, so it is optimised, clipped, averaged and checkpointed
+like a network's weights; losses see it as that tensor (:meth:`Networks.view`). The core owns the optimizers: ``torch.optim.Adam(fused=True)`` (or SGD,
 RMSprop) when every member shares its settings, the per-member optimizer of
 :mod:`benchbench.train.member_optim` for the trials of a search; each update's learning rate is
 the config field its ``lr_setting`` names.
@@ -18,9 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from ..api.dataset import Dataset
-from ..api.objective import Nets, Network, Objective, ObjectiveConfig, Update
+from ..api.objective import Declaration, FreeParameter, Nets, Objective, ObjectiveConfig, Update
 from ..config.suite import ExecutionSettings
-from ..nets.models import build_network
+from ..nets.models import build_declared
 from ..plan.cells import stream
 from .declarations import declared_networks, declared_nfe, declared_updates, name_of
 from .member_optim import member_optimizer
@@ -34,6 +36,10 @@ class Prior:
         self.rng, self.cfg = rng, cfg
 
     def __call__(self, n: int) -> Tensor:
+        if not all(hasattr(type(self.cfg), f) for f in ("noise", "noise_dim")):
+            raise TypeError(f"nets.prior(n) draws a generator's noise, but {type(self.cfg).__name__} has no "
+                            f"noise and noise_dim settings: derive it from benchbench.GeneratorConfig, or draw "
+                            f"the objective's own noise with self.normal(...)")
         return sample_noise(self.rng, n, self.cfg)
 
 
@@ -42,17 +48,18 @@ class Networks:
     """The built networks of a job (by declared name), its updates with one optimizer each."""
 
     modules: dict[str, nn.Module]
-    specs: tuple[Network, ...]
+    specs: tuple[Declaration, ...]
     updates: tuple[Update, ...]
     optimizers: tuple[torch.optim.Optimizer, ...]  # one per update, in update order
     members: int
     cfg: ObjectiveConfig
     nfe: int = 1
     loss_rng: list[torch.Generator] = dataclasses.field(default_factory=list)  # per member: Objective.rng
+    bounds: tuple[float, float] | None = None  # the data's, for the samplers
 
     def view(self, noise: Sequence[torch.Generator]) -> Nets:
         """The networks as losses and samplers see them, ``prior`` drawing from ``noise``."""
-        return Nets(self.modules, Prior(noise, self.cfg))
+        return Nets(seen_by_losses(self.modules, self.specs), Prior(noise, self.cfg), self.bounds)
 
     def train_only(self, names: Sequence[str]) -> None:
         """``requires_grad`` on the networks of one update only: the others' parameters get no
@@ -68,12 +75,20 @@ def build_networks(objective: Objective, dataset: Dataset, seeds: Sequence[int],
     specs = declared_networks(objective, dataset)
     updates = declared_updates(objective, specs)
     init = [stream(s, "init", device) for s in seeds]
-    modules = {spec.name: build_network(spec, dataset, init, name_of(objective)).to(device) for spec in specs}
+    modules = {spec.name: build_declared(spec, dataset, init, name_of(objective)).to(device) for spec in specs}
     optimizers = tuple(update_optimizer(objective, modules, update) for update in updates)
     if execution.compile and device.type == "cuda":
-        modules = {name: torch.compile(m, mode="reduce-overhead") for name, m in modules.items()}
+        modules = {spec.name: modules[spec.name] if isinstance(spec, FreeParameter)
+                   else torch.compile(modules[spec.name], mode="reduce-overhead") for spec in specs}
     return Networks(modules, specs, updates, optimizers, len(seeds), cfg, declared_nfe(objective),
-                    [stream(s, "loss", device) for s in seeds])
+                    [stream(s, "loss", device) for s in seeds], dataset.bounds)
+
+
+def seen_by_losses(modules: dict[str, nn.Module], specs: Sequence[Declaration]) -> dict[str, nn.Module | Tensor]:
+    """``modules`` as :class:`benchbench.Nets` holds them: networks as they are, a free parameter as its
+    tensor ``[M, *shape]`` (the module's own, updated in place by its optimizer)."""
+    free = {spec.name for spec in specs if isinstance(spec, FreeParameter)}
+    return {name: module.value if name in free else module for name, module in modules.items()}
 
 
 def update_optimizer(objective: Objective, modules: dict[str, nn.Module], update: Update) -> torch.optim.Optimizer:

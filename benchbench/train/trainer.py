@@ -98,26 +98,24 @@ def joined(parts: Sequence[JobOutcome], note: str) -> JobOutcome:
 def training_step(nets: Networks, objective: Objective, dataset: Dataset, rng: Sequence[torch.Generator],
                   losses: Tensor, precision: str = "fp32") -> None:
     """One training step: the objective's updates in order (for a GAN, Algorithm 1: k critic
-    steps, then one generator step), each ``repeats`` times on fresh data from ``rng``. Adds each
+    updates, then one generator update), each ``repeats`` times on fresh data from ``rng``. Adds each
     member's losses to ``losses`` ``[updates, M]`` (one row per update, summed over its repeats)."""
     cfg: ObjectiveConfig = objective.config
     view = nets.view(rng)  # nets.prior draws from the members' "train" streams
-    objective.rng = nets.loss_rng  # the members' own streams for randomness inside the losses
-    try:
-        with autocast(rng[0].device, precision):
-            for row, (update, optimizer) in enumerate(zip(nets.updates, nets.optimizers)):
-                nets.train_only(update.networks)
-                for _ in range(update.repeats):
-                    real = stacked_data(dataset, rng, cfg.batch_size)
-                    loss = per_member(update.loss(view, real), nets.members, objective, f"{update.name}_loss")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.float().sum().backward()  # summed, not averaged: members train independently
-                    if cfg.grad_clip:
-                        clip_gradients([nets.modules[n] for n in update.networks], nets.members, cfg.grad_clip)
-                    optimizer.step()
-                    losses[row] += loss.detach()
-    finally:
-        objective.rng = ()  # for the losses only: a draw elsewhere would shift the training streams
+    # the members' own "loss" streams for randomness inside the losses, for the losses only: a draw
+    # elsewhere would shift the training streams
+    with objective.random_streams(nets.loss_rng), autocast(rng[0].device, precision):
+        for row, (update, optimizer) in enumerate(zip(nets.updates, nets.optimizers)):
+            nets.train_only(update.networks)
+            for _ in range(update.repeats):
+                real = stacked_data(dataset, rng, cfg.batch_size)
+                loss = per_member(update.loss(view, real), nets.members, objective, f"{update.name}_loss")
+                optimizer.zero_grad(set_to_none=True)
+                loss.float().sum().backward()  # summed, not averaged: members train independently
+                if cfg.grad_clip:
+                    clip_gradients([nets.modules[n] for n in update.networks], nets.members, cfg.grad_clip)
+                optimizer.step()
+                losses[row] += loss.detach()
 
 
 def stepper(objective: Objective, dataset: Dataset, seeds: Sequence[int], device: torch.device,

@@ -101,13 +101,13 @@ def denoising_loss(eps: Tensor, predicted: Tensor) -> Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class DDPMConfig(ObjectiveConfig):
-    """``noise`` and ``noise_dim`` are unused: the chain starts from N(0, I) in the data's shape."""
+    """The chain starts from N(0, I) in the data's shape; Adam's betas are Adam's own (0.9, 0.999)."""
 
+    architecture: Literal["mlp", "dcgan"] = param(
+        "mlp", "noise network: a ReLU MLP with the time as one more input, or (images) a time-conditioned "
+               "convolutional encoder-decoder sized from the data's shape")
     hidden: tuple[int, ...] = param((256, 256, 256), "noise network hidden widths (mlp)", gt=0)
-    betas: tuple[float, float] = param((0.9, 0.999), "Adam betas", ge=0, le=0.9999)
-    noise_dim: int = param(2, "unused (the diffusion's noise has the data's shape)", gt=0)
-    noise: Literal["normal", "uniform"] = param("normal", "unused (the diffusion's noise has the data's shape)")
-    batch_size: int = param(128, "data samples per step", gt=1)
+    channels: int = param(64, "dcgan: channels of the widest-resolution layer (doubling per halving)", gt=0, le=4096)
     lr: float = param(1e-3, "learning rate of the noise network", gt=0)
     timesteps: int = param(100, "T: diffusion steps; the paper's linear schedule (T = 1000) scaled by 1000 / T",
                            gt=1, le=100_000)
@@ -137,8 +137,6 @@ class DDPM(Objective):
         Output("denoising_loss", "theory", "lower", "the training loss ||eps - eps_theta||^2 (mean per coordinate) "
                                                     "on held-out data, t uniform over {1..T}"),
     )
-    bounds: tuple[float, float] | None = None
-
     def __init__(self, config: DDPMConfig, data: Tensor):
         super().__init__(config, data)
         self.shape = tuple(data.shape[1:])
@@ -147,7 +145,6 @@ class DDPM(Objective):
 
     def networks(self, dataset) -> tuple[Network, ...]:
         cfg = self.config
-        self.bounds = dataset.bounds  # samples are clipped into them
         return (Network("noise", self.shape, self.shape, tuple(cfg.hidden), cfg.architecture, cfg.channels,
                         time=True),)
 
@@ -171,15 +168,15 @@ class DDPM(Objective):
         taus = respaced(cfg.sampling_steps, cfg.timesteps)
         abar, abar_prev = step_coefficients(self.abar, taus)
         x = self.normal(n, *self.shape)  # x_T ~ N(0, I)
-        x0_range = None
-        if self.bounds is not None and cfg.clip_denoised:  # the data's bounds on the model's scale
-            x0_range = tuple(self.scale.to_model(torch.full(self.shape, float(b))).to(x) for b in self.bounds)
+        bounds, x0_range = nets.bounds, None  # the data's: samples are clipped into them
+        if bounds is not None and cfg.clip_denoised:  # the data's bounds on the model's scale
+            x0_range = tuple(self.scale.to_model(torch.full(self.shape, float(b))).to(x) for b in bounds)
         for i in reversed(range(len(taus))):
             t = torch.full(x.shape[:2], float(taus[i]) / cfg.timesteps, dtype=x.dtype, device=x.device)
             z = self.normal(n, *self.shape).to(x) if i > 0 else None
             x = posterior_step(x, nets.noise(x, t), float(abar[i]), float(abar_prev[i]), z, cfg.variance, x0_range)
         x = self.scale.to_data(x)
-        return x.clamp(*self.bounds) if self.bounds is not None else x
+        return x.clamp(*bounds) if bounds is not None else x
 
     def diagnose_networks(self, nets: Nets, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
         return {"denoising_loss": self.loss(nets, real)}

@@ -15,8 +15,8 @@ they change how a trained model is sampled, not how it trains.
 The velocity network takes the time as an input: an MLP (the time one more input feature) for
 vectors, or the core's time-conditioned image-to-image convolutional network
 (``architecture: dcgan``) for images. Its output is not squashed: a velocity is unbounded.
-The generator settings ``noise`` and ``noise_dim`` are not used (the noise has the data's shape);
-Adam's betas default to (0.9, 0.999), not the GANs' (0.5, 0.999).
+The noise x0 has the data's shape (no generator settings); Adam's betas are ObjectiveConfig's,
+Adam's own (0.9, 0.999), not the GANs' (0.5, 0.999).
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ from benchbench import Nets, Network, Objective, ObjectiveConfig, Output, Update
 
 @dataclasses.dataclass(frozen=True)
 class FlowConfig(ObjectiveConfig):
-    # Inherited settings redeclared with this objective's meaning or defaults.
-    noise_dim: int = param(2, "not used: the noise x0 has the data's shape", gt=0)
-    noise: Literal["normal", "uniform"] = param("normal", "not used: the noise x0 is N(0, I)")
+    architecture: Literal["mlp", "dcgan"] = param(
+        "mlp", "velocity network: a ReLU MLP with the time as one more input, or (images) a time-conditioned "
+               "convolutional encoder-decoder sized from the data's shape")
     hidden: tuple[int, ...] = param((256, 256), "velocity network hidden widths (mlp)", gt=0)
+    channels: int = param(64, "dcgan: channels of the widest-resolution layer (doubling per halving)", gt=0, le=4096)
     lr: float = param(1e-3, "velocity network learning rate", gt=0)
-    betas: tuple[float, float] = param((0.9, 0.999), "Adam betas (a regression: Adam's own defaults)", ge=0,
-                                       le=0.9999)
     solver: Literal["euler", "midpoint"] = param("euler", "ODE solver of the sampler (midpoint: 2 network "
                                                           "evaluations per step)", sampling=True)
     sampling_steps: int = param(50, "solver steps from t=0 (noise) to t=1 (data)", ge=1, le=100_000, sampling=True)

@@ -10,12 +10,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from benchbench import Objective, ObjectiveConfig, hookimpl, param
+from benchbench import GeneratorConfig, Objective, hookimpl, param
 from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 
 
 @dataclasses.dataclass(frozen=True)
-class GMMNConfig(ObjectiveConfig):
+class GMMNConfig(GeneratorConfig):
     bandwidths: tuple[float, ...] = param((), "kernel sigmas; empty: `scales` times the median pairwise "
                                               "distance of the data", gt=0, per_member=True)
     scales: tuple[float, ...] = param((0.03125, 0.0625, 0.125, 0.25, 0.5, 1.0),

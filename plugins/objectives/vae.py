@@ -57,15 +57,14 @@ def elbo(x: Tensor, mean: Tensor, log_std: Tensor | float, mu: Tensor, logvar: T
 
 @dataclasses.dataclass(frozen=True)
 class VAEConfig(ObjectiveConfig):
-    """``noise`` and ``noise_dim`` are unused (the prior is N(0, I) of ``latent_dim`` dimensions, the ELBO's)."""
+    """The prior is N(0, I) of ``latent_dim`` dimensions (the ELBO's); Adam's betas are Adam's own (0.9, 0.999)."""
 
+    architecture: Literal["mlp", "dcgan"] = param(
+        "mlp", "encoder and decoder: ReLU MLPs, or (images) DCGAN-style convolutions sized from the data's shape")
     hidden: tuple[int, ...] = param((128, 128), "decoder hidden widths (mlp)", gt=0)
+    channels: int = param(64, "dcgan: channels of the widest-resolution layer (doubling per halving)", gt=0, le=4096)
     latent_dim: int = param(2, "dimension of the latent z", gt=0, le=100_000)
     encoder_hidden: tuple[int, ...] = param((128, 128), "encoder hidden widths (mlp)", gt=0)
-    betas: tuple[float, float] = param((0.9, 0.999), "Adam betas", ge=0, le=0.9999)
-    noise_dim: int = param(2, "unused (the prior is N(0, I) of `latent_dim` dimensions)", gt=0)
-    noise: Literal["normal", "uniform"] = param("normal", "unused (the prior is N(0, I) of `latent_dim` dimensions)")
-    batch_size: int = param(128, "data samples per step", gt=1)
     lr: float = param(1e-3, "learning rate of the encoder, decoder and observation sigma", gt=0)
     observation_std: Literal["fixed", "learned"] = param(
         "learned", "sigma of p(x | z) = N(decoder(z), sigma^2 I): fixed at `std`, or learned (one per member, "

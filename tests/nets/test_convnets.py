@@ -83,9 +83,10 @@ def test_flow_matching_on_images_passes_the_conformance_kit():
 def test_a_member_trains_the_same_alone_or_stacked(tiny, tmp_path):
     plugin = type("P", (), {"benchbench_datasets": staticmethod(hookimpl(lambda: [Blobs]))})
     registry = registry_with([("blobs", plugin)])
-    conv = {"architecture": "dcgan", "channels": 4, "batch_size": 8, "noise_dim": 4}
+    conv = {"architecture": "dcgan", "channels": 4, "batch_size": 8}
     raw = {**tiny, "seeds": 3, "steps": 4, "datasets": {"blobs": {}}, "metrics": [], "reporters": [],
-           "objectives": {"nonsaturating": conv, "gmmn": conv, "flow": {**conv, "sampling_steps": 2}},
+           "objectives": {"nonsaturating": {**conv, "noise_dim": 4}, "gmmn": {**conv, "noise_dim": 4},
+                          "flow": {**conv, "sampling_steps": 2}},
            "eval": {"samples": 20, "curve_samples": 10}}
     stacked = run(parse_suite(raw, registry), out=tmp_path / "stacked", registry=registry)
     raw["execution"] = {"workers": 1, "stack_seeds": False}

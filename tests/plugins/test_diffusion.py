@@ -191,8 +191,7 @@ def test_sampler_shapes_nfe_and_member_streams():
     def noise(x, t):  # a network that treats every member alike
         calls.append(x.shape)
         return 0.1 * x
-    nets = Nets({"noise": noise})
-    objective.bounds = (0.0, 1.0)
+    nets = Nets({"noise": noise}, bounds=(0.0, 1.0))
     objective.rng = streams(3, 4)
     both = objective.sample(nets, 5)
     assert both.shape == (2, 5, 1, 4, 4) and len(calls) == 7 and float(both.min()) >= 0 and float(both.max()) <= 1
