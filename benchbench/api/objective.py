@@ -1,8 +1,9 @@
 """The contract of a training objective. Plugins subclass :class:`Objective`.
 
 An objective declares the networks it needs (:meth:`Objective.networks`, each a :class:`Network`,
-and any tensors it trains directly, each a :class:`FreeParameter`), the updates of one training step (:meth:`Objective.updates`, each an :class:`Update`: a loss and
-the networks its optimizer trains) and how it draws samples (:meth:`Objective.sample`, with
+and any tensors it trains directly, each a :class:`FreeParameter`), the updates of one training
+step (:meth:`Objective.updates`, each an :class:`Update`: a loss and the networks its optimizer
+trains) and how it draws samples (:meth:`Objective.sample`, with
 :meth:`Objective.nfe` network evaluations per sample). The core builds the networks, owns the
 optimizers and the loop (:mod:`benchbench.train.trainer`), and scores what ``sample`` returns.
 

@@ -20,8 +20,8 @@ __tracebackhide__ = True
 def training_stepper(objective: type[Objective] | str, settings: Mapping[str, Any] | None = None,
                      dataset: Dataset | type[Dataset] | str | None = None, members: int = 1,
                      device: str | torch.device = "cpu") -> Callable[[], None]:
-    """``step()``: one training step (k critic steps, one generator step) of ``members`` freshly
-    built stacked seeds, through :func:`benchbench.train.trainer.stepper`, the code a run executes.
+    """``step()``: one training step (every update: a GAN's k critic updates, one generator update) of
+    ``members`` freshly built stacked seeds, through :func:`benchbench.train.trainer.stepper`, the code a run executes.
     ``objective``: a class or the name of an installed one; ``settings``: a suite's mapping;
     ``dataset``: an instance, a class, the name of an installed one, or None (:class:`KitMixture`)."""
     cls = _component("objective", objective)

@@ -22,7 +22,7 @@ from ..api.objective import Nets, Objective
 from ..api.outputs import Output
 from .phases import part
 
-TRAINING_OUTPUTS = (  # the curve `<name>_loss` of each update (benchbench.Update), for the update names the built-ins use
+TRAINING_OUTPUTS = (  # the curve `<name>_loss` of each update (benchbench.Update), for the built-ins' update names
     Output("generator_loss", "training", "none", "mean loss of an update named 'generator' (GANs, GMMN) since the "
                                                 "previous curve point"),
     Output("critic_loss", "training", "none", "mean loss of an update named 'critic' (GANs) since the previous "

@@ -5,8 +5,10 @@ Members are initialised from their own "init" streams, one stream per member sha
 networks in their declared order (the generator, then the critic), so a member's weights depend
 on its seed alone. A declared free parameter (:class:`benchbench.FreeParameter`) is built as a
 module holding one tensor ``[M, *shape]``, so it is optimised, clipped, averaged and checkpointed
-like a network's weights; losses see it as that tensor (:meth:`Networks.view`). The core owns the optimizers: ``torch.optim.Adam(fused=True)`` (or SGD,
-RMSprop) when every member shares its settings, the per-member optimizer of
+like a network's weights; losses see it as that tensor (:meth:`Networks.view`).
+
+The core owns the optimizers: ``torch.optim.Adam(fused=True)`` (or SGD, RMSprop) when every
+member shares its settings, the per-member optimizer of
 :mod:`benchbench.train.member_optim` for the trials of a search; each update's learning rate is
 the config field its ``lr_setting`` names.
 """

@@ -70,7 +70,8 @@ def members(cls: type) -> list[str]:
 
 
 CONTRACTS = {  # heading -> the classes documented under it
-    "Objective": [benchbench.Objective, benchbench.ObjectiveConfig, benchbench.GeneratorConfig, benchbench.CriticConfig],
+    "Objective": [benchbench.Objective, benchbench.ObjectiveConfig, benchbench.GeneratorConfig,
+                  benchbench.CriticConfig],
     "Dataset": [benchbench.Dataset, benchbench.Modes, benchbench.Split],
     "Metric": [benchbench.Metric, benchbench.Evaluation, benchbench.Timing],
     "Reporter": [benchbench.Reporter, benchbench.RunReport],
