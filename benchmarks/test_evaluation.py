@@ -28,10 +28,11 @@ import pytest
 import torch
 
 from benchbench import Dataset, Evaluation, Split, default_registry, hookimpl, parse_suite, registry_with
+from benchbench.plan.build import build
 from benchbench.train.sampling import count_sample_flops, draw
 from benchbench.train.stack import build_networks
 from benchbench.train.timing import count_flops
-from benchbench.train.trainer import build, stepper
+from benchbench.train.trainer import stepper
 
 THREADS = int(os.environ.get("BENCHBENCH_THREADS", 1))
 POINT_SIZES = (500, 2500)

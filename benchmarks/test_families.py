@@ -18,9 +18,10 @@ import pytest
 import torch
 
 from benchbench import default_registry, parse_suite
+from benchbench.plan.build import build
 from benchbench.train.sampling import draw
 from benchbench.train.stack import build_networks
-from benchbench.train.trainer import build, stepper
+from benchbench.train.trainer import stepper
 
 ROUND_STEPS = 20
 SAMPLES = 500  # per member, per sampling round

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from benchbench import Evaluation, default_registry, parse_suite
-from benchbench.train.trainer import build
+from benchbench.plan.build import build
 
 SAMPLES = 2500
 SMOKE_SAMPLES = 200  # plain test runs (--benchmark-disable) only check that each metric works

@@ -12,8 +12,9 @@ import torch
 from test_stacked_step import ROUND_STEPS, THREADS, settings
 
 from benchbench import default_registry, parse_suite
+from benchbench.plan.build import build
 from benchbench.plan.trials import trial_specs
-from benchbench.train.trainer import build, stepper
+from benchbench.train.trainer import stepper
 
 TRIALS, SEEDS = 16, 2
 

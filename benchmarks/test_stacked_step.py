@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchbench import default_registry, parse_suite
-from benchbench.train.trainer import build, stepper
+from benchbench.plan.build import build
+from benchbench.train.trainer import stepper
 from benchbench_plugins.kernels import median_distance, mmd2_gaussian
 
 ROUND_STEPS = 20

@@ -18,11 +18,11 @@ import torch
 
 from ..api.params import sampling_settings
 from ..config.suite import ComponentSpec, Suite
+from ..plan.build import build
 from ..registry.components import Registry
 from .declarations import declared_nfe
 from .sampling import SAMPLING_REPEATS, draw
 from .stack import build_networks
-from .trainer import build
 
 WARN_S = 3600.0  # warn when sampling for evaluation alone should take longer than this (wall seconds)
 PROBE_S = 0.1  # the longest a sampler is timed for the estimate (beyond its first network call)

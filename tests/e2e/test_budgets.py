@@ -9,8 +9,8 @@ import torch
 from clirun import invoke
 
 from benchbench import default_registry, parse_suite, run
+from benchbench.plan.build import build
 from benchbench.train.step_cost import member_step_cost
-from benchbench.train.trainer import build
 
 FLOPS = 6.0e6
 SUITE = {

@@ -5,6 +5,7 @@ verdicts: P(improvement) 0.5 and no significant difference on any metric."""
 import json
 
 import pandas as pd
+import pytest
 
 from benchbench import default_registry, parse_suite, run
 from benchbench.plan.cells import REFERENCE
@@ -51,6 +52,24 @@ def test_two_labels_with_identical_settings_are_two_rows_trained_once(tmp_path):
     rebuilt, failed = rebuild(outcome.directory, default_registry())  # `benchbench report`, nothing trained
     assert not failed and list(dict.fromkeys(rebuilt.records["objective"])) == [REFERENCE, "nonsaturating", "twin"]
     pd.testing.assert_frame_equal(rebuilt.comparisons, outcome.comparisons)
+
+
+@pytest.mark.slow  # two runs
+def test_resume_retrains_the_member_of_a_missing_copy_and_rewrites_nothing_finished(tmp_path):
+    first, _ = run_counting(TWINS, tmp_path)
+    cells = {(d["objective"], d["seed"]): p for p in (first.directory / "cells").glob("*.json")
+             for d in [json.loads(p.read_text())]}
+    trained = cells["nonsaturating", 1].read_bytes()
+    lost = cells["twin", 1].read_bytes()
+    for path in (cells["twin", 1], cells["twin", 1].with_suffix(".npy")):
+        path.unlink()
+    resumed, member_steps = run_counting(TWINS, tmp_path)
+    assert resumed.skipped_cells == 3 * 3 - 1 and member_steps == TWINS["steps"]  # one member, for the copy
+    assert cells["nonsaturating", 1].read_bytes() == trained  # found finished: kept as it was
+    again = json.loads(cells["twin", 1].read_text())
+    assert again["scores"]["modes_captured"] == json.loads(lost)["scores"]["modes_captured"]
+    untimed = lambda summary: summary[~summary["metric"].str.endswith("_s")].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(untimed(resumed.summary), untimed(first.summary))
 
 
 def test_the_a_a_comparison_finds_no_difference_on_any_metric(tmp_path):
