@@ -86,7 +86,7 @@ class Budget:
 
 def describe(unit: str, amount: float) -> str:
     if unit == "steps":
-        return f"{int(amount)} generator steps per model"
+        return f"{int(amount)} training steps per model"
     if unit == "flops":
         return f"{amount:.3g} training FLOPs per model (each objective trains until it has spent them)"
     return f"{amount:g} s of training per model (the wall clock of its stacked job)"

@@ -76,5 +76,5 @@ def test_plots_and_report_html_show_the_compute_figure_and_the_budget(tmp_path):
     assert {p.name for p in written} >= {"sampling_ring.png"}
     assert "2e+09 training FLOPs per model (each objective trains until it has spent them)" in page
     assert "against the training FLOPs per model spent so far" in page
-    assert describe_budget({"steps": 300}) == "300 generator steps per model"
+    assert describe_budget({"steps": 300}) == "300 training steps per model"
     assert describe_budget({"budget": {"seconds": 30}}).startswith("30 s of training per model")
