@@ -272,8 +272,9 @@ def share(jobs: Sequence[Job]) -> list[Job]:
                 continue
             first_of[trained] = len(out)
         out.append(job)
-    return [dataclasses.replace(job, copies={c.key: tuple(copies[c.key]) for _, cells in job.scored for c in cells
-                                             if c.key in copies}) for job in out]
+    return [dataclasses.replace(job, copies={c.key: (*job.copies.get(c.key, ()), *copies.get(c.key, ()))
+                                             for _, cells in job.scored for c in cells
+                                             if c.key in copies or c.key in job.copies}) for job in out]
 
 
 def budget_key(suite: Suite, objective: ComponentSpec | None, rung: int) -> dict[str, Any]:

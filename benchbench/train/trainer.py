@@ -29,7 +29,7 @@ from ..api.errors import ComponentError, PluginError
 from ..api.metric import Timing
 from ..api.objective import Objective, ObjectiveConfig
 from ..config.suite import ExecutionSettings
-from ..plan.build import build
+from ..plan.build import SETUP_SAMPLES, build  # noqa: F401 - SETUP_SAMPLES: importable here as before
 from ..plan.cells import Job, stream
 from ..registry.components import Registry
 from .checkpoint import Checkpoints, Resumable

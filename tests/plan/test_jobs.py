@@ -3,7 +3,7 @@ labels train once (copies), objectives that differ only in sampling settings are
 stack (samplers), and resume and refused objectives select members and rows of that list."""
 
 from benchbench import ComponentError, default_registry, parse_suite
-from benchbench.plan.cells import plan, planned
+from benchbench.plan.cells import plan, planned, share
 from benchbench.plan.selection import refuse, remaining
 
 NET = {"batch_size": 16, "hidden": [16]}
@@ -69,3 +69,8 @@ def test_a_lower_rung_of_a_ladder_carries_its_copies():
     assert sorted(c.objective for c in flow.written) == sorted("abc" * 3)
     assert [flow.rows(c)[1].key for c in flow.cells] == [c.lower[0].key for c in
                                                          (shared[1].copies[t.key][0] for t in shared[1].cells)]
+
+
+def test_sharing_is_idempotent():
+    shared, _ = jobs()
+    assert share(shared) == shared
