@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from benchbench import REFERENCE, Output  # noqa: E402
+from . import figures
+from benchbench import REFERENCE, Output
 
 FRONTIER_GROUPS = ("quality", "divergence")  # the metrics drawn against compute
 COLUMNS = 4  # panels per row
@@ -41,7 +37,7 @@ def frontier_metrics(frame: pd.DataFrame, outputs: dict[str, Output], chosen: tu
 def _panels(count: int, width: float = 3.3, height: float = 2.6):
     columns = min(COLUMNS, count)
     rows = math.ceil(count / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns + 1.8, height * rows + 0.6),
+    figure, axes = figures.subplots(rows, columns, figsize=(width * columns + 1.8, height * rows + 0.6),
                                 layout="constrained", squeeze=False)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
@@ -51,6 +47,7 @@ def _panels(count: int, width: float = 3.3, height: float = 2.6):
 def log_axis(ax, values: np.ndarray) -> None:
     """A log x axis over the positive ``values``, at least 1.2 decades wide (so a power of ten is
     labelled) and labelled at powers of ten only (minor labels would overlap)."""
+    from matplotlib.ticker import NullFormatter
     values = values[np.isfinite(values) & (values > 0)]
     ax.set_xscale("log")
     if not len(values):
@@ -58,7 +55,7 @@ def log_axis(ax, values: np.ndarray) -> None:
     low, high = np.log10(values.min()), np.log10(values.max())
     pad = max(0.15 * (high - low), (1.2 - (high - low)) / 2, 0.0)
     ax.set_xlim(10 ** (low - pad), 10 ** (high + pad))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _direction(metric: str, outputs: dict[str, Output]) -> str:
@@ -103,11 +100,11 @@ def compute_figure(title: str, by_rung: pd.DataFrame, outputs: dict[str, Output]
         ax.set_xlabel("training FLOPs per model", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, linewidth=0.5, which="both")
-    handles = [plt.Line2D([], [], color=colors[o], marker="o", markersize=3.5, label=o) for o in objectives]
+    handles = [figures.line(color=colors[o], marker="o", markersize=3.5, label=o) for o in objectives]
     if shown_reference:
-        handles.append(plt.Line2D([], [], color="grey", linestyle=":", label=f"{REFERENCE} reference"))
+        handles.append(figures.line(color="grey", linestyle=":", label=f"{REFERENCE} reference"))
     if shown_target:
-        handles.append(plt.Line2D([], [], color="black", linestyle="--", alpha=0.6, label="target"))
+        handles.append(figures.line(color="black", linestyle="--", alpha=0.6, label="target"))
     figure.legend(handles=handles, loc="outside right upper", fontsize=8, title="objective", title_fontsize=8)
     what = "at each budget rung" if rungs > 1 else "at the one budget of this run"
     figure.suptitle(f"{title}: score against training compute {what}\n(mean over seeds, "
@@ -141,9 +138,9 @@ def sampling_figure(title: str, sampling: pd.DataFrame, outputs: dict[str, Outpu
         ax.set_xlabel("sampling FLOPs per sample", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, linewidth=0.5, which="both")
-    handles = [plt.Line2D([], [], color=colors[o], marker="o", linestyle="", label=o) for o in objectives]
-    handles += [plt.Line2D([], [], color="black", marker="o", linestyle="-", alpha=0.7, label="Pareto set"),
-               plt.Line2D([], [], color="black", marker="o", mfc="white", linestyle="",
+    handles = [figures.line(color=colors[o], marker="o", linestyle="", label=o) for o in objectives]
+    handles += [figures.line(color="black", marker="o", linestyle="-", alpha=0.7, label="Pareto set"),
+               figures.line(color="black", marker="o", mfc="white", linestyle="",
                           label="dominated (another is\nboth better and cheaper)")]
     figure.legend(handles=handles, loc="outside right upper", fontsize=8, title="objective", title_fontsize=8)
     figure.suptitle(f"{title}: score at the top budget rung against sampling cost\n(mean, 95% CI over seeds; "

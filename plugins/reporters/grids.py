@@ -15,13 +15,9 @@ import io
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-
-from benchbench import REFERENCE, Reporter, RunReport, atomic_write, file_label, hookimpl, param  # noqa: E402
+from benchbench import REFERENCE, Reporter, RunReport, atomic_write, file_label, hookimpl, param
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +51,9 @@ class Grids(Reporter):
 
 def grid_png(grid: np.ndarray) -> bytes:
     """A mosaic (values in [0, 1]) as a grayscale PNG, rendered in memory, pixel for pixel."""
+    from matplotlib.image import imsave
     buffer = io.BytesIO()
-    plt.imsave(buffer, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    imsave(buffer, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
     return buffer.getvalue()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import html
 import math
 from pathlib import Path
@@ -33,7 +34,7 @@ from benchbench import (Output, Reporter, RunReport, atomic_write, describe_budg
                         param)
 from benchbench import tables as summary_tables
 
-from . import frontier_text, grids, marks, plots, verdicts  # plots chooses matplotlib's Agg backend
+from . import figures, frontier_text, grids, marks, plots, verdicts
 from .tables import EXCLUDED_GROUPS, REFERENCE, _group, _header, chosen_settings, curse_warnings, seeds_phrase
 from .time_spent import phases_html
 
@@ -106,6 +107,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
                     f'↓ lower is better. <i>{REFERENCE}</i>: fresh samples of the true data, what a perfect '
                     f'generator scores. Hover a column name for its description.</p>')
     throughput, throughput_metrics = [], []
+    compared = improvement_pngs(run, datasets, config)  # drawn at once, in parallel
     for dataset in datasets:
         body.append(f'<h2 id="{_anchor(dataset)}">{_e(dataset)}</h2>' + chosen_html(run, dataset, config))
         rows = shown[shown["dataset"] == dataset]
@@ -121,7 +123,7 @@ def render(run: RunReport, config: HtmlConfig = HtmlConfig()) -> str:
             body.append("<p>No results.</p>")
         body += figures_html(run, dataset, config)
         body.append(frontier_text.html_text(run, dataset))  # ranks by rung, crossovers, compute to a target
-        body.append(improvement_html(run, dataset, config))
+        body.append(improvement_html(run, dataset, compared.get(dataset)))
     body.append(ranks_html(run))
     body.append('<h2 id="throughput">Throughput</h2>')
     device = run.environment.get("device")
@@ -332,17 +334,24 @@ def chosen_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
 
 # --- comparisons -----------------------------------------------------------------------------------
 
-def improvement_html(run: RunReport, dataset: str, config: HtmlConfig) -> str:
-    """The run's pairwise comparisons of ``dataset`` (probability of improvement with intervals, the
-    ``verdicts`` reporter's figure), folded: empty when there are none."""
+def improvement_pngs(run: RunReport, datasets: list[str], config: HtmlConfig) -> dict[str, bytes]:
+    """dataset -> the ``verdicts`` reporter's figure of its pairwise comparisons, where it has any."""
     compared = run.comparisons
     if compared.empty or "dataset" not in compared:
+        return {}
+    makes = {d: functools.partial(verdicts.improvement_figure, f"{run.suite} · {d}",
+                                  compared[compared["dataset"] == d]) for d in datasets if (compared["dataset"] == d).any()}
+    return figures.render_all(makes, config.dpi, costs={d: (compared["dataset"] == d).sum() for d in makes})
+
+
+def improvement_html(run: RunReport, dataset: str, png: bytes | None) -> str:
+    """The run's pairwise comparisons of ``dataset`` (probability of improvement with intervals, the
+    ``verdicts`` reporter's figure ``png``), folded: empty when there are none."""
+    compared = run.comparisons
+    if png is None or compared.empty or "dataset" not in compared:
         return ""
     compared = compared[compared["dataset"] == dataset]
-    if compared.empty:
-        return ""
     significant = int(compared["significant"].astype(bool).sum())
-    png = plots.png(verdicts.improvement_figure(f"{run.suite} · {dataset}", compared), config.dpi)
     caption = ("P(first objective better than second) over seeds, 95% bootstrap interval; filled: significant "
                "after Holm (comparisons.csv).")
     return (f"<details><summary>Pairwise comparisons: {len(compared)}, of which {significant} significant</summary>"

@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import math
 from pathlib import Path
 from typing import Callable, Literal
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from . import frontier_plots  # noqa: E402
-from benchbench import (  # noqa: E402
+from . import figures, frontier_plots
+from benchbench import (
     REFERENCE,
     Dataset,
     Output,
@@ -62,6 +57,8 @@ class PlotsConfig:
                 "suite's budget is in FLOPs or seconds")
     compute_metrics: tuple[str, ...] = param((), "metrics of the quality-vs-compute figures, those the run has "
                                                  "(default: every quality and divergence metric with a direction)")
+    processes: int = param(0, "processes that draw the figures at once (0: one per core this process may use; "
+                              "1: this process alone); the files are the same", ge=0)
 
 
 class Plots(Reporter):
@@ -74,28 +71,48 @@ class Plots(Reporter):
 
     def report(self, run: RunReport, directory: Path) -> list[Path]:
         folder = Path(directory) / "plots"
+        makes, costs = {}, {}  # path -> draws the figure, its rough cost (panels)
+        for path, make, cost in self.to_draw(run, folder):
+            makes[path], costs[path] = make, cost
+        try:
+            drawn = figures.render_all(makes, self.config.dpi, self.config.processes, costs)
+        except figures.FigureError as error:
+            write_all(error.drawn)  # the figures that could be drawn
+            raise
+        return write_all(drawn)
+
+    def to_draw(self, run: RunReport, folder: Path) -> list[tuple[Path, Callable, int]]:
+        """(path, draws its figure, panels) of every figure of the run, in file order."""
         labels = list(dict.fromkeys([*run.datasets, *(d for d, _, _ in run.samples),
                                      *(run.curves["dataset"] if not run.curves.empty else [])]))
-        written = []
+        found = []
         for label in labels:
             dataset = run.datasets.get(label)
             samples = {o: x for o, x in first_seed_samples(run.samples, label).items() if len(x)}  # plot_samples: 0
             if samples:
-                figure = samples_figure(f"{run.suite} · {label}", dataset, samples, self.config.max_points)
-                written.append(save(figure, folder / f"samples_{file_label(label)}.png", self.config.dpi))
+                found.append((folder / f"samples_{file_label(label)}.png", functools.partial(
+                    samples_figure, f"{run.suite} · {label}", dataset, samples, self.config.max_points), len(samples)))
             curves = run.curves[run.curves["dataset"] == label] if not run.curves.empty else run.curves
             summary = run.summary[run.summary["dataset"] == label] if not run.summary.empty else run.summary
-            if not curves.empty and curve_panels(curves, run.outputs):
+            panels = curve_panels(curves, run.outputs) if not curves.empty else []
+            if panels:
                 scale = (curve_flops(run, label) or None) if flops_axis(run, self.config.curve_axis) else None
-                figure = curves_figure(f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points,
-                                       scale)
-                written.append(save(figure, folder / f"curves_{file_label(label)}.png", self.config.dpi))
+                found.append((folder / f"curves_{file_label(label)}.png", functools.partial(
+                    curves_figure, f"{run.suite} · {label}", curves, summary, run.outputs, self.config.max_points,
+                    scale), len(panels)))
             for name, draw in compute_figures(run, label, self.config.compute_metrics):
-                written.append(save(draw(), folder / f"{name}_{file_label(label)}.png", self.config.dpi))
+                found.append((folder / f"{name}_{file_label(label)}.png", draw, len(draw.args[3])))  # a panel a metric
         for label, budget in (run.budget.groupby("dataset", sort=False) if not run.budget.empty else ()):
-            figure = budget_figure(label, budget, run.outputs)
-            written.append(save(figure, folder / f"budget-{file_label(label)}.png", self.config.dpi))
-        return written
+            found.append((folder / f"budget-{file_label(label)}.png", functools.partial(
+                budget_figure, label, budget, run.outputs), 1))
+        return found
+
+
+def write_all(drawn: dict[Path, bytes]) -> list[Path]:
+    """Write each PNG atomically (never a truncated file)."""
+    for path, data in drawn.items():
+        atomic_write(path, data)
+    return list(drawn)
 
 
 # --- search budgets ------------------------------------------------------------------------------
@@ -104,7 +121,7 @@ def budget_figure(dataset: str, budget: pd.DataFrame, outputs: dict[str, Output]
     """Expected best selection score vs search budget (``budget.csv`` rows of one dataset): one curve
     and 95% band per objective, as in Lucic et al. 2018's figures."""
     metric = budget["metric"].iloc[0]
-    figure, ax = plt.subplots(figsize=(5, 3.5))
+    figure, ax = figures.subplots(figsize=(5, 3.5))
     for objective, curve in budget.groupby("objective", sort=False):
         ax.plot(curve["budget"], curve["expected_best"], marker="o", markersize=3, label=objective)
         ax.fill_between(curve["budget"], curve["ci95_low"], curve["ci95_high"], alpha=0.2)
@@ -247,7 +264,7 @@ def samples_figure(title: str, dataset: Dataset | None, samples: dict[str, np.nd
     kind = sample_kind(reference.shape[1:])
     density = dataset is not None and dataset.has_log_prob and kind in ("1d", "2d")
     n = len(samples)
-    figure, axes = plt.subplots(1, n, figsize=(2.7 * n, 3.0), layout="constrained", squeeze=False)
+    figure, axes = figures.subplots(1, n, figsize=(2.7 * n, 3.0), layout="constrained", squeeze=False)
     if kind == "image":
         low, high = float(np.nanmin(reference)), float(np.nanmax(reference))
         for ax, (objective, x) in zip(axes[0], samples.items()):
@@ -365,7 +382,7 @@ def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outpu
     colors[REFERENCE] = "black"
     columns = min(4, len(panels))
     rows = math.ceil(len(panels) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns + 1.6, 2.5 * rows + 0.5),
+    figure, axes = figures.subplots(rows, columns, figsize=(3.3 * columns + 1.6, 2.5 * rows + 0.5),
                                 layout="constrained", squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
@@ -394,9 +411,9 @@ def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outpu
         ax.set_xlabel("step" if flops_per_step is None else "training FLOPs per model", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, linewidth=0.5)
-    handles = [plt.Line2D([], [], color=colors[o], label=o) for o in objectives]
+    handles = [figures.line(color=colors[o], label=o) for o in objectives]
     if has_reference_line:
-        handles.append(plt.Line2D([], [], color="grey", linestyle=":", label=f"{REFERENCE} final value"))
+        handles.append(figures.line(color="grey", linestyle=":", label=f"{REFERENCE} final value"))
     figure.legend(handles=handles, loc="outside right upper", fontsize=8, title="objective", title_fontsize=8)
     figure.suptitle(f"{title}: metrics during training (mean over seeds, band: 95% CI)", fontsize=10)
     return figure
@@ -406,13 +423,8 @@ def curves_figure(title: str, curves: pd.DataFrame, summary: pd.DataFrame, outpu
 
 
 def png(figure, dpi: int) -> bytes:
-    """``figure`` rendered to PNG in memory (then closed): for files and for pages that embed it."""
-    buffer = io.BytesIO()
-    try:
-        figure.savefig(buffer, dpi=dpi, format="png")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
+    """``figure`` rendered to PNG in memory: for files and for pages that embed it."""
+    return figures.png(figure, dpi)
 
 
 def save(figure, path: Path, dpi: int) -> Path:

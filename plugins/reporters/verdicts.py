@@ -12,15 +12,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-import pandas as pd  # noqa: E402
+from benchbench import Reporter, RunReport, comparisons, hookimpl, param
 
-from benchbench import Reporter, RunReport, comparisons, hookimpl, param  # noqa: E402
-
-from .plots import save  # noqa: E402
+from . import figures
+from .plots import save
 
 FILE = Path("plots") / "probability_of_improvement.png"
 ROW_INCHES = 0.24  # height of one (metric, pair) row
@@ -52,10 +49,11 @@ class ImprovementPlot(Reporter):
 def improvement_figure(suite: str, compared: pd.DataFrame):
     """One panel per dataset, one row per (metric, pair): the interval of P(a better than b)."""
     datasets = list(dict.fromkeys(compared["dataset"]))
+    from matplotlib import colormaps
     pairs = list(dict.fromkeys(zip(compared["objective_a"], compared["objective_b"])))
-    colours = {pair: plt.get_cmap("tab10")(i % 10) for i, pair in enumerate(pairs)}
+    colours = {pair: colormaps["tab10"](i % 10) for i, pair in enumerate(pairs)}
     rows = max(len(g) for _, g in compared.groupby("dataset"))
-    figure, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets) + 1.5, 1.4 + ROW_INCHES * rows),
+    figure, axes = figures.subplots(1, len(datasets), figsize=(4.2 * len(datasets) + 1.5, 1.4 + ROW_INCHES * rows),
                                 squeeze=False, layout="constrained")
     for ax, dataset in zip(axes[0], datasets):
         found = compared[compared["dataset"] == dataset].reset_index(drop=True)

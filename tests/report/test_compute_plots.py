@@ -64,7 +64,6 @@ def test_curves_against_flops_scale_each_objectives_steps_by_its_flops_per_step(
     assert ax.get_xlabel() == "training FLOPs per model"
     ends = sorted(line.get_xdata()[-1] for line in ax.get_lines() if len(line.get_xdata()) == 3)
     assert ends == [20 * 2e9 / 4000, 20 * 2e9 / 1000]  # step 20 of each: FLOPs per step x steps
-    plots.plt.close(figure)
 
 
 def test_plots_and_report_html_show_the_compute_figure_and_the_budget(tmp_path):

@@ -129,7 +129,6 @@ def test_compute_figure_draws_a_line_per_objective_through_the_rungs(ladder):
     assert list(lines[0].get_xdata()) == list(FLOPS)
     flat = [line.get_ydata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 2]  # reference, target
     assert flat == pytest.approx([0.02, 0.04])
-    frontier_plots.plt.close(figure)
 
 
 def test_report_html_and_the_csv_files_hold_the_frontier(ladder, tmp_path):
