@@ -10,13 +10,12 @@ import pandas as pd
 
 from .api.errors import ConfigError
 from .api.reporter import REFERENCE, RunReport
-from .config.recipes import check_recipes
 from .config.suite import Suite
 from .engines.base import Engine
 from .engines.failures import describe_failure, format_traceback
 from .engines.local import LocalEngine
+from .plan.blueprint import recall
 from .plan.cells import Job, make_job, plan, train_once
-from .plan.ladder import warn_retrains
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
 from .report.phases import FILE as PHASES_FILE
@@ -24,8 +23,7 @@ from .report.phases import JOBS, RunClock
 from .report.reporting import load_run, write_reports
 from .rundir import lock
 from .rundir.directory import CellResult, RunDirectory
-from .train import checkpoint, divergence, eval_cost
-from .train.consistency import check_objectives
+from .train import checkpoint, divergence
 from .train.trainer import JobOutcome
 
 DEFAULT_RESULTS = Path("results")
@@ -73,11 +71,7 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
     registry = registry or default_registry()
     executor = make_engine(engine, address, gpus_per_task)
     try:
-        suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)
-        refused = check_objectives(suite, registry)  # inconsistent declarations: those jobs fail, untrained
-        eval_cost.warn_if_slow(suite, registry)  # a sampler that makes evaluation very long: one line, now
-        warn_retrains(suite)  # a ladder that trains each rung from scratch says so, with the cost
-        check_recipes(suite)  # warmup and learning-rate decay that the budget allows
+        suite = executor.prepare(suite, registry, device, seeds=seeds, steps=steps, workers=workers)  # and checked
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
         directory = run_directory(suite, out, resume, Path(results_root))
@@ -135,13 +129,11 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
             return tuple(cell.lower[rung] for cell in cells)
 
         def execute(todo: list[Job]) -> None:
-            for job in [j for j in todo if j.objective and (j.dataset.label, j.objective.label) in refused]:
-                on_done(job, refused[(job.dataset.label, job.objective.label)])
-                todo.remove(job)
             todo, shared = train_once(todo)  # identical settings under other labels train once
             copies.update(shared)
             todo = [dataclasses.replace(job, checkpoints=str(directory.path / "checkpoints")) for job in todo]
-            executor.execute(sorted(todo, key=expected_work, reverse=True), registry, on_done, progress)
+            executor.execute(sorted(todo, key=lambda job: expected_work(job, registry), reverse=True), registry,
+                             on_done, progress)
             clock.lap(JOBS)
 
         if on_start is not None:
@@ -172,15 +164,16 @@ def run(suite: str | Path | Suite, out: str | Path | None = None, seeds: int | N
                       skipped, report.comparisons, report.ranks, tracebacks)
 
 
-def expected_work(job: Job) -> int:
-    """Network updates a job will make: the longest jobs start first, so workers finish together.
-    Under a FLOP or seconds budget every model costs about the same: then its members."""
+def expected_work(job: Job, registry: Registry) -> int:
+    """Network updates a job will make (its blueprint's updates per step): the longest jobs start
+    first, so workers finish together. Under a FLOP or seconds budget every model costs about the
+    same: then its members."""
     if job.objective is None:
         return 0
     if job.suite.budget.unit != "steps":
         return len(job.cells)
-    critic_steps = getattr(job.objective.config, "critic_steps", 0)
-    return job.suite.steps * len(job.cells) * (1 + critic_steps)
+    blueprint = recall(registry, job.dataset, job.objective)
+    return job.suite.steps * len(job.cells) * (blueprint.updates_per_step if blueprint else 1)
 
 
 def make_engine(engine: str, address: str | None, gpus_per_task: float | None) -> Engine:

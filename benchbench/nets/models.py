@@ -1,7 +1,6 @@
 """Stacked networks: the networks of several seeds (members) in one module, built from an
 objective's declarations (:class:`benchbench.Network`, :func:`build_network`) and a dataset's
-shape. :func:`generator_network` and :func:`critic_network` build the default GAN pair from a
-config alone (flat outputs), for the memory estimates of :mod:`benchbench.plan.sizing`.
+shape.
 
 A stacked linear layer holds weights ``[M, in, out]`` and maps ``[M, B, in]`` to ``[M, B, out]``
 with one ``torch.baddbmm``. Members share no parameters and no randomness: member ``i`` is
@@ -19,7 +18,7 @@ from torch import Tensor, nn
 
 from ..api.dataset import Dataset
 from ..api.errors import PluginError
-from ..api.objective import CriticConfig, Network, ObjectiveConfig
+from ..api.objective import Network
 from .convnets import DCGANCritic, DCGANDenoiser, DCGANGenerator
 
 NARROW = 4  # fan-outs up to this use the transposed matrix product
@@ -135,24 +134,6 @@ def _dcgan(spec: Network, generators: Sequence[torch.Generator], owner: str) -> 
 
 def _is_image(shape: Sequence[int]) -> bool:
     return len(shape) == 3
-
-
-def generator_network(cfg: ObjectiveConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
-    """``[M, B, noise_dim]`` -> ``[M, B, dataset.dim]``, squashed into ``dataset.bounds`` if any."""
-    if cfg.architecture == "dcgan":
-        _check_image(dataset)
-        net: nn.Module = DCGANGenerator(cfg.noise_dim, dataset.shape, cfg.channels, generators)
-    else:
-        net = StackedMLP([cfg.noise_dim, *cfg.hidden, dataset.dim], generators)
-    return nn.Sequential(net, Squash(*dataset.bounds)) if dataset.bounds is not None else net
-
-
-def critic_network(cfg: CriticConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
-    """``[M, B, *dataset.shape]`` -> logits ``[M, B, 1]``."""
-    if cfg.architecture == "dcgan":
-        _check_image(dataset)
-        return DCGANCritic(dataset.shape, cfg.channels, generators)
-    return StackedMLP([dataset.dim, *cfg.critic_hidden, 1], generators)
 
 
 def _check_image(dataset: Dataset) -> None:

@@ -24,6 +24,7 @@ from ..api.reporter import REFERENCE
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
 from .ladder import is_ladder, retrains, rung_key, rung_suite, top_rung
+from .blueprint import recall
 from .sizing import members_that_fit
 
 SCHEMA_VERSION = 1
@@ -105,7 +106,8 @@ def rung_cells(suite: Suite, registry: Registry, dataset: ComponentSpec, objecti
 
 def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None) -> int:
     """Seeds per stacked model: all of them, unless the suite or the objective says otherwise
-    (``stack_seeds: false``, ``max_members``, ``stackable = False``) or they would not fit in memory."""
+    (``stack_seeds: false``, ``max_members``, ``stackable = False``) or they would not fit in memory
+    (as estimated by the blueprint the suite's check made; without one, all of them)."""
     seeds = len(suite.seeds)
     if objective is None:
         return seeds
@@ -114,10 +116,12 @@ def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objecti
         return 1
     if suite.execution.max_members:
         return min(seeds, suite.execution.max_members)
+    blueprint = recall(registry, dataset, objective)  # made when the suite was checked
+    if blueprint is None:
+        return seeds
     device = torch.device(suite.device)
     workers = 1 if device.type == "cuda" else suite.execution.workers or os.cpu_count() or 1
-    data = registry.get("dataset", dataset.type, dataset.label).cls(dataset.config)
-    return min(seeds, members_that_fit(objective.config, data, device, workers) or seeds)
+    return min(seeds, members_that_fit(blueprint, device, workers) or seeds)
 
 
 def make_job(suite: Suite, dataset: ComponentSpec, objective: ComponentSpec | None, cells) -> Job:

@@ -1,0 +1,233 @@
+"""Making the blueprints of a suite (:class:`benchbench.plan.blueprint.Blueprint`), before anything trains.
+
+For each (dataset, objective) the objective is built with its data and its declarations are read and
+checked (:mod:`.declarations`); its networks are built on the meta device to count their parameters
+(nothing is allocated, so a network far too large for the machine is sized, not built). Then, unless
+the networks alone are very large, one-member models run the trainer's own training step
+(:func:`benchbench.train.trainer.training_step`) at batch sizes :data:`MEASURED_BATCHES`, counting the
+bytes autograd saves (``torch.autograd.graph.saved_tensors_hooks``) and the FLOPs
+(:func:`benchbench.train.timing.count_flops`), and the objective's sampler draws :data:`SAMPLES`
+samples, counting its network calls (its ``nfe``), FLOPs and largest network call.
+
+A declaration that cannot run is refused in one :class:`ConfigError` line naming the suite key and the
+objective's plugin (exit code 2): ``Objective.__init__`` or ``networks()`` raising, declarations that do
+not fit together, a loss or sampler using a network it did not declare, samples of the wrong shape,
+an ``nfe()`` that disagrees with the count. Other failures of a loss or sampler are left to the jobs,
+which name the plugin (the blueprint is then not measured: sized by its parameters alone).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.overrides import TorchFunctionMode
+from torch.utils._device import _device_constructors
+
+from ..api.dataset import Dataset
+from ..api.errors import BenchbenchError, ComponentError, ConfigError, PluginError
+from ..api.objective import MissingNetwork, Network, Objective, ObjectiveConfig, Update
+from ..config.suite import ComponentSpec, Suite
+from ..nets.models import build_network
+from ..plan.blueprint import Blueprint, Fit, NetworkSize, key, remember
+from ..plan.cells import stream
+from ..plan.trials import trial_specs
+from ..registry.components import Entry, Registry
+from .declarations import declared_networks, declared_nfe, declared_updates, name_of
+from .sampling import draw
+from .stack import build_networks
+from .timing import count_flops
+from .trainer import SETUP_SAMPLES, build, training_step
+
+MEASURED_BATCHES = (2, 4, 8)  # batch sizes of the measured training steps (three points fit a quadratic)
+MEASURE_LIMIT = 2**30  # bytes of parameters and optimizer state above which nothing is built for real
+SAMPLES = 2  # samples drawn to count the sampler's network calls and FLOPs
+SAMPLE_S = 5.0  # a sampler still running after this long is stopped: its nfe is then not counted
+CPU = torch.device("cpu")
+
+
+class _Enough(Exception):
+    """Raised from a forward hook to stop a sampler that runs too long to count."""
+
+
+def suite_blueprints(suite: Suite, registry: Registry) -> list[Blueprint]:
+    """The blueprint of every (dataset, objective) of ``suite`` (and of every stack of a search's trials),
+    remembered for planning. Refuses a declaration that cannot run (:class:`ConfigError`)."""
+    specs = list(suite.objectives)
+    if suite.search:
+        specs += [s for trials in trial_specs(suite).values() for s in trials]
+    made = []
+    for dataset_spec in suite.datasets:
+        dataset = build(registry, dataset_spec)
+        seen = set()
+        for spec in specs:
+            if key(registry, dataset_spec, spec) in seen:
+                continue
+            seen.add(key(registry, dataset_spec, spec))
+            blueprint = make_blueprint(registry, dataset_spec, spec, dataset, f"{suite.source}: objectives.{spec.label}",
+                                       suite.execution.precision)
+            if blueprint is not None:
+                remember(registry, dataset_spec, spec, blueprint)
+                made.append(blueprint)
+    return made
+
+
+def make_blueprint(registry: Registry, dataset_spec: ComponentSpec, spec: ComponentSpec, dataset: Dataset,
+                   where: str, precision: str = "fp32") -> Blueprint | None:
+    """The blueprint of ``spec`` on ``dataset`` (None when the dataset gives no data: its jobs fail,
+    naming it). A declaration that cannot run is a :class:`ConfigError` at ``where``."""
+    entry = registry.get("objective", spec.type, spec.label)
+    refuse = _refusal(entry, where)
+    with torch.random.fork_rng(devices=[]):  # planning leaves the global random state as it was
+        try:
+            data = dataset.sample(SETUP_SAMPLES, stream(0, "setup"))
+        except Exception:  # noqa: BLE001 - a broken dataset fails its own jobs, named
+            return None
+        try:
+            objective = entry.cls(spec.config, data)
+            specs = declared_networks(objective, dataset)
+            updates = declared_updates(objective, specs)
+            nfe = declared_nfe(objective)
+            sizes = tuple(NetworkSize(s, parameters(s, dataset, name_of(objective))) for s in specs)
+        except BenchbenchError as exc:
+            raise refuse(getattr(exc, "message", str(exc))) from None
+        except Exception as exc:  # noqa: BLE001 - a plugin that cannot even declare its networks could never train
+            raise refuse(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+        blueprint = Blueprint(dataset_spec.label, spec.label, objective, sizes, updates, nfe,
+                              spec.config.batch_size, math.prod(dataset.shape), None, None, spec=spec)
+        if blueprint.parameter_bytes() > MEASURE_LIMIT:
+            blueprint.note = "networks too large to measure a step of: sized by their parameters"
+            return blueprint
+        try:
+            measure_steps(blueprint, entry.cls, spec.config, data, dataset, precision)
+            measure_sample(blueprint, dataset)
+        except ComponentError as exc:  # a loss of the wrong shape: the job reports it, naming the plugin
+            blueprint.note = str(exc)
+        except PluginError as exc:
+            raise refuse(exc.message) from None
+        except Exception as exc:  # noqa: BLE001 - left to the jobs, which name the plugin
+            blueprint.note = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    if blueprint.counted_nfe is not None and blueprint.counted_nfe != nfe:
+        raise refuse(f"nfe() returned {nfe}, but sample(nets, {SAMPLES}) called its networks {blueprint.counted_nfe} "
+                     f"times: nfe() must return the network evaluations of one sample")
+    return blueprint
+
+
+def parameters(spec: Network, dataset: Dataset, owner: str) -> int:
+    """Parameters of one member of the declared network, built on the meta device (nothing allocated)."""
+    with _OnMeta():
+        module = build_network(spec, dataset, [torch.Generator()], owner)
+    return sum(p.numel() for p in module.parameters())
+
+
+class _OnMeta(TorchFunctionMode):
+    """Every tensor made inside is made on the meta device, whatever device it names (the networks'
+    initialisers name their generators' device)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in (torch.stack, torch.cat):  # by shape alone: their meta kernels load torch's reference ops (s)
+            tensors, dim = args[0], kwargs.get("dim", args[1] if len(args) > 1 else 0)
+            shape = list(tensors[0].shape)
+            if func is torch.stack:
+                shape.insert(dim % (len(shape) + 1), len(tensors))
+            else:
+                shape[dim] = sum(t.shape[dim] for t in tensors)
+            return torch.empty(shape, device="meta", dtype=tensors[0].dtype)
+        if "device" in kwargs or func in _device_constructors():
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+def measure_steps(blueprint: Blueprint, cls: type[Objective], config: ObjectiveConfig, data: Tensor,
+                  dataset: Dataset, precision: str) -> None:
+    """The saved bytes and FLOPs of one training step of one member, fitted over :data:`MEASURED_BATCHES`."""
+    points = [step_cost(cls(dataclasses.replace(config, batch_size=b), data), dataset, precision)
+              for b in MEASURED_BATCHES]
+    blueprint.saved = Fit.through(MEASURED_BATCHES, [saved for saved, _ in points])
+    if all(flops for _, flops in points):
+        blueprint.flops = Fit.through(MEASURED_BATCHES, [flops for _, flops in points])
+
+
+def step_cost(objective: Objective, dataset: Dataset, precision: str = "fp32") -> tuple[int, float | None]:
+    """(bytes autograd saves, FLOPs) of one training step of a fresh one-member model of ``objective``,
+    the trainer's own step. A loss using a network it did not declare is a :class:`PluginError`."""
+    nets = build_networks(objective, dataset, [0], CPU)
+    nets.updates = tuple(dataclasses.replace(u, loss=_named(u, name_of(objective))) for u in nets.updates)
+    rng = [stream(0, "train")]
+    losses = torch.zeros(len(nets.updates), 1)
+    saved = 0
+
+    def pack(tensor: Tensor) -> Tensor:
+        nonlocal saved
+        saved += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        flops = count_flops(lambda: training_step(nets, objective, dataset, rng, losses, precision))
+    return saved, flops
+
+
+def measure_sample(blueprint: Blueprint, dataset: Dataset) -> None:
+    """One ``sample`` of :data:`SAMPLES` samples on a fresh one-member model: its network calls (nfe),
+    FLOPs per sample and, per sample, the floats in and out of its largest network call."""
+    objective = blueprint.instance
+    nets = build_networks(objective, dataset, [0], CPU)
+    calls, current, largest, start = 0, 0, 0, time.perf_counter()
+
+    def before(module, args) -> None:
+        nonlocal current
+        if time.perf_counter() - start > SAMPLE_S:
+            raise _Enough
+        current = sum(a.numel() for a in args if isinstance(a, Tensor))
+
+    def leaf(module, args, out) -> None:
+        nonlocal current
+        current += out.numel() if isinstance(out, Tensor) else 0
+
+    def after(module, args, out) -> None:
+        nonlocal calls, largest
+        calls, largest = calls + 1, max(largest, current)
+
+    hooks = [h for m in nets.modules.values() for h in (m.register_forward_pre_hook(before),
+                                                        m.register_forward_hook(after))]
+    hooks += [m.register_forward_hook(leaf) for top in nets.modules.values() for m in top.modules()
+              if not list(m.children()) and m is not top]
+    try:
+        flops = count_flops(lambda: _draw(nets, objective, dataset))
+    except _Enough:
+        return
+    finally:
+        for hook in hooks:
+            hook.remove()
+    blueprint.counted_nfe = calls
+    blueprint.sample_flops = None if flops is None else flops / SAMPLES
+    blueprint.sample_floats = largest / SAMPLES
+
+
+def _draw(nets, objective: Objective, dataset: Dataset) -> Tensor:
+    try:
+        return draw(nets, objective, dataset, [0], SAMPLES, "blueprint")
+    except MissingNetwork as exc:
+        raise PluginError(name_of(objective), f"sample: {exc}") from None
+
+
+def _named(update: Update, owner: str) -> Callable:
+    """``update.loss``, a use of an undeclared network named after the update."""
+    def loss(nets, real):
+        try:
+            return update.loss(nets, real)
+        except MissingNetwork as exc:
+            raise PluginError(owner, f"update {update.name!r}: its loss {exc}") from None
+    return loss
+
+
+def _refusal(entry: Entry, where: str) -> Callable[[str], ConfigError]:
+    plugin = entry.plugin
+    named = f"objective {entry.cls.name!r} of plugin {plugin.name!r}" + (
+        f" ({plugin.distribution} {plugin.version})" if plugin.distribution else "")
+    return lambda message: ConfigError(where, f"{named}: {message}")
