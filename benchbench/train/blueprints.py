@@ -46,12 +46,17 @@ from .trainer import SETUP_SAMPLES, build, training_step
 MEASURED_BATCHES = (2, 4, 8)  # batch sizes of the measured training steps (three points fit a quadratic)
 MEASURE_LIMIT = 2**30  # bytes of parameters and optimizer state above which nothing is built for real
 SAMPLES = 2  # samples drawn to count the sampler's network calls and FLOPs
-SAMPLE_S = 5.0  # a sampler still running after this long is stopped: its nfe is then not counted
+SAMPLE_S = 60.0  # a sampler still running after this long is stopped: its nfe is then not counted
 CPU = torch.device("cpu")
 
 
 class _Enough(Exception):
-    """Raised from a forward hook to stop a sampler that runs too long to count."""
+    """Raised from a forward hook to stop a sampler: it runs too long to count, or (``calls``) it has
+    called its networks more often than it declares."""
+
+    def __init__(self, calls: int | None = None):
+        super().__init__(calls)
+        self.calls = calls
 
 
 def suite_blueprints(suite: Suite, registry: Registry) -> list[Blueprint]:
@@ -111,9 +116,11 @@ def make_blueprint(registry: Registry, dataset_spec: ComponentSpec, spec: Compon
             raise refuse(exc.message) from None
         except Exception as exc:  # noqa: BLE001 - left to the jobs, which name the plugin
             blueprint.note = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-    if blueprint.counted_nfe is not None and blueprint.counted_nfe != nfe:
-        raise refuse(f"nfe() returned {nfe}, but sample(nets, {SAMPLES}) called its networks {blueprint.counted_nfe} "
-                     f"times: nfe() must return the network evaluations of one sample")
+    counted = blueprint.counted_nfe
+    if counted is not None and counted != nfe:
+        raise refuse(f"nfe() returned {nfe}, but sample(nets, {SAMPLES}) called its networks "
+                     f"{'more than ' + str(nfe) if counted > nfe else counted} times: nfe() must return the network "
+                     f"evaluations of one sample")
     return blueprint
 
 
@@ -174,13 +181,16 @@ def step_cost(objective: Objective, dataset: Dataset, precision: str = "fp32") -
 
 def measure_sample(blueprint: Blueprint, dataset: Dataset) -> None:
     """One ``sample`` of :data:`SAMPLES` samples on a fresh one-member model: its network calls (nfe),
-    FLOPs per sample and, per sample, the floats in and out of its largest network call."""
+    FLOPs per sample and, per sample, the floats in and out of its largest network call. Stopped at the
+    first call beyond the declared nfe (counted as one more), or after :data:`SAMPLE_S` (not counted)."""
     objective = blueprint.instance
     nets = build_networks(objective, dataset, [0], CPU)
     calls, current, largest, start = 0, 0, 0, time.perf_counter()
 
     def before(module, args) -> None:
         nonlocal current
+        if calls >= blueprint.nfe:  # one more than declared: no need to go on
+            raise _Enough(calls + 1)
         if time.perf_counter() - start > SAMPLE_S:
             raise _Enough
         current = sum(a.numel() for a in args if isinstance(a, Tensor))
@@ -199,7 +209,8 @@ def measure_sample(blueprint: Blueprint, dataset: Dataset) -> None:
               if not list(m.children()) and m is not top]
     try:
         flops = count_flops(lambda: _draw(nets, objective, dataset))
-    except _Enough:
+    except _Enough as stopped:
+        blueprint.counted_nfe = stopped.calls
         return
     finally:
         for hook in hooks:

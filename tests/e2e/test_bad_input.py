@@ -430,12 +430,14 @@ def _inconsistent_objectives():
          "ZeroDivisionError: division by zero"),
         (_flow_variant("init-refuses", __init__=_refuses_its_data),
          "ValueError: sigma must be below the data's spread"),
-        (_flow_variant("wrong-nfe", nfe=lambda self: 3),
-         "nfe() returned 3, but sample(nets, 2) called its networks 4 times"),
+        (_flow_variant("wrong-nfe", nfe=lambda self: 3),  # 4 steps of Euler: 4 calls
+         "nfe() returned 3, but sample(nets, 2) called its networks more than 3 times"),
+        (_flow_variant("fewer-nfe", nfe=lambda self: 9),
+         "nfe() returned 9, but sample(nets, 2) called its networks 4 times"),
     ]
 
 
-@pytest.mark.parametrize("case", range(9))
+@pytest.mark.parametrize("case", range(10))
 def test_objective_declarations_that_cannot_run_are_one_line_naming_key_and_plugin(case, monkeypatch):
     from benchbench import hookimpl, registry_with
     objective, message = _inconsistent_objectives()[case]
