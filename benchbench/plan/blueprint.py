@@ -3,8 +3,8 @@ is checked (:func:`benchbench.train.blueprints.make_blueprint`), before anything
 
 A blueprint holds the objective built with its data, the networks it declares with their parameter
 counts (built as one-member models on the meta device: nothing allocated), its updates and ``nfe``
-(declared, and counted in one real ``sample``), and what one training step of one member costs as a
-function of the batch size ``B``: the bytes autograd saves for the backward passes and the FLOPs, each
+(declared, and counted in one real ``sample``), and what one training step of one member costs: its
+FLOPs, and the bytes autograd saves for the backward passes as a function of the batch size ``B``,
 measured on a one-member model at a few small batches and fitted exactly by ``a + b B + c B^2`` (a
 loss comparing the samples of a batch pairwise, like moment matching, is quadratic in ``B``).
 
@@ -78,7 +78,7 @@ class Blueprint:
     batch_size: int
     data_floats: int  # floats of one data sample
     saved: Fit | None  # bytes autograd saves in one training step of one member (None: not measured)
-    flops: Fit | None  # FLOPs of one training step of one member (None: not counted)
+    step_flops: float | None  # FLOPs of one training step of one member at batch_size (None: not counted)
     sample_flops: float | None = None  # FLOPs per sample drawn
     sample_floats: float | None = None  # per sample: floats in and out of the largest network call while sampling
     counted_nfe: int | None = None  # network calls counted in one sample (None: not counted)
@@ -94,11 +94,6 @@ class Blueprint:
     def updates_per_step(self) -> int:
         """Optimizer updates in one training step (a GAN's ``critic_steps + 1``)."""
         return sum(u.repeats for u in self.updates)
-
-    @property
-    def step_flops(self) -> float | None:
-        """FLOPs of one training step of one member at the objective's batch size."""
-        return None if self.flops is None else self.flops(self.batch_size)
 
     def saved_bytes(self, batch: int | None = None) -> float | None:
         """Bytes autograd saves in one training step of one member (at ``batch``, default the objective's)."""

@@ -5,8 +5,9 @@ checked (:mod:`.declarations`); its networks are built on the meta device to cou
 (nothing is allocated, so a network far too large for the machine is sized, not built). Then, unless
 the networks alone are very large, one-member models run the trainer's own training step
 (:func:`benchbench.train.trainer.training_step`) at batch sizes :data:`MEASURED_BATCHES`, counting the
-bytes autograd saves (``torch.autograd.graph.saved_tensors_hooks``) and the FLOPs
-(:func:`benchbench.train.timing.count_flops`), and the objective's sampler draws :data:`SAMPLES`
+bytes autograd saves (``torch.autograd.graph.saved_tensors_hooks``), and at its own batch size, counting
+the FLOPs (:func:`benchbench.train.timing.count_flops`; a fused optimizer's step, which counts none, is
+skipped), and the objective's sampler draws :data:`SAMPLES`
 samples, counting its network calls (its ``nfe``), FLOPs and largest network call.
 
 A declaration that cannot run is refused in one :class:`ConfigError` line naming the suite key and the
@@ -18,6 +19,7 @@ which name the plugin (the blueprint is then not measured: sized by its paramete
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -30,7 +32,7 @@ from torch.utils._device import _device_constructors
 
 from ..api.dataset import Dataset
 from ..api.errors import BenchbenchError, ComponentError, ConfigError, PluginError
-from ..api.objective import MissingNetwork, Network, Objective, ObjectiveConfig, Update
+from ..api.objective import MissingNetwork, Network, Objective, Update
 from ..config.suite import ComponentSpec, Suite
 from ..nets.models import build_network
 from ..plan.blueprint import Blueprint, Fit, NetworkSize, key, remember
@@ -108,7 +110,7 @@ def make_blueprint(registry: Registry, dataset_spec: ComponentSpec, spec: Compon
             blueprint.note = "networks too large to measure a step of: sized by their parameters"
             return blueprint
         try:
-            measure_steps(blueprint, entry.cls, spec.config, data, dataset, precision)
+            measure_steps(blueprint, objective, dataset, precision)
             measure_sample(blueprint, dataset)
         except ComponentError as exc:  # a loss of the wrong shape: the job reports it, naming the plugin
             blueprint.note = str(exc)
@@ -150,21 +152,27 @@ class _OnMeta(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def measure_steps(blueprint: Blueprint, cls: type[Objective], config: ObjectiveConfig, data: Tensor,
-                  dataset: Dataset, precision: str) -> None:
-    """The saved bytes and FLOPs of one training step of one member, fitted over :data:`MEASURED_BATCHES`."""
-    points = [step_cost(cls(dataclasses.replace(config, batch_size=b), data), dataset, precision)
-              for b in MEASURED_BATCHES]
-    blueprint.saved = Fit.through(MEASURED_BATCHES, [saved for saved, _ in points])
-    if all(flops for _, flops in points):
-        blueprint.flops = Fit.through(MEASURED_BATCHES, [flops for _, flops in points])
+def measure_steps(blueprint: Blueprint, objective: Objective, dataset: Dataset, precision: str) -> None:
+    """The bytes one member's training step saves for backward, fitted over :data:`MEASURED_BATCHES`, and
+    its FLOPs, counted at the objective's batch size (fitted from counts at :data:`MEASURED_BATCHES` when
+    a step that size would save more than :data:`MEASURE_LIMIT`)."""
+    blueprint.saved = Fit.through(MEASURED_BATCHES, [step_cost(_with_batch(objective, b), dataset, precision)[0]
+                                                     for b in MEASURED_BATCHES])
+    if blueprint.saved_bytes() <= MEASURE_LIMIT:
+        blueprint.step_flops = step_cost(objective, dataset, precision, counted=True)[1]
+        return
+    counts = [step_cost(_with_batch(objective, b), dataset, precision, counted=True)[1] for b in MEASURED_BATCHES]
+    if all(counts):
+        blueprint.step_flops = Fit.through(MEASURED_BATCHES, counts)(blueprint.batch_size)
 
 
-def step_cost(objective: Objective, dataset: Dataset, precision: str = "fp32") -> tuple[int, float | None]:
-    """(bytes autograd saves, FLOPs) of one training step of a fresh one-member model of ``objective``,
-    the trainer's own step. A loss using a network it did not declare is a :class:`PluginError`."""
+def step_cost(objective: Objective, dataset: Dataset, precision: str = "fp32", counted: bool = False
+              ) -> tuple[int, float | None]:
+    """(bytes autograd saves, FLOPs if ``counted``) of one training step of a fresh one-member model of
+    ``objective``, the trainer's own step. A loss using a network it did not declare is a :class:`PluginError`."""
     nets = build_networks(objective, dataset, [0], CPU)
     nets.updates = tuple(dataclasses.replace(u, loss=_named(u, name_of(objective))) for u in nets.updates)
+    nets.optimizers = tuple(_Unstepped(o) if o.defaults.get("fused") else o for o in nets.optimizers)
     rng = [stream(0, "train")]
     losses = torch.zeros(len(nets.updates), 1)
     saved = 0
@@ -174,9 +182,19 @@ def step_cost(objective: Objective, dataset: Dataset, precision: str = "fp32") -
         saved += tensor.numel() * tensor.element_size()
         return tensor
 
+    def step() -> None:
+        training_step(nets, objective, dataset, rng, losses, precision)
+
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        flops = count_flops(lambda: training_step(nets, objective, dataset, rng, losses, precision))
+        flops = count_flops(step) if counted else step()
     return saved, flops
+
+
+def _with_batch(objective: Objective, batch: int) -> Objective:
+    """``objective`` training on batches of ``batch`` (a shallow copy: what ``__init__`` made stays)."""
+    copied = copy.copy(objective)
+    copied.config = dataclasses.replace(objective.config, batch_size=batch)
+    return copied
 
 
 def measure_sample(blueprint: Blueprint, dataset: Dataset) -> None:
@@ -225,6 +243,20 @@ def _draw(nets, objective: Objective, dataset: Dataset) -> Tensor:
         return draw(nets, objective, dataset, [0], SAMPLES, "blueprint")
     except MissingNetwork as exc:
         raise PluginError(name_of(objective), f"sample: {exc}") from None
+
+
+class _Unstepped:
+    """A fused optimizer that does not step: its kernel counts no FLOPs and saves nothing for backward,
+    and under the FLOP counter's dispatch it takes longer than the rest of a small step."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer):
+        self.optimizer = optimizer
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        pass
 
 
 def _named(update: Update, owner: str) -> Callable:

@@ -68,7 +68,7 @@ def test_the_blueprint_agrees_with_the_networks_and_the_step_it_stands_for(datas
 
 def test_a_loss_quadratic_in_the_batch_is_fitted_exactly():
     blueprint, suite, registry = blueprint_of("ring", "gmmn", batch_size=100)
-    assert blueprint.flops.c > 0 and blueprint.saved.c > 0  # the kernel matrices of moment matching
+    assert blueprint.saved.c > 0  # the kernel matrices of moment matching
     data = build(registry, suite.datasets[0])
     step = stepper(build(registry, suite.objectives[0], data, CPU), data, [0], CPU)
     assert blueprint.saved_bytes() == saved_in_one_step(step)
@@ -78,7 +78,7 @@ def test_a_loss_quadratic_in_the_batch_is_fitted_exactly():
 def test_networks_too_large_to_build_are_sized_without_allocating():
     blueprint, _, _ = blueprint_of("ring", "gmmn", hidden=[10**6, 10**6])
     assert blueprint.parameters == 3 * 10**6 + (10**6 + 1) * 10**6 + (10**6 + 1) * 2
-    assert blueprint.saved is None and blueprint.flops is None and "too large" in blueprint.note
+    assert blueprint.saved is None and blueprint.step_flops is None and "too large" in blueprint.note
 
 
 def test_planning_sizes_stacks_from_the_blueprint(monkeypatch):
