@@ -22,6 +22,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
 
@@ -48,6 +50,7 @@ from .trainer import SETUP_SAMPLES, build, training_step
 MEASURED_BATCHES = (2, 4, 8)  # batch sizes of the measured training steps (three points fit a quadratic)
 MEASURE_LIMIT = 2**30  # bytes of parameters and optimizer state above which nothing is built for real
 SAMPLES = 2  # samples drawn to count the sampler's network calls and FLOPs
+MEASURE_S = 60.0  # a plugin's code run for a blueprint is stopped after this long (or execution.job_timeout)
 SAMPLE_S = 60.0  # a sampler still running after this long is stopped: its nfe is then not counted
 CPU = torch.device("cpu")
 
@@ -76,7 +79,7 @@ def suite_blueprints(suite: Suite, registry: Registry) -> list[Blueprint]:
                 continue
             seen.add(key(registry, dataset_spec, spec))
             blueprint = make_blueprint(registry, dataset_spec, spec, dataset, f"{suite.source}: objectives.{spec.label}",
-                                       suite.execution.precision)
+                                       suite.execution.precision, suite.execution.job_timeout or MEASURE_S)
             if blueprint is not None:
                 remember(registry, dataset_spec, spec, blueprint)
                 made.append(blueprint)
@@ -84,9 +87,10 @@ def suite_blueprints(suite: Suite, registry: Registry) -> list[Blueprint]:
 
 
 def make_blueprint(registry: Registry, dataset_spec: ComponentSpec, spec: ComponentSpec, dataset: Dataset,
-                   where: str, precision: str = "fp32") -> Blueprint | None:
+                   where: str, precision: str = "fp32", seconds: float = 0.0) -> Blueprint | None:
     """The blueprint of ``spec`` on ``dataset`` (None when the dataset gives no data: its jobs fail,
-    naming it). A declaration that cannot run is a :class:`ConfigError` at ``where``."""
+    naming it). Not measured when the plugin's loss or sampler fails, ends its process or runs longer
+    than ``seconds`` (:func:`measure`). A declaration that cannot run is a :class:`ConfigError` at ``where``."""
     entry = registry.get("objective", spec.type, spec.label)
     refuse = _refusal(entry, where)
     with torch.random.fork_rng(devices=[]):  # planning leaves the global random state as it was
@@ -109,21 +113,75 @@ def make_blueprint(registry: Registry, dataset_spec: ComponentSpec, spec: Compon
         if blueprint.parameter_bytes() > MEASURE_LIMIT:
             blueprint.note = "networks too large to measure a step of: sized by their parameters"
             return blueprint
-        try:
-            measure_steps(blueprint, objective, dataset, precision)
-            measure_sample(blueprint, dataset)
-        except ComponentError as exc:  # a loss of the wrong shape: the job reports it, naming the plugin
-            blueprint.note = str(exc)
-        except PluginError as exc:
-            raise refuse(exc.message) from None
-        except Exception as exc:  # noqa: BLE001 - left to the jobs, which name the plugin
-            blueprint.note = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        refusal = measure(blueprint, objective, dataset, precision, seconds)
+        if refusal:
+            raise refuse(refusal)
     counted = blueprint.counted_nfe
     if counted is not None and counted != nfe:
         raise refuse(f"nfe() returned {nfe}, but sample(nets, {SAMPLES}) called its networks "
                      f"{'more than ' + str(nfe) if counted > nfe else counted} times: nfe() must return the network "
                      f"evaluations of one sample")
     return blueprint
+
+
+def measure(blueprint: Blueprint, objective: Objective, dataset: Dataset, precision: str, seconds: float = 0.0
+            ) -> str | None:
+    """Measure ``blueprint`` (:func:`measure_steps`, :func:`measure_sample`) in a forked child process,
+    where the plugin's losses and sampler run for the first time: one that kills its process (as the
+    OOM killer would), exits or runs past ``seconds`` (0: no limit) loses only its measurement, and its
+    jobs report it. Returns why the declarations cannot run (a loss or sampler using an undeclared
+    network, samples of the wrong shape), else None. Without ``fork`` (not Linux), in this process."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return _measure_here(blueprint, objective, dataset, precision)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_measure_child, args=(send, blueprint, objective, dataset, precision),
+                            daemon=True)
+    child.start()
+    send.close()
+    try:
+        result = receive.recv() if receive.poll(seconds or None) else None
+    except EOFError:  # the child ended without an answer
+        result = None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if result is None:
+        blueprint.note = "not measured: the plugin's loss or sampler ended its process or ran too long"
+        return None
+    refusal, measured = result
+    for name, value in measured.items():
+        setattr(blueprint, name, value)
+    return refusal
+
+
+MEASURED = ("saved", "step_flops", "sample_flops", "sample_floats", "counted_nfe", "note")
+
+
+def _measure_child(send, blueprint: Blueprint, objective: Objective, dataset: Dataset, precision: str) -> None:
+    try:
+        torch.set_num_threads(1)
+        refusal = _measure_here(blueprint, objective, dataset, precision)
+        send.send((refusal, {name: getattr(blueprint, name) for name in MEASURED}))
+    except BaseException as exc:  # noqa: BLE001 - sys.exit and the like: not measured
+        send.send((None, {"note": f"not measured: {type(exc).__name__}: {exc}"}))
+    finally:
+        os._exit(0)  # nothing of the parent's (atexit handlers, buffered output) runs twice
+
+
+def _measure_here(blueprint: Blueprint, objective: Objective, dataset: Dataset, precision: str) -> str | None:
+    try:
+        measure_steps(blueprint, objective, dataset, precision)
+        measure_sample(blueprint, dataset)
+    except ComponentError as exc:  # a loss of the wrong shape: the job reports it, naming the plugin
+        blueprint.note = str(exc)
+    except PluginError as exc:
+        return exc.message
+    except Exception as exc:  # noqa: BLE001 - left to the jobs, which name the plugin
+        blueprint.note = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return None
 
 
 def parameters(spec: Network, dataset: Dataset, owner: str) -> int:
