@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import multiprocessing
 import os
@@ -133,6 +134,7 @@ def measure(blueprint: Blueprint, objective: Objective, dataset: Dataset, precis
     network, samples of the wrong shape), else None. Without ``fork`` (not Linux), in this process."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return _measure_here(blueprint, objective, dataset, precision)
+    _warm_up()
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_measure_child, args=(send, blueprint, objective, dataset, precision),
@@ -155,6 +157,17 @@ def measure(blueprint: Blueprint, objective: Objective, dataset: Dataset, precis
     for name, value in measured.items():
         setattr(blueprint, name, value)
     return refusal
+
+
+@functools.cache
+def _warm_up() -> None:
+    """Torch's first-call work (kernels, autograd, the FLOP counter, the fused optimizer), done once in
+    this process on a core network, so that each forked measurement does not do it again."""
+    net = build_network(Network("warm_up", (2,), (2,), (4,)), None, [torch.Generator()], "benchbench")
+    optimizer = torch.optim.Adam(net.parameters(), fused=True)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+        count_flops(lambda: net(torch.zeros(1, 2, 2)).sum().backward())
+    optimizer.step()
 
 
 MEASURED = ("saved", "step_flops", "sample_flops", "sample_floats", "counted_nfe", "note")
