@@ -50,6 +50,7 @@ from .trainer import SETUP_SAMPLES, build, training_step
 
 MEASURED_BATCHES = (2, 4, 8)  # batch sizes of the measured training steps (three points fit a quadratic)
 MEASURE_LIMIT = 2**30  # bytes of parameters and optimizer state above which nothing is built for real
+COUNT_LIMIT = 2**30  # bytes saved by a step at the objective's batch size above which its FLOPs are fitted
 SAMPLES = 2  # samples drawn to count the sampler's network calls and FLOPs
 MEASURE_S = 60.0  # a plugin's code run for a blueprint is stopped after this long (or execution.job_timeout)
 SAMPLE_S = 60.0  # a sampler still running after this long is stopped: its nfe is then not counted
@@ -226,10 +227,10 @@ class _OnMeta(TorchFunctionMode):
 def measure_steps(blueprint: Blueprint, objective: Objective, dataset: Dataset, precision: str) -> None:
     """The bytes one member's training step saves for backward, fitted over :data:`MEASURED_BATCHES`, and
     its FLOPs, counted at the objective's batch size (fitted from counts at :data:`MEASURED_BATCHES` when
-    a step that size would save more than :data:`MEASURE_LIMIT`)."""
+    a step that size would save more than :data:`COUNT_LIMIT`)."""
     blueprint.saved = Fit.through(MEASURED_BATCHES, [step_cost(_with_batch(objective, b), dataset, precision)[0]
                                                      for b in MEASURED_BATCHES])
-    if blueprint.saved_bytes() <= MEASURE_LIMIT:
+    if blueprint.saved_bytes() <= COUNT_LIMIT:
         blueprint.step_flops = step_cost(objective, dataset, precision, counted=True)[1]
         return
     counts = [step_cost(_with_batch(objective, b), dataset, precision, counted=True)[1] for b in MEASURED_BATCHES]

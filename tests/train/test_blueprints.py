@@ -75,6 +75,14 @@ def test_a_loss_quadratic_in_the_batch_is_fitted_exactly():
     assert Fit.through([1, 2, 3], [6, 11, 18]) == Fit(3, 2, 1)
 
 
+def test_flops_of_a_step_too_large_to_run_are_fitted_exactly(monkeypatch):
+    monkeypatch.setattr("benchbench.train.blueprints.COUNT_LIMIT", 0)  # as if batch_size were huge
+    blueprint, suite, registry = blueprint_of("ring", "gmmn", batch_size=100)
+    data = build(registry, suite.datasets[0])
+    step = stepper(build(registry, suite.objectives[0], data, CPU), data, [0], CPU)
+    assert blueprint.step_flops == pytest.approx(count_flops(step), rel=1e-9)
+
+
 def test_networks_too_large_to_build_are_sized_without_allocating():
     blueprint, _, _ = blueprint_of("ring", "gmmn", hidden=[10**6, 10**6])
     assert blueprint.parameters == 3 * 10**6 + (10**6 + 1) * 10**6 + (10**6 + 1) * 2
