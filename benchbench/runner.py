@@ -10,14 +10,13 @@ import pandas as pd
 
 from .api.errors import ConfigError
 from .api.reporter import RunReport
-from .config.recipes import check_recipes
 from .config.suite import Suite
 from .engines.base import Engine, Progress
 from .engines.local import LocalEngine
 from .engines.records import Records
+from .plan.blueprint import recall
 from .plan.cells import Job, plan
-from .plan.ladder import warn_retrains
-from .plan.selection import refuse, remaining
+from .plan.selection import remaining
 from .plan.trials import finish_selection, plan_final, plan_trials
 from .registry.components import Registry, default_registry
 from .report.phases import FILE as PHASES_FILE
@@ -25,8 +24,6 @@ from .report.phases import JOBS, RunClock
 from .report.reporting import load_run, write_reports
 from .rundir import lock
 from .rundir.directory import RunDirectory
-from .train import eval_cost
-from .train.consistency import check_objectives
 
 DEFAULT_RESULTS = Path("results")
 
@@ -98,13 +95,9 @@ def run_with(suite: str | Path | Suite, options: RunOptions) -> RunOutcome:
     registry = options.registry or default_registry()
     engine = make_engine(options.engine, options.address, options.gpus_per_task)
     try:
-        # ---- check: the suite loaded and checked for where it runs, before anything trains -----------
+        # ---- check: the suite loaded and checked where it runs (engines/check.py), before anything trains
         suite = engine.prepare(suite, registry, options.device, seeds=options.seeds, steps=options.steps,
                                workers=options.workers)
-        refused = check_objectives(suite, registry)  # inconsistent declarations: those jobs fail, untrained
-        eval_cost.warn_if_slow(suite, registry)  # a sampler that makes evaluation very long: one line, now
-        warn_retrains(suite)  # a ladder that trains each rung from scratch says so, with the cost
-        check_recipes(suite)  # warmup and learning-rate decay that the budget allows
         # ---- plan: the jobs, made once; a resumed run selects those it has left -----------------------
         jobs = plan(suite, registry)
         trial_jobs = plan_trials(suite, registry) if suite.search else []  # the selection phase of a search
@@ -118,13 +111,13 @@ def run_with(suite: str | Path | Suite, options: RunOptions) -> RunOutcome:
             options.on_start(*expected_total(todo + (jobs if trial_jobs else [])))  # a search's final phase too
         clock.lap("planning")
         # ---- execute: the jobs left to do, on the engine --------------------------------------------
-        execute(engine, todo, refused, records, options.progress)
+        execute(engine, todo, records, options.progress)
         if trial_jobs:  # choose each objective's setting, then train it on the suite's seeds
             selection = finish_selection(suite, registry, directory, trial_jobs)
             todo, finished = remaining(plan_final(suite, registry, selection), directory.has)
             records.keep(finished)
             clock.lap("selection")
-            execute(engine, todo, refused, records, options.progress)
+            execute(engine, todo, records, options.progress)
     finally:
         engine.close()  # e.g. the Ray cluster it started
 
@@ -139,15 +132,12 @@ def run_with(suite: str | Path | Suite, options: RunOptions) -> RunOutcome:
                       report.ranks, records.tracebacks)
 
 
-def execute(engine: Engine, jobs: list[Job], refused: dict, records: Records, progress: Progress | None) -> None:
-    """Run ``jobs`` on ``engine``, the longest first, each outcome into ``records``; the rows of
-    ``refused`` objectives fail untrained."""
-    todo, failed = refuse(jobs, refused)
-    for job, error in failed:
-        records.fail(job, error)
+def execute(engine: Engine, jobs: list[Job], records: Records, progress: Progress | None) -> None:
+    """Run ``jobs`` on ``engine``, the longest first, each outcome into ``records``."""
     checkpoints = str(records.directory.path / "checkpoints")
-    todo = [dataclasses.replace(job, checkpoints=checkpoints) for job in todo]
-    engine.execute(sorted(todo, key=expected_work, reverse=True), records.registry, records.done, progress)
+    todo = [dataclasses.replace(job, checkpoints=checkpoints) for job in jobs]
+    engine.execute(sorted(todo, key=lambda job: expected_work(job, records.registry), reverse=True),
+                   records.registry, records.done, progress)
     records.clock.lap(JOBS)
 
 
@@ -166,15 +156,16 @@ def expected_total(jobs: list[Job]) -> tuple[int, int]:
     return sum(j.suite.steps * len(j.cells) for j in trained), len(jobs)
 
 
-def expected_work(job: Job) -> int:
-    """Network updates a job will make: the longest jobs start first, so workers finish together.
-    Under a FLOP or seconds budget every model costs about the same: then its members."""
+def expected_work(job: Job, registry: Registry) -> int:
+    """Network updates a job will make (its blueprint's updates per step): the longest jobs start
+    first, so workers finish together. Under a FLOP or seconds budget every model costs about the
+    same: then its members."""
     if job.objective is None:
         return 0
     if job.suite.budget.unit != "steps":
         return len(job.cells)
-    critic_steps = getattr(job.objective.config, "critic_steps", 0)
-    return job.suite.steps * len(job.cells) * (1 + critic_steps)
+    blueprint = recall(registry, job.dataset, job.objective)
+    return job.suite.steps * len(job.cells) * (blueprint.updates_per_step if blueprint else 1)
 
 
 def make_engine(engine: str, address: str | None, gpus_per_task: float | None) -> Engine:

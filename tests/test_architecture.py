@@ -136,18 +136,12 @@ def test_jobs_are_made_in_plan_only():
     assert not wrong, wrong
 
 
-NETS_FROM_CONFIG = {"plan.sizing"}  # sizes a GAN from config fields until the blueprint sizes what objectives declare
-
-
 def test_networks_are_built_in_nets_from_what_objectives_declare():
     wrong = [f"{module} imports {alias.name} from {node.module}" for module, tree in trees().items()
-             if layer(module) != "nets" and module not in NETS_FROM_CONFIG for node in ast.walk(tree)
+             if layer(module) != "nets" for node in ast.walk(tree)
              if isinstance(node, ast.ImportFrom) and node.module and "nets" in node.module.split(".")
-             for alias in node.names if alias.name != "build_network"]
+             for alias in node.names if alias.name not in ("build_network", "build_declared")]
     assert not wrong, wrong
-
-
-BUILT_ELSEWHERE = {"config.suite", "plan.preflight", "train.step_cost"}  # until the blueprint builds them once
 
 
 def test_components_are_built_from_registry_entries_in_one_place():
@@ -157,5 +151,5 @@ def test_components_are_built_from_registry_entries_in_one_place():
                    and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Attribute)
                    and node.func.value.func.attr in ("get", "entry") for node in ast.walk(tree))
     wrong = sorted(module for module, tree in trees().items() if builds(tree)
-                   and module not in {"registry.components", "plan.build", *BUILT_ELSEWHERE})
+                   and module not in {"registry.components", "plan.build"})
     assert not wrong, wrong

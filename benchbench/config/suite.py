@@ -254,7 +254,7 @@ def _check_architectures(suite: Suite, registry: Registry) -> None:
         if vars(objective.config).get("architecture", "mlp") != "dcgan":  # a setting some objectives have
             continue
         for dataset in suite.datasets:
-            shape = tuple(registry.get("dataset", dataset.type, dataset.label).cls(dataset.config).shape)
+            shape = tuple(registry.build(dataset).shape)
             if len(shape) != 3 or shape[1] != shape[2]:
                 raise ConfigError(f"{suite.source}: objectives.{objective.label}.architecture",
                                   f"dcgan needs square images (C, H, H), but dataset {dataset.label!r} has shape "

@@ -22,19 +22,18 @@ import torch
 
 from ..config.suite import Suite, load_suite
 from ..plan.cells import Job
-from ..plan.preflight import preflight
 from ..registry.components import Registry, default_registry
 from ..rundir.environment import environment
-from ..train.step_cost import check_budget
 from ..train.trainer import run_job
 from . import workers as workers_module
 from .base import Done, Progress
+from .check import check, local_resources
 from .failures import JobTimedOut
 from .workers import WorkerPool
 
 
 class LocalEngine:
-    """This machine: the suite checked against its memory and data files (preflight), jobs run in
+    """This machine: the suite checked against it (:func:`.check.check`), jobs run in
     ``execution.workers`` processes (0: as many as cores and jobs allow, one on CUDA), kept warm
     from one :meth:`execute` to the next (a search's two phases) until :meth:`close`."""
 
@@ -46,8 +45,7 @@ class LocalEngine:
         if not isinstance(suite, Suite):
             suite = load_suite(suite, registry)
         suite = suite.with_overrides(device=device, **overrides)
-        preflight(suite, registry)  # data files there, sizes that fit this machine
-        check_budget(suite, registry)  # a FLOP or seconds budget pays for one step of every objective
+        check(suite, registry, local_resources(suite))  # data, declarations, sizes and budgets, before any work
         return suite
 
     def environment(self, registry: Registry, device: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ..registry.entry_points import RESTRICT_VARIABLE
 from ..rundir.environment import environment
 from ..train.trainer import JobOutcome, run_job
 from .base import Done, Progress
+from .check import Resources, check
 from .failures import RemoteTraceback
 
 MAX_RETRIES = 3  # attempts after a worker process or node dies (not after an exception in the job)
@@ -58,8 +59,10 @@ class RayEngine:
 
     def prepare(self, suite: str | Path | Suite, registry: Registry, device: str | None = None,
                 **overrides: Any) -> Suite:
-        """Load and check the suite, connect, and resolve its device against the cluster's resources
-        (this machine may have no GPU while the cluster has). ``overrides`` as for ``with_overrides``."""
+        """Load the suite, connect, resolve its device against the cluster's resources (this machine
+        may have no GPU while the cluster has), and check it against them (:func:`.check.check`, on
+        the driver: a missing data file or a budget too small for one step is one line, not a failure
+        of every task). ``overrides`` as for ``with_overrides``."""
         if isinstance(suite, Suite):
             wanted = suite.device
         else:
@@ -70,6 +73,7 @@ class RayEngine:
         self.connect(num_cpus=suite.execution.workers or None)
         try:
             suite = dataclasses.replace(suite, device=self.resolve_device(wanted, where))
+            check(suite, registry, self.resources(suite.device))  # on the driver, before any task starts
         except BaseException:
             self.close()
             raise
@@ -114,6 +118,14 @@ class RayEngine:
         if value == "cuda" and not gpus:
             raise ConfigError(where, "'cuda' asked for, but the Ray cluster has no GPUs; use auto or cpu")
         return value
+
+    def resources(self, device: str) -> Resources:
+        """The cluster: a CPU job may use the memory of its largest node; a GPU's memory is unknown on
+        the driver (a job that runs out of it is retried in smaller stacks)."""
+        if device != "cpu":
+            return Resources(device, None)
+        nodes = [n.get("Resources", {}).get("memory", 0) for n in self.ray.nodes() if n.get("Alive", True)]
+        return Resources(device, int(max(nodes)) if nodes and max(nodes) > 0 else None)
 
     def environment(self, registry: Registry, device: str) -> dict[str, Any]:
         """The driver's environment, the device the tasks use, and the cluster."""

@@ -2,9 +2,7 @@
 objective's declarations (:class:`benchbench.Network`, :func:`build_network`; a
 :class:`benchbench.FreeParameter` as a :class:`StackedParameter`, :func:`build_declared`) and a
 dataset's shape. A network's ``activation`` (MLPs) and ``zero_init`` (its ``output_layer()`` zeroed
-after drawing it, so the streams move as without it) are applied here. :func:`generator_network`
-and :func:`critic_network` build the default GAN pair from a config alone (flat outputs), for the
-memory estimates of :mod:`benchbench.plan.sizing`.
+after drawing it, so the streams move as without it) are applied here.
 
 A stacked linear layer holds weights ``[M, in, out]`` and maps ``[M, B, in]`` to ``[M, B, out]``
 with one ``torch.baddbmm``. Members share no parameters and no randomness: member ``i`` is
@@ -22,8 +20,7 @@ from torch import Tensor, nn
 
 from ..api.dataset import Dataset
 from ..api.errors import PluginError
-from ..api.objective import Activation, CriticConfig, Declaration, FreeParameter, Network, ObjectiveConfig
-from ..api.objective_config import generator_setting
+from ..api.objective import Activation, Declaration, FreeParameter, Network
 from .convnets import DCGANCritic, DCGANDenoiser, DCGANGenerator
 
 NARROW = 4  # fan-outs up to this use the transposed matrix product
@@ -170,25 +167,6 @@ def _dcgan(spec: Network, generators: Sequence[torch.Generator], owner: str) -> 
 
 def _is_image(shape: Sequence[int]) -> bool:
     return len(shape) == 3
-
-
-def generator_network(cfg: ObjectiveConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
-    """``[M, B, noise_dim]`` -> ``[M, B, dataset.dim]``, squashed into ``dataset.bounds`` if any."""
-    noise_dim, hidden = generator_setting(cfg, "noise_dim"), generator_setting(cfg, "hidden")
-    if generator_setting(cfg, "architecture") == "dcgan":
-        _check_image(dataset)
-        net: nn.Module = DCGANGenerator(noise_dim, dataset.shape, generator_setting(cfg, "channels"), generators)
-    else:
-        net = StackedMLP([noise_dim, *hidden, dataset.dim], generators)
-    return nn.Sequential(net, Squash(*dataset.bounds)) if dataset.bounds is not None else net
-
-
-def critic_network(cfg: CriticConfig, dataset: Dataset, generators: Sequence[torch.Generator]) -> nn.Module:
-    """``[M, B, *dataset.shape]`` -> logits ``[M, B, 1]``."""
-    if cfg.architecture == "dcgan":
-        _check_image(dataset)
-        return DCGANCritic(dataset.shape, cfg.channels, generators)
-    return StackedMLP([dataset.dim, *cfg.critic_hidden, 1], generators)
 
 
 def _check_image(dataset: Dataset) -> None:

@@ -1,3 +1,4 @@
-"""From a suite to work: cells (dataset, objective, seed) keyed by their config, jobs of stacked
-seeds sized to the device, the trials of a search and their selection, preflight checks.
-Imports: api, registry, config (and train's network builders, to size stacks)."""
+"""From a suite to work: the blueprint of each (dataset, objective) (what it builds and costs), cells
+(dataset, objective, seed) keyed by their config, jobs of stacked seeds sized to the device by the
+blueprints, the trials of a search and their selection, preflight checks (data, metrics, sizes).
+Imports: api, registry, config, nets."""

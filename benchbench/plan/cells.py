@@ -8,8 +8,8 @@ given twice, two datasets alike) are two rows. Their cells would hash alike, so 
 keys each by its settings and its labels (``config["row"]``; cells of other suites keep the keys
 of their settings alone), and :func:`share` trains one of them, the others saved as its copies.
 
-:func:`plan` makes the jobs of a suite once, training shared; resume and the objectives a check
-refuses select from that list (:mod:`benchbench.plan.selection`), and the engines run the selection.
+:func:`plan` makes the jobs of a suite once, training shared; resume selects from that list
+(:mod:`benchbench.plan.selection`), and the engines run the selection.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..api.params import sampling_settings
 from ..api.reporter import REFERENCE
 from ..config.suite import ComponentSpec, Suite
 from ..registry.components import Registry
+from .blueprint import recall
 from .ladder import is_ladder, retrains, rung_key, rung_suite, top_rung
 from .sizing import members_that_fit
 
@@ -110,22 +111,6 @@ class Job:
         return dataclasses.replace(self, key=digest([c.key for c in cells]), cells=cells, samplers=samplers,
                                    copies={k: v for k, v in self.copies.items() if k in keys})
 
-    def unshared(self) -> list[Job]:
-        """The jobs :func:`share` made this one of: one per row of labels (its own, each sampler's, each
-        label of their copies), none sharing, ready to be shared again."""
-        out = []
-        for objective, cells in self.scored:
-            out.append(dataclasses.replace(make_job(self.suite, self.dataset, objective, cells),
-                                           checkpoints=self.checkpoints))
-            by_labels: dict[tuple[str, str], list[Cell]] = {}
-            for copy in (c for cell in cells for c in self.copies.get(cell.key, ())):
-                by_labels.setdefault((copy.dataset, copy.objective), []).append(copy)
-            for (dataset, label), copies in by_labels.items():  # the same settings under other labels
-                spec = objective and dataclasses.replace(objective, label=label)
-                out.append(dataclasses.replace(make_job(self.suite, dataclasses.replace(self.dataset, label=dataset),
-                                                        spec, copies), checkpoints=self.checkpoints))
-        return out
-
 
 def plan(suite: Suite, registry: Registry) -> list[Job]:
     """Every job of the suite, in suite order (the reference of each dataset first), each training
@@ -166,7 +151,8 @@ def rung_cells(suite: Suite, registry: Registry, dataset: ComponentSpec, objecti
 
 def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objective: ComponentSpec | None) -> int:
     """Seeds per stacked model: all of them, unless the suite or the objective says otherwise
-    (``stack_seeds: false``, ``max_members``, ``stackable = False``) or they would not fit in memory."""
+    (``stack_seeds: false``, ``max_members``, ``stackable = False``) or they would not fit in memory
+    (as estimated by the blueprint the suite's check made; without one, all of them)."""
     seeds = len(suite.seeds)
     if objective is None:
         return seeds
@@ -175,10 +161,12 @@ def group_size(suite: Suite, registry: Registry, dataset: ComponentSpec, objecti
         return 1
     if suite.execution.max_members:
         return min(seeds, suite.execution.max_members)
+    blueprint = recall(registry, dataset, objective)  # made when the suite was checked
+    if blueprint is None:
+        return seeds
     device = torch.device(suite.device)
     workers = 1 if device.type == "cuda" else suite.execution.workers or os.cpu_count() or 1
-    data = registry.build(dataset)
-    return min(seeds, members_that_fit(objective.config, data, device, workers) or seeds)
+    return min(seeds, members_that_fit(blueprint, device, workers) or seeds)
 
 
 def make_job(suite: Suite, dataset: ComponentSpec, objective: ComponentSpec | None, cells) -> Job:

@@ -1,15 +1,14 @@
 """What an objective declares (:meth:`benchbench.Objective.networks`, ``updates``, ``nfe``), checked
-against itself before anything trains: every mistake is one :class:`PluginError` naming the
-objective and what is wrong (its jobs fail with it, one line each naming the plugin).
+against itself: every mistake is one :class:`PluginError` naming the objective and what is wrong.
 
 - :func:`declared_networks`, :func:`declared_updates`, :func:`declared_nfe`: the declarations,
   each checked (types, names, shapes, learning-rate settings that exist, updates naming declared
   networks, every network trained by some update, at least one network evaluation per sample).
-- :func:`check_objectives` (:mod:`.consistency`): the check the runner makes before training.
-  Beyond the declarations, an objective that defines its own sampler or updates is tried on one
-  member with tiny batches: a sample of the wrong shape, or a loss or sampler using a network it
-  did not declare, fails that objective's jobs untrained (the others run). Other failures of a
-  loss are left to the job, which names the plugin.
+- Before anything trains, each objective's blueprint (:mod:`.blueprints`) reads them, runs one
+  training step and one sample on one member (a loss or sampler using a network it did not
+  declare, a sample of the wrong shape, an ``nfe`` other than the network calls counted), and
+  refuses the suite in one line (exit code 2). Other failures of a loss are left to the job,
+  which names the plugin.
 """
 
 from __future__ import annotations

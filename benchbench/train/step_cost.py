@@ -1,17 +1,19 @@
-"""What one training step of one model costs, measured before a run on a one-member stack: its FLOPs
-(counted as the trainer counts them) or its wall time (the second of two steps); a FLOP or seconds
-budget that cannot pay for one step is refused in one line (:func:`check_budget`)."""
+"""What one training step of one model costs before a run: its FLOPs (the blueprint's, counted on a
+one-member stack as the trainer counts them) or its wall time (the second of two steps, measured here on
+the suite's device); a FLOP or seconds budget that cannot pay for one step is refused in one line
+(:func:`check_budget`)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import torch
 
 from ..api.dataset import Dataset
 from ..api.errors import BenchbenchError, ConfigError
 from ..config.suite import ComponentSpec, ExecutionSettings, Suite
-from ..plan.trials import stack_key, trial_specs
+from ..plan.blueprint import Blueprint
 from ..registry.components import Registry
 from .timing import count_flops
 from .trainer import build, stepper
@@ -35,37 +37,42 @@ def member_step_cost(registry: Registry, objective: ComponentSpec, dataset: Data
     return time.perf_counter() - start
 
 
-def check_budget(suite: Suite, registry: Registry) -> None:
+def check_budget(suite: Suite, registry: Registry, blueprints: Sequence[Blueprint]) -> None:
     """Every objective (every trial of a search) must afford one training step of one model under a
-    FLOP or seconds budget: measured on a one-member stack (seconds: one timed step, so a budget
-    close to it may still be refused or pass by the machine's noise)."""
+    FLOP or seconds budget: FLOPs from its blueprint (counted on a one-member stack), seconds measured
+    here (one timed step, so a budget close to it may still be refused or pass by the machine's noise)."""
     if suite.budget.unit == "steps":
         return
-    datasets = [(spec, registry.get("dataset", spec.type, spec.label).cls(spec.config)) for spec in suite.datasets]
     unit, amount = suite.budget.unit, suite.budget.ladder[0]  # a ladder's lowest rung must pay for a step too
     where = f"{suite.source}: budget.{unit}" + ("[0]" if suite.budget.rungs else "")
     device = torch.device(suite.device)
-    specs = [s for specs in trial_specs(suite).values() for s in specs] if suite.search else list(suite.objectives)
-    specs = list({(s.label, stack_key(s)): s for s in specs}.values())  # per-member settings cost the same
-    for dataset, data in datasets:
-        for spec in specs:
+    datasets = {spec.label: spec for spec in suite.datasets}
+    for blueprint in blueprints:
+        spec = blueprint.spec
+        if unit == "flops":
+            cost = blueprint.step_flops
+            if cost is None and blueprint.note:
+                continue  # a step that failed: the job reports it, naming the plugin
+        else:
             try:
-                cost = member_step_cost(registry, spec, data, device, suite.execution, unit)
+                cost = member_step_cost(registry, spec, build(registry, datasets[blueprint.dataset]), device,
+                                        suite.execution, unit)
             except BenchbenchError:
                 raise
             except Exception:  # noqa: BLE001 - a broken plugin fails its own jobs, named, not the whole run
                 continue
-            what = f"objective {spec.label!r} on {dataset.label!r}"
-            if cost is None:
-                raise ConfigError(where, f"{what}: the FLOPs of its training step cannot be counted (no matrix "
-                                         f"products or convolutions): give a budget in steps or seconds")
-            if cost > amount:
-                shown = f"{cost:.3g} FLOPs" if unit == "flops" else f"{cost:.3g} s"
-                rung = "the lowest rung" if suite.budget.rungs else "the budget"
-                raise ConfigError(where, f"{what}: one training step takes {shown} per model, more than "
-                                         f"{rung} of {amount:.3g}; raise it to at least {cost:.3g}")
-            warmup, top = getattr(spec.config, "warmup", 0), suite.budget.ladder[-1]  # warmup within the top rung
-            if unit == "flops" and warmup and warmup >= top // cost:
-                raise ConfigError(f"{suite.source}: objectives.{spec.label}.warmup",
-                                  f"{warmup} warmup steps, but on {dataset.label!r} the budget pays for "
-                                  f"{int(top // cost)} steps; allowed: 0 to {int(top // cost) - 1}")
+        what = f"objective {spec.label!r} on {blueprint.dataset!r}"
+        if cost is None:
+            raise ConfigError(where, f"{what}: the FLOPs of its training step cannot be counted (no matrix "
+                                     f"products or convolutions): give a budget in steps or seconds")
+        if cost > amount:
+            shown = f"{cost:.3g} FLOPs" if unit == "flops" else f"{cost:.3g} s"
+            rung = "the lowest rung" if suite.budget.rungs else "the budget"
+            raise ConfigError(where, f"{what}: one training step takes {shown} per model, more than "
+                                     f"{rung} of {amount:.3g}; raise it to at least {cost:.3g}")
+        warmup, top = getattr(spec.config, "warmup", 0), suite.budget.ladder[-1]  # warmup within the top rung
+        if unit == "flops" and warmup and warmup >= top // cost:
+            raise ConfigError(f"{suite.source}: objectives.{spec.label}.warmup",
+                              f"{warmup} warmup steps, but on {blueprint.dataset!r} the budget pays for "
+                              f"{int(top // cost)} steps; allowed: 0 to {int(top // cost) - 1}")
+

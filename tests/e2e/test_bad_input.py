@@ -371,7 +371,8 @@ def test_a_long_suite_name_is_refused():
 
 @pytest.mark.parametrize("key, value, message", [
     ("objectives.minimax.batch_size", 10**11, "one member training with batch_size 100,000,000,000 on ring takes"),
-    ("objectives.minimax.hidden", [10**6, 10**6], "networks of 1,000,006,000,011 parameters take"),
+    ("objectives.minimax.hidden", [10**6, 10**6], "objectives.minimax: networks of 1,000,006,000,011 parameters "
+                                                  "(generator 1,000,006,000,002, critic 9) take"),
     ("eval.samples", 10**8, "generating 100,000,000 samples of ring with minimax takes"),
     ("datasets.ring.modes", 10**8, "must be <= 10000"),
     ("seeds", [10**23], "must be <= 9223372036854775807"),
@@ -384,7 +385,7 @@ def test_sizes_that_cannot_fit_are_refused_before_training(key, value, message):
         text = suite_with(key, value)
     code, _, stderr, _ = run_cli(text)
     assert code == 2 and message in stderr, stderr
-    assert_rejected(text, key)
+    assert_rejected(text, key.removesuffix(".hidden"))  # the networks as built, whatever settings sized them
 
 
 def test_missing_dataset_files_are_one_line_before_training(tmp_path):
@@ -394,11 +395,15 @@ def test_missing_dataset_files_are_one_line_before_training(tmp_path):
     assert_rejected(text, "datasets.mnist")
 
 
-# ---- objectives whose declarations do not fit together (issue 19) --------------------------------
+# ---- objectives whose declarations cannot run (issues 19, 29): one line, exit 2, before anything trains ----
 
 def _flow_variant(name, **methods):
     from benchbench_plugins.objectives.flow import FlowMatching
     return type(name.title().replace("-", ""), (FlowMatching,), {"name": name, **methods})
+
+
+def _refuses_its_data(self, config, data):
+    raise ValueError("sigma must be below the data's spread")
 
 
 def _inconsistent_objectives():
@@ -421,21 +426,28 @@ def _inconsistent_objectives():
         (_flow_variant("unknown-lr", updates=lambda self: (Update("model", ("velocity",), self.loss,
                                                                   lr_setting="velocity_lr"),)),
          "update 'model': lr_setting 'velocity_lr' is not a positive number setting of FlowConfig"),
+        (_flow_variant("networks-raise", networks=lambda self, dataset: 1 / 0),
+         "ZeroDivisionError: division by zero"),
+        (_flow_variant("init-refuses", __init__=_refuses_its_data),
+         "ValueError: sigma must be below the data's spread"),
+        (_flow_variant("wrong-nfe", nfe=lambda self: 3),  # 4 steps of Euler: 4 calls
+         "nfe() returned 3, but sample(nets, 2) called its networks more than 3 times"),
+        (_flow_variant("fewer-nfe", nfe=lambda self: 9),
+         "nfe() returned 9, but sample(nets, 2) called its networks 4 times"),
     ]
 
 
-@pytest.mark.parametrize("case", range(6))
-def test_inconsistent_objective_declarations_fail_that_objectives_jobs_untrained_the_others_run(case, monkeypatch):
+@pytest.mark.parametrize("case", range(10))
+def test_objective_declarations_that_cannot_run_are_one_line_naming_key_and_plugin(case, monkeypatch):
     from benchbench import hookimpl, registry_with
     objective, message = _inconsistent_objectives()[case]
     plugin = type("P", (), {"benchbench_objectives": staticmethod(hookimpl(lambda: [objective]))})
     monkeypatch.setattr("benchbench.runner.default_registry", lambda: registry_with([("broken", plugin)]))
-    small = {"batch_size": 2, "hidden": [2]}
-    suite = {**copy.deepcopy(BASE), "objectives": {objective.name: small, "flow": small}}
-    code, out, err, results = run_cli(yaml.safe_dump(suite))
-    assert code == 1, err
-    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
-    assert line.startswith(f"error: job failed: ring/{objective.name} (seeds 0): objective {objective.name!r} of "
-                           f"plugin 'broken': ") and message in line, err
-    cells = [json.loads(p.read_text()) for p in results.rglob("cells/*.json")]
-    assert [c["objective"] for c in cells] == ["flow"], "the other objective trains; the broken one does not"
+    small = {"batch_size": 2, "hidden": [2], "sampling_steps": 4}
+    suite = {**copy.deepcopy(BASE), "objectives": {"flow": small, objective.name: small}}
+    text = yaml.safe_dump(suite)
+    code, _, stderr, _ = run_cli(text)
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: ") and f"{FILE}: objectives.{objective.name}: objective {objective.name!r} of " \
+        f"plugin 'broken': " in stderr and message in stderr, stderr
+    assert_rejected(text, f"objectives.{objective.name}")  # before anything trains: nothing written

@@ -181,10 +181,11 @@ def faulty_registry(tmp_path):
         name = "broken"
 
         def __init__(self, config, data):
-            if os.getpid() != driver:  # the tasks' attempts (the driver builds it once to check its declarations)
+            super().__init__(config, data)
+            if os.getpid() != driver:  # the tasks' attempts (on the driver, the suite's check builds it and passes)
                 with attempts.open("a") as f:
                     f.write("x")
-            raise ValueError("broken on purpose")
+                raise ValueError("broken on purpose")
 
     return registry_with([("faulty", plugin_of(CrashOnce, Broken))]), crashed, attempts
 
@@ -277,6 +278,48 @@ def test_tasks_ask_for_one_cpu_or_a_share_of_a_gpu(cluster, tiny, tmp_path, monk
 
     half, environment = seen("half", device="cuda", gpus_per_task=0.5)
     assert half["resources"] == {"CPU": 1, "GPU": 0.5} and environment["engine"]["gpus_per_task"] == 0.5
+
+
+@pytest.mark.parametrize("change, where, message", [
+    ({"datasets": {"mnist": {"root": "{empty}", "download": False}}}, "datasets.mnist", "downloads are switched off"),
+    ({"budget": {"flops": 1000}}, "budget.flops", "one training step takes"),
+    ({"objectives": {"untrained": SMALL}}, "objectives.untrained", "network 'extra' is trained by no update"),
+    ({"objectives": {"nonsaturating": {**SMALL, "batch_size": 10**11}}}, "objectives.nonsaturating.batch_size",
+     "one member training with batch_size 100,000,000,000 on ring takes"),
+])
+def test_the_suite_is_checked_on_the_driver_before_any_task_starts(cluster, tiny, tmp_path, capsys, monkeypatch,
+                                                                 change, where, message):
+    """The one check of every engine, against the cluster's resources: one line, exit 2, no task run."""
+    import ray
+
+    from benchbench import Network
+
+    class Untrained(NonSaturating):
+        name = "untrained"
+
+        def networks(self, dataset):
+            return (*super().networks(dataset), Network("extra", (2,), (1,)))
+
+    registry = registry_with([("extras", plugin_of(Untrained))])
+    monkeypatch.setattr("benchbench.runner.default_registry", lambda: registry)
+    tasks = []
+    monkeypatch.setattr(ray, "remote", lambda *a, **k: tasks.append(a) or pytest.fail("a task was started"))
+    raw = {**{k: v for k, v in tiny.items() if k != "steps" or "budget" not in change}, "datasets": {"ring": {}},
+           "metrics": [], "reporters": [], "objectives": {"nonsaturating": SMALL}, **change}
+    raw = json.loads(json.dumps(raw).replace("{empty}", str(tmp_path / "empty")))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(json.dumps(raw))
+    code, _, stderr = invoke(["run", str(suite), "--engine", "ray", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and stderr.count("\n") == 1 and f"{suite}: {where}" in stderr and message in stderr, stderr
+    assert not (tmp_path / "r").exists() and not tasks
+
+
+def test_the_cluster_resources_bound_the_memory_check(cluster):
+    from benchbench.engines.ray_engine import RayEngine
+
+    engine = RayEngine()
+    assert engine.resources("cpu").free_bytes > 0  # the largest node's memory for tasks
+    assert engine.resources("cuda").free_bytes is None  # a GPU's memory is not known on the driver
 
 
 def test_cuda_needs_gpus_in_the_cluster(cluster, tiny, write_suite, tmp_path, monkeypatch):

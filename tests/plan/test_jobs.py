@@ -1,10 +1,10 @@
 """The jobs of a suite, made once (:func:`benchbench.plan.cells.plan`): identical settings under other
 labels train once (copies), objectives that differ only in sampling settings are scored on one trained
-stack (samplers), and resume and refused objectives select members and rows of that list."""
+stack (samplers), and resume selects members and rows of that list."""
 
-from benchbench import ComponentError, default_registry, parse_suite
+from benchbench import default_registry, parse_suite
 from benchbench.plan.cells import plan, planned, share
-from benchbench.plan.selection import refuse, remaining
+from benchbench.plan.selection import remaining
 
 NET = {"batch_size": 16, "hidden": [16]}
 RAW = {
@@ -37,7 +37,6 @@ def test_each_training_is_planned_once_with_its_copies_and_samplers():
     assert written == sorted((o, s) for o in "abc" for s in (0, 1, 2))
     every = sorted(c.key for j in separated for c in j.cells)  # the planned cells, nothing lost or added
     assert sorted(c.key for j in shared for c in j.written) == every
-    assert sum(len(j.unshared()) for j in shared) == len(separated)
 
 
 def test_resume_selects_the_members_with_a_row_missing_and_keeps_the_rest():
@@ -50,16 +49,6 @@ def test_resume_selects_the_members_with_a_row_missing_and_keeps_the_rest():
     assert len(finished) == sum(len(j.written) for j in shared) - 1
     todo, finished = remaining(shared, lambda cell: True)
     assert not todo and sorted(c.key for c in finished) == sorted(c.key for j in shared for c in j.written)
-
-
-def test_a_refused_objective_fails_its_rows_and_a_sampler_that_passes_trains_in_its_place():
-    shared, _ = jobs()
-    error = ComponentError("objective", "flow", "refused")
-    kept, failed = refuse(shared, {("ring", "a"): error, ("ring", "b"): error})
-    assert sorted(j.label for j, _ in failed) == ["ring/a", "ring/b"]
-    assert all(e is error and j.seeds == (0, 1, 2) for j, e in failed)
-    assert [labels(j) for j in kept] == [("ring/(data)", ()), ("ring/c", ()), ("ring/gmmn", ())]
-    assert refuse(shared, {}) == (shared, [])
 
 
 def test_a_lower_rung_of_a_ladder_carries_its_copies():
