@@ -4,8 +4,9 @@ A job scores the same held-out data at every curve point, in its final evaluatio
 sampler) and, in the data reference, against fresh data; two metrics ask for the same k-NN radii
 of the generated samples. :func:`memoised` returns the result of an earlier call with equal inputs
 (same dtype, shape, device and bytes; the bytes hashed, a few milliseconds for 2,000 images) instead
-of recomputing it, so results are bit for bit those of a fresh computation. The last
-:data:`ENTRIES` results are kept, in this process only. Callers must not modify what it returns.
+of recomputing it, so results are bit for bit those of a fresh computation. The most recent
+results are kept, at most :data:`ENTRIES` of them and :data:`MAX_BYTES` of tensors, in this process
+only. Callers must not modify what it returns.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from torch import Tensor
 
 T = TypeVar("T")
 ENTRIES = 256
-_RESULTS: OrderedDict[tuple, object] = OrderedDict()
+MAX_BYTES = 64 << 20
+_RESULTS: OrderedDict[tuple, tuple[object, int]] = OrderedDict()  # key -> (result, bytes of its tensors)
 
 
 def fingerprint(x: Tensor) -> tuple:
@@ -39,12 +41,20 @@ def memoised(what: Hashable, tensors: tuple[Tensor, ...], compute: Callable[[], 
     key = (what, *(fingerprint(t) for t in tensors))
     if key in _RESULTS:
         _RESULTS.move_to_end(key)
-        return _RESULTS[key]
+        return _RESULTS[key][0]
     result = compute()
-    _RESULTS[key] = result
-    if len(_RESULTS) > ENTRIES:
+    _RESULTS[key] = result, _bytes(result)
+    while len(_RESULTS) > ENTRIES or sum(size for _, size in _RESULTS.values()) > MAX_BYTES:
         _RESULTS.popitem(last=False)
     return result
+
+
+def _bytes(result: object) -> int:
+    if isinstance(result, Tensor):
+        return result.untyped_storage().nbytes()
+    if isinstance(result, (list, tuple)):
+        return sum(_bytes(r) for r in result)
+    return 0
 
 
 def clear() -> None:

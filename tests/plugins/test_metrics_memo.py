@@ -33,6 +33,13 @@ def test_only_the_last_entries_are_kept():
     assert memo.memoised("i", (torch.tensor([float(memo.ENTRIES)]),), lambda: "recomputed") == memo.ENTRIES
 
 
+def test_tensors_beyond_the_byte_limit_push_out_the_oldest(monkeypatch):
+    monkeypatch.setattr(memo, "MAX_BYTES", 1000)
+    memo.memoised("a", (torch.zeros(1),), lambda: torch.zeros(100))  # 400 bytes
+    memo.memoised("b", (torch.zeros(1),), lambda: [torch.zeros(100), torch.zeros(100)])  # 800: "a" goes
+    assert memo.memoised("a", (torch.zeros(1),), lambda: "recomputed") == "recomputed"
+
+
 def test_metrics_score_a_cell_the_same_with_the_held_out_statistics_reused():
     """The held-out data's statistics kept from scoring one generator give, for another generator,
     exactly the values computed from nothing."""
