@@ -33,6 +33,7 @@ from benchbench.train.sampling import count_sample_flops, draw
 from benchbench.train.stack import build_networks
 from benchbench.train.timing import count_flops
 from benchbench.train.trainer import stepper
+from benchbench_plugins.metrics import memo
 
 THREADS = int(os.environ.get("BENCHBENCH_THREADS", 1))
 POINT_SIZES = (500, 2500)
@@ -108,8 +109,13 @@ POINT_METRICS = [name for name in default_registry().available("metric")
 
 def fresh(evaluation):
     """``pedantic`` setup: the same samples in new tensors, as each cell's evaluation has (what is
-    memoised per tensor, such as the classifier's features, is then computed inside the timing)."""
-    return lambda: ((dataclasses.replace(evaluation, real=evaluation.real.clone(), fake=evaluation.fake.clone()),), {})
+    memoised per tensor, such as the classifier's features, is then computed inside the timing), and
+    no sample statistics kept from the previous round (:mod:`benchbench_plugins.metrics.memo`): each
+    round costs what a job's first evaluation costs."""
+    def setup():
+        memo.clear()
+        return (dataclasses.replace(evaluation, real=evaluation.real.clone(), fake=evaluation.fake.clone()),), {}
+    return setup
 
 
 @pytest.mark.parametrize("n", POINT_SIZES)

@@ -41,7 +41,7 @@ from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
 from benchbench_plugins.metrics.distances import LOG_FLOOR, distance_blocks
-from benchbench_plugins.metrics.manifold import knn_radii2
+from benchbench_plugins.metrics.manifold import shared_knn_radii2
 
 LOG2 = math.log(2.0)
 LogDensity = Callable[[Tensor], Tensor]
@@ -88,7 +88,7 @@ def neighbour_distances(x: Tensor, k: int) -> Tensor:
     k = min(k, len(x) - 1)
     if k < 1:
         return torch.zeros(len(x), dtype=torch.float64, device=x.device)
-    return knn_radii2(x.float(), (k,))[0].double().clamp_min(0).sqrt()
+    return shared_knn_radii2(x.float(), (k,))[0].double().clamp_min(0).sqrt()
 
 
 def log_kernel_terms(d2: Tensor, bandwidths: Tensor, dim: int) -> Tensor:
@@ -147,6 +147,7 @@ def select_bandwidths(centers: Tensor, candidates: Sequence[Tensor], rows: Tenso
     for block, d2 in distance_blocks(centers[rows], centers):
         own = rows[block]
         d2[torch.arange(len(own), device=d2.device), own] = math.inf
+        d2 = d2.float()  # once for every candidate (log_kernel_terms forms its terms in float32)
         for i, h in enumerate(candidates):
             total[i] += float(log_kernel_terms(d2, h.to(d2.device), centers.shape[1]).sum())
     scores = total / len(rows) - math.log(len(centers) - 1)

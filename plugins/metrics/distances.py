@@ -18,6 +18,7 @@ from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
 from benchbench_plugins.kernels import DIRECT_MAX_DIM, LOG_FLOOR, median_distance, squared_distances
+from benchbench_plugins.metrics.memo import memoised
 
 MEDIAN_POINTS = 1_000
 BLOCK_ENTRIES = 1 << 19
@@ -71,9 +72,12 @@ def mmd2(x: Tensor, y: Tensor, sigmas: Sequence[float], unbiased: bool = True) -
     """MMD^2 between samples ``x`` ``[n, d]`` and ``y`` ``[m, d]`` under the sum of Gaussian kernels
     with bandwidths ``sigmas`` (as :func:`benchbench_plugins.kernels.mmd2_gaussian`, floored at
     exp(-80) per term). Unbiased: sum_{i!=j} k(x_i,x_j)/(n(n-1)) + sum_{i!=j} k(y_i,y_j)/(m(m-1))
-    - 2 mean k(x_i,y_j) (can be slightly negative); biased: plain means with the diagonals (>= 0)."""
+    - 2 mean k(x_i,y_j) (can be slightly negative); biased: plain means with the diagonals (>= 0).
+    The within-``x`` sum (the held-out data's) is computed once for equal ``x`` and ``sigmas``
+    (:mod:`~benchbench_plugins.metrics.memo`)."""
     n, m, diagonal = len(x), len(y), len(sigmas)
-    kxx, kyy = gaussian_kernel_sum(x, None, sigmas), gaussian_kernel_sum(y, None, sigmas)
+    kxx = memoised(("gaussian-kernel-sum", tuple(sigmas)), (x,), lambda: gaussian_kernel_sum(x, None, sigmas))
+    kyy = gaussian_kernel_sum(y, None, sigmas)
     kxy = gaussian_kernel_sum(x, y, sigmas) / (n * m)
     if unbiased:
         return float(kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2 * kxy)
@@ -104,9 +108,11 @@ def sliced_wasserstein2(x: Tensor, y: Tensor, directions: Tensor) -> float:
 
     The 1-D W2^2 is the mean squared difference of the sorted projections when n == m. When the
     sizes differ, both quantile functions are compared on the common grid of levels
-    (i + 1/2)/N, i < N = max(n, m) (see :func:`quantiles`; for n == m it is the sorted case)."""
+    (i + 1/2)/N, i < N = max(n, m) (see :func:`quantiles`; for n == m it is the sorted case). The
+    sorted projections of ``x`` (the held-out data's) are computed once for equal ``x`` and
+    ``directions``."""
     directions = directions.to(device=x.device, dtype=torch.float64)
-    px = (x.double() @ directions).sort(dim=0).values
+    px = memoised("sorted-projections", (x, directions), lambda: (x.double() @ directions).sort(dim=0).values)
     py = (y.double() @ directions).sort(dim=0).values
     if len(px) != len(py):
         size = max(len(px), len(py))
@@ -129,8 +135,9 @@ def mean_distance(x: Tensor, y: Tensor | None = None, unbiased: bool = True) -> 
 def energy_distance2(x: Tensor, y: Tensor, unbiased: bool = True) -> float:
     """E^2 = 2 E|X-Y| - E|X-X'| - E|Y-Y'|. Unbiased: within-sample means over i != j (can be slightly
     negative); biased (V-statistic): means with the diagonal, = scipy.stats.energy_distance(x, y)**2
-    in 1-D."""
-    return 2 * mean_distance(x, y) - mean_distance(x, unbiased=unbiased) - mean_distance(y, unbiased=unbiased)
+    in 1-D. E|X-X'| (the held-out data's) is computed once for equal ``x``."""
+    within_x = memoised(("mean-distance", unbiased), (x,), lambda: mean_distance(x, unbiased=unbiased))
+    return 2 * mean_distance(x, y) - within_x - mean_distance(y, unbiased=unbiased)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +158,7 @@ class MMD(Metric):
     @torch.no_grad()
     def compute(self, evaluation: Evaluation) -> dict[str, float]:
         real, fake = evaluation.real.flatten(1), evaluation.fake.flatten(1)
-        median = median_distance(real[:MEDIAN_POINTS])
+        median = memoised(("median-distance", MEDIAN_POINTS), (real,), lambda: median_distance(real[:MEDIAN_POINTS]))
         return {"mmd2": mmd2(real, fake, [s * median for s in self.config.scales])}
 
 

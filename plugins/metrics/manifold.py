@@ -21,6 +21,7 @@ from torch import Tensor
 
 from benchbench import Evaluation, Metric, Output, hookimpl, param
 from benchbench_plugins.metrics.distances import distance_blocks
+from benchbench_plugins.metrics.memo import memoised
 
 
 def knn_radii2(x: Tensor, ks: tuple[int, ...]) -> list[Tensor]:
@@ -41,6 +42,13 @@ def knn_radii2(x: Tensor, ks: tuple[int, ...]) -> list[Tensor]:
     return [smallest[:, k] for k in ks]
 
 
+def shared_knn_radii2(x: Tensor, ks: tuple[int, ...]) -> list[Tensor]:
+    """:func:`knn_radii2`, computed once for equal samples (:mod:`~benchbench_plugins.metrics.memo`):
+    the held-out data's radii at every curve point and final evaluation of a job, the generated
+    samples' radii for both this module and the KDE's kernel widths. Do not modify the result."""
+    return memoised(("knn-radii2", tuple(ks)), (x,), lambda: knn_radii2(x, ks))
+
+
 def manifold_scores(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
     """``precision``, ``recall`` (radii of the ``k_pr``-th neighbour), ``density`` and ``coverage``
     (radii of the ``k_dc``-th neighbour) of ``real`` ``[N, d]`` and ``fake`` ``[M, d]``, membership
@@ -48,10 +56,11 @@ def manifold_scores(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5) ->
 
     precision = share of fakes in some real ball; recall = share of reals in some fake ball;
     density = (1/(k_dc M)) * number of (real ball, fake inside) pairs; coverage = share of real
-    balls holding a fake. One pass over blocks of fakes, without the [M, N] matrix.
+    balls holding a fake. One pass over blocks of fakes, without the [M, N] matrix; the radii
+    from :func:`shared_knn_radii2`.
     """
-    radii_pr, radii_dc = knn_radii2(real, (k_pr, k_dc))
-    (radii_fake,) = knn_radii2(fake, (k_pr,))
+    radii_pr, radii_dc = shared_knn_radii2(real, (k_pr, k_dc))
+    (radii_fake,) = shared_knn_radii2(fake, (k_pr,))
     precise = torch.zeros((), dtype=torch.float64, device=real.device)
     memberships = torch.zeros((), dtype=torch.float64, device=real.device)
     recalled = torch.zeros(len(real), dtype=torch.bool, device=real.device)
