@@ -102,12 +102,6 @@ GENERATOR_FIELDS = {f.name: f for f in dataclasses.fields(GeneratorConfig)
 """The settings :class:`GeneratorConfig` adds to :class:`ObjectiveConfig`, by name."""
 
 
-def generator_setting(config: ObjectiveConfig, name: str) -> Any:
-    """``config``'s generator setting ``name``, or :class:`GeneratorConfig`'s default when it has none, without
-    a warning: for the memory estimates that still size every objective as a generator from noise."""
-    return vars(config)[name] if name in vars(config) else GENERATOR_FIELDS[name].default
-
-
 def with_generator(config: type, owner: type) -> type:
     """``config`` (deriving from :class:`ObjectiveConfig`, not :class:`GeneratorConfig`) with the generator's
     settings and the GANs' betas added where it does not declare them: the config of a plugin written before

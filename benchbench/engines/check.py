@@ -49,7 +49,7 @@ def check(suite: Suite, registry: Registry, resources: Resources) -> list[Bluepr
     for spec, data in datasets:
         check_data(data, f"{suite.source}: datasets.{spec.label}")
     check_metrics(suite, registry, [data for _, data in datasets])
-    blueprints = suite_blueprints(suite, registry)  # declarations that cannot run are refused here
+    blueprints = suite_blueprints(suite, registry, [data for _, data in datasets])  # refuses what cannot run
     if resources.free_bytes is not None:
         check_sizes(suite, datasets, blueprints, resources.free_bytes, resources.device)
     check_budget(suite, registry, blueprints)

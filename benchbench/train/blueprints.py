@@ -26,7 +26,7 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -67,22 +67,25 @@ class _Enough(Exception):
         self.calls = calls
 
 
-def suite_blueprints(suite: Suite, registry: Registry) -> list[Blueprint]:
+def suite_blueprints(suite: Suite, registry: Registry, datasets: Sequence[Dataset] | None = None) -> list[Blueprint]:
     """The blueprint of every (dataset, objective) of ``suite`` (and of every stack of a search's trials),
-    remembered for planning. Refuses a declaration that cannot run (:class:`ConfigError`)."""
+    remembered for planning. ``datasets``: the suite's datasets, in order, when the caller built them
+    already. Refuses a declaration that cannot run (:class:`ConfigError`)."""
     specs = list(suite.objectives)
     if suite.search:
         specs += [s for trials in trial_specs(suite).values() for s in trials]
+    if datasets is None:
+        datasets = [build(registry, spec) for spec in suite.datasets]
     made = []
-    for dataset_spec in suite.datasets:
-        dataset = build(registry, dataset_spec)
+    for dataset_spec, dataset in zip(suite.datasets, datasets):
         seen = set()
         for spec in specs:
             if key(registry, dataset_spec, spec) in seen:
                 continue
             seen.add(key(registry, dataset_spec, spec))
-            blueprint = make_blueprint(registry, dataset_spec, spec, dataset, f"{suite.source}: objectives.{spec.label}",
-                                       suite.execution.precision, suite.execution.job_timeout or MEASURE_S)
+            where = f"{suite.source}: objectives.{spec.label}"
+            blueprint = make_blueprint(registry, dataset_spec, spec, dataset, where, suite.execution.precision,
+                                       suite.execution.job_timeout or MEASURE_S)
             if blueprint is not None:
                 remember(registry, dataset_spec, spec, blueprint)
                 made.append(blueprint)
