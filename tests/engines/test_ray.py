@@ -7,6 +7,7 @@ cells. Without Ray installed the local engine never imports it and ``--engine ra
 install it."""
 
 import _thread
+import importlib.util
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -405,8 +407,11 @@ def test_ray_options_need_the_ray_engine(tiny, write_suite, tmp_path, capsys, ar
 
 
 def test_a_search_runs_its_trials_and_its_final_phase_as_ray_tasks(cluster, tmp_path):
-    from test_search import SEARCH
-
+    path = Path(__file__).parents[1] / "e2e" / "test_search.py"
+    spec = importlib.util.spec_from_file_location("e2e_test_search", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # its SEARCH suite, whether or not tests/e2e is on sys.path
+    SEARCH = module.SEARCH
     from benchbench import default_registry
 
     raw = {**SEARCH, "device": "cpu", "steps": 5, "search": {**SEARCH["search"], "trials": 3, "seeds": 1}}
